@@ -1,0 +1,74 @@
+"""CRSWatch command line. `python main.py --help` lists the commands (SPEC.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from monitor.config import ConfigError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line, exit 2 (SPEC.md)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="crswatch", description="CRSWatch: a bedside monitor for CRS.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def with_config(sp):
+        sp.add_argument("--config", default="config.toml", help="config file (TOML)")
+        return sp
+
+    with_config(sub.add_parser("run", help="the daemon"))
+    demo = sub.add_parser("demo", help="embedded broker + daemon (+ simulated ward)")
+    demo.add_argument("--port", type=int, default=1884, help="embedded broker port")
+    demo.add_argument("--http-port", type=int, default=8080)
+    sub.add_parser("score", help="grade one bedside snapshot (JSON on stdin)")
+    ex = with_config(sub.add_parser("export", help="a patient's stored observations"))
+    ex.add_argument("--patient", required=True)
+    ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "run":
+            from monitor import config
+            from monitor.daemon import run_until_signal
+            asyncio.run(run_until_signal(config.load(args.config)))
+            return 0
+        if args.command == "demo":
+            from monitor.demo import run_demo
+            return asyncio.run(run_demo(args))
+        if args.command == "score":
+            from monitor.score import main_score
+            code, out, err = main_score(sys.stdin.read())
+            sys.stdout.write(out)
+            sys.stderr.write(err)
+            return code
+        if args.command == "export":
+            from monitor import config
+            from monitor.export import export
+            return export(config.load(args.config), args.patient, args.format, sys.stdout)
+    except ConfigError as e:
+        first, *rest = str(e).splitlines()
+        print(f"crswatch: config: {first}" + (f" (and {len(rest)} more)" if rest else ""),
+              file=sys.stderr)
+        for line in rest:
+            print(f"crswatch: config: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

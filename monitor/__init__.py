@@ -1,0 +1,1 @@
+"""CRSWatch daemon core: ingest, clinical grading, storage."""

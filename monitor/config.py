@@ -1,0 +1,176 @@
+"""Every setting, declared once as (key, default, help). README's table is checked against this.
+
+`load(path)` reads TOML, rejects unknown keys and wrong types with one clear message per
+mistake, and returns a frozen `Config`. A failed load changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # "section.name"
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("mqtt.host", "127.0.0.1", "Broker host."),
+    Setting("mqtt.port", 1883, "Broker port."),
+    Setting("mqtt.topic_prefix", "crs", "Every topic starts with it (`{p}` in SPEC.md)."),
+    Setting("mqtt.client_id", "crswatch",
+            "Fixed client id, so the broker keeps the session (and queued QoS 1 messages) "
+            "across restarts."),
+    Setting("mqtt.embedded", False, "true: start the embedded amqtt broker on host:port."),
+    Setting("mqtt.protocol", "5",
+            "MQTT version, \"5\" or \"3.1.1\". Version 5 lets the daemon set how many "
+            "unacknowledged messages the broker may send it (receive_maximum). The embedded "
+            "broker speaks 3.1.1 only."),
+    Setting("mqtt.receive_maximum", 1000,
+            "MQTT 5: unacknowledged QoS 1 messages in flight to the daemon; bounds its "
+            "ingest memory."),
+    Setting("mqtt.session_expiry_s", 14 * 86400,
+            "MQTT 5: how long the broker keeps the daemon's session while it is away."),
+    Setting("mqtt.wards", ["+"],
+            "Ward filters this daemon subscribes to (`+` = all); lets several daemons "
+            "split a hospital by ward."),
+    Setting("mqtt.username", "", "Broker user name (empty: none)."),
+    Setting("mqtt.password", "", "Broker password."),
+    Setting("mqtt.tls_ca", "", "CA certificate file; set it to connect with TLS."),
+    Setting("mqtt.tls_cert", "", "Client certificate file (mutual TLS)."),
+    Setting("mqtt.tls_key", "", "Client key file (mutual TLS)."),
+    Setting("mqtt.reconnect_min_s", 0.5, "First reconnect delay; doubles up to the max."),
+    Setting("mqtt.reconnect_max_s", 30.0, "Longest reconnect delay."),
+    Setting("storage.path", "data/crswatch.db", "SQLite file (created with its folder)."),
+    Setting("storage.batch_max", 2000, "Most messages committed in one transaction."),
+    Setting("http.host", "127.0.0.1", "Dashboard and API address."),
+    Setting("http.port", 8080, "Dashboard and API port (0: any free port)."),
+    Setting("ingest.max_message_bytes", 262144, "Larger messages are rejected."),
+    Setting("ingest.max_future_s", 300.0,
+            "A reading timestamped further ahead of the daemon's clock is rejected."),
+    Setting("ingest.max_past_s", 14 * 86400.0, "A reading older than this is rejected."),
+    Setting("state.publish_interval_s", 0.25,
+            "A bed's retained state is published at most this often (coalesced)."),
+    Setting("state.check_interval_s", 5.0,
+            "How often every bed is re-assessed against the clock (stale and lost vitals)."),
+    Setting("vitals.fast_stale_s", 60.0, "HR, SpO2, RR: stale after this many seconds."),
+    Setting("vitals.fast_lost_s", 300.0, "HR, SpO2, RR: lost (unknown) after this."),
+    Setting("vitals.bp_stale_s", 3900.0, "Blood pressure (NIBP every 15-60 min): stale after."),
+    Setting("vitals.bp_lost_s", 7800.0, "Blood pressure: lost after."),
+    Setting("vitals.temp_stale_s", 5 * 3600.0, "Temperature: stale after."),
+    Setting("vitals.temp_lost_s", 9 * 3600.0, "Temperature: lost after."),
+    Setting("vitals.acvpu_stale_s", 5 * 3600.0, "Consciousness (ACVPU): stale after."),
+    Setting("vitals.acvpu_lost_s", 13 * 3600.0, "Consciousness (ACVPU): lost after."),
+    Setting("alerts.tier2_escalate_after_s", 600, "An unacknowledged tier-2 alert escalates."),
+    Setting("alerts.tier3_escalate_after_s", 300, "An unacknowledged tier-3 alert escalates."),
+)
+BY_KEY = {s.key: s for s in SETTINGS}
+SECTIONS = sorted({s.key.split(".")[0] for s in SETTINGS})
+
+
+class ConfigError(Exception):
+    """One or more mistakes in the configuration; str() lists each on its own line."""
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, list):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, type(default))
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def _check(values: dict[str, Any]) -> list[str]:
+    errors = []
+    if values["mqtt.protocol"] not in ("5", "3.1.1"):
+        errors.append('mqtt.protocol: must be "5" or "3.1.1"')
+    for key in ("mqtt.port", "http.port"):
+        if not 0 <= values[key] <= 65535:
+            errors.append(f"{key}: {values[key]} is not a port number")
+    if not _NAME.match(values["mqtt.topic_prefix"]):
+        errors.append("mqtt.topic_prefix: 1-32 of A-Z a-z 0-9 _ -")
+    for ward in values["mqtt.wards"]:
+        if ward != "+" and not _NAME.match(ward):
+            errors.append(f"mqtt.wards: {ward!r} is not a ward name or +")
+    if not values["mqtt.wards"]:
+        errors.append("mqtt.wards: at least one ward filter")
+    for kind in ("fast", "bp", "temp", "acvpu"):
+        if values[f"vitals.{kind}_stale_s"] >= values[f"vitals.{kind}_lost_s"]:
+            errors.append(f"vitals.{kind}_stale_s must be shorter than vitals.{kind}_lost_s")
+    for key, value in values.items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            errors.append(f"{key}: must not be negative")
+    if values["mqtt.embedded"] and values["mqtt.protocol"] != "3.1.1":
+        errors.append('mqtt.embedded: the embedded broker needs mqtt.protocol = "3.1.1"')
+    return errors
+
+
+@dataclass(frozen=True)
+class Config:
+    values: dict[str, Any]
+    path: Path | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def prefix(self) -> str:
+        return self.values["mqtt.topic_prefix"]
+
+    def windows(self) -> dict[str, tuple[float, float]]:
+        """Per vital: (stale_after_s, lost_after_s)."""
+        v = self.values
+        pick = {"hr": "fast", "rr": "fast", "spo2": "fast", "sbp": "bp", "dbp": "bp",
+                "map": "bp", "temp_c": "temp", "acvpu": "acvpu", "o2_flow_lpm": "fast",
+                "fio2": "fast"}
+        return {name: (v[f"vitals.{k}_stale_s"], v[f"vitals.{k}_lost_s"])
+                for name, k in pick.items()}
+
+
+def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
+    values = {s.key: s.default for s in SETTINGS}
+    errors = []
+    for section, table in data.items():
+        if section not in SECTIONS or not isinstance(table, dict):
+            errors.append(f"[{section}]: unknown section (known: {', '.join(SECTIONS)})")
+            continue
+        for name, value in table.items():
+            key = f"{section}.{name}"
+            setting = BY_KEY.get(key)
+            if setting is None:
+                errors.append(f"{key}: unknown key")
+            elif not _type_ok(setting.default, value):
+                errors.append(f"{key}: expected {type(setting.default).__name__}, "
+                              f"got {type(value).__name__}")
+            else:
+                values[key] = float(value) if isinstance(setting.default, float) else value
+    if not errors:
+        errors = _check(values)
+    if errors:
+        where = f"{path}: " if path else ""
+        raise ConfigError("\n".join(where + e for e in errors))
+    return Config(values, path)
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return from_dict(data, path)

@@ -1,0 +1,164 @@
+"""The daemon: wires config, store, clinical state, MQTT edge and HTTP together.
+
+Async lives here and at the edges (mqtt.py, http.py); everything it calls is plain code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import orjson
+from aiohttp import web
+
+from .admissions import Admissions
+from .config import Config
+from .embedded_broker import start_broker
+from .http import make_app
+from .metrics import Metrics
+from .mqtt import MqttEdge
+from .pipeline import Outbox, Pipeline
+from .route import Router
+from .store import Store
+from .timeutil import Clock, wall_clock
+from .ward import Ward
+
+log = logging.getLogger("crswatch")
+
+
+class Daemon:
+    def __init__(self, cfg: Config, clock: Clock = wall_clock):
+        self.cfg = cfg
+        self.clock = clock
+        self.stop_event = asyncio.Event()
+        self.metrics = Metrics()
+        self.outbox = Outbox()
+        self.connected = False
+        self.broker = None
+        self.tasks: list[asyncio.Task] = []
+        self.http_port: int | None = None
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        if cfg["mqtt.embedded"]:
+            self.broker = await start_broker(cfg["mqtt.host"], cfg["mqtt.port"])
+        self.store = Store(cfg["storage.path"])
+        self.admissions = Admissions()
+        self.ward = Ward(cfg.windows())
+        reader = self.store.reader()
+        try:
+            self.admissions.load(reader)
+            self.ward.restore(reader, list(self.admissions.active.values()))
+        finally:
+            reader.close()
+        self.router = Router(cfg.prefix, self.admissions,
+                             max_bytes=cfg["ingest.max_message_bytes"],
+                             max_future_s=cfg["ingest.max_future_s"],
+                             max_past_s=cfg["ingest.max_past_s"])
+        self.edge = MqttEdge(cfg, self._on_message, self._on_connect, self._set_connected)
+        self.pipeline = Pipeline(router=self.router, store=self.store, ward=self.ward,
+                                 metrics=self.metrics, clock=self.clock, prefix=cfg.prefix,
+                                 batch_max=cfg["storage.batch_max"], ack=self.edge.ack,
+                                 outbox=self.outbox)
+        self.pipeline.add_rows(self.ward.tick(self.clock()))
+        stop = self.stop_event
+        self.tasks = [asyncio.create_task(c, name=n) for n, c in (
+            ("pipeline", self.pipeline.run(stop)),
+            ("mqtt", self.edge.run(stop)),
+            ("publisher", self._publish_loop()),
+            ("state", self._state_loop()),
+            ("tick", self._tick_loop()),
+            ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
+        )]
+        self.http = web.AppRunner(make_app(self.problems, self.metrics), access_log=None)
+        await self.http.setup()
+        site = web.TCPSite(self.http, cfg["http.host"], cfg["http.port"])
+        await site.start()
+        self.http_port = site._server.sockets[0].getsockname()[1]
+        log.info("HTTP on http://%s:%s", cfg["http.host"], self.http_port)
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.connected:
+            out.append("broker: not connected")
+        if not self.pipeline.store_ok:
+            out.append(f"store: not writable ({self.pipeline.store_error})")
+        return out
+
+    # -- callbacks from the MQTT edge ------------------------------------------------------
+    def _on_message(self, topic, payload, mid, qos, conn) -> None:
+        self.pipeline.on_message(topic, payload, mid, qos, conn)
+
+    def _on_connect(self) -> None:
+        self.ward.dirty.update(self.ward.beds)  # the broker may have lost retained states
+
+    def _set_connected(self, up: bool) -> None:
+        self.connected = up
+        self.metrics.connected.set(1 if up else 0)
+
+    # -- loops ---------------------------------------------------------------------------
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopping; True when the daemon is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), seconds)
+        return self.stop_event.is_set()
+
+    async def _state_loop(self) -> None:
+        p = self.cfg.prefix
+        while not await self._sleep(self.cfg["state.publish_interval_s"]):
+            dirty, self.ward.dirty = self.ward.dirty, set()
+            for adm_id in dirty:
+                found = self.ward.state_of(adm_id)
+                if found is not None:
+                    ward, bed, state = found
+                    self.outbox.put(f"{p}/{ward}/{bed}/state", orjson.dumps(state), 1, True)
+            self.metrics.admitted.set(len(self.ward.beds))
+
+    async def _tick_loop(self) -> None:
+        while not await self._sleep(self.cfg["state.check_interval_s"]):
+            self.pipeline.add_rows(self.ward.tick(self.clock()))
+
+    async def _publish_loop(self) -> None:
+        queue = self.outbox.queue
+        while not self.stop_event.is_set():
+            if not queue:
+                self.outbox.ready.clear()
+                await self.outbox.ready.wait()
+                continue
+            await self.edge.connected.wait()
+            chunk = [queue.popleft() for _ in range(min(len(queue), 200))]
+            results = await asyncio.gather(*(self.edge.publish(*m) for m in chunk))
+            failed = [m for m, ok in zip(chunk, results, strict=True) if not ok]
+            if failed:
+                queue.extendleft(reversed(failed))
+                await self._sleep(0.5)
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        self.outbox.ready.set()
+        self.edge.connected.set()  # release the publisher if it waits for a connection
+        for name in ("mqtt", "pipeline"):  # stop receiving, then commit what was received
+            task = next(t for t in self.tasks if t.get_name() == name)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 15)
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.http.cleanup()
+        self.store.close()
+        if self.broker is not None:
+            await self.broker.shutdown()
+
+
+async def run_until_signal(cfg: Config) -> None:
+    daemon = Daemon(cfg)
+    await daemon.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("stopping")
+    await daemon.stop()

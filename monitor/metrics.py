@@ -1,0 +1,35 @@
+"""Prometheus metrics (SPEC.md names), one registry per daemon so tests can run several."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.received = Counter("crswatch_messages_received_total",
+                                "MQTT messages received", ["kind"], registry=r)
+        self.rejected = Counter("crswatch_messages_rejected_total",
+                                "Messages rejected (stored and published on {p}/rejected)",
+                                registry=r)
+        self.duplicates = Counter("crswatch_messages_duplicate_total",
+                                  "Messages already stored (redeliveries), acknowledged",
+                                  registry=r)
+        self.stored = Counter("crswatch_observations_stored_total",
+                              "New time points stored, one per bed and time", registry=r)
+        self.alerts = Counter("crswatch_alerts_total", "Alert events",
+                              ["tier", "event"], registry=r)
+        self.store_errors = Counter("crswatch_store_errors_total",
+                                    "Failed commits (retried; nothing acknowledged)",
+                                    registry=r)
+        self.grade_changes = Counter("crswatch_grade_changes_total",
+                                     "Changes of a patient's grades", registry=r)
+        self.batch_size = Gauge("crswatch_last_batch_size", "Messages in the last commit",
+                                registry=r)
+        self.pending = Gauge("crswatch_ingest_pending", "Messages received, not yet committed",
+                             registry=r)
+        self.connected = Gauge("crswatch_broker_connected", "1 when connected to the broker",
+                               registry=r)
+        self.admitted = Gauge("crswatch_beds_admitted", "Beds with an active admission",
+                              registry=r)

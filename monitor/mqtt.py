@@ -1,0 +1,138 @@
+"""The MQTT edge: connect with a persistent session, subscribe, reconnect with backoff,
+acknowledge each QoS 1 message only once what it carried is committed.
+
+Why manual acknowledgement: aiomqtt 2.x (through paho) sends PUBACK as soon as a message
+is received. If the daemon were killed between that PUBACK and the SQLite commit, the
+broker would consider the message delivered and it would be lost. With paho's manual ack
+switched on, the broker keeps every unacknowledged message in our persistent session and
+sends it again after a restart; the store recognises redeliveries, so each is kept once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .config import Config
+from .route import INBOUND
+
+log = logging.getLogger("crswatch.mqtt")
+
+
+def status_topic(prefix: str) -> str:
+    return f"{prefix}/_daemon/status"
+
+
+def subscriptions(cfg: Config) -> list[tuple[str, int]]:
+    p = cfg.prefix
+    return [(f"{p}/{ward}/+/{kind}", 1) for ward in cfg["mqtt.wards"] for kind in INBOUND]
+
+
+def make_client(cfg: Config) -> aiomqtt.Client:
+    v5 = cfg["mqtt.protocol"] == "5"
+    kwargs: dict = {}
+    if v5:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = int(cfg["mqtt.session_expiry_s"])
+        props.ReceiveMaximum = int(cfg["mqtt.receive_maximum"])
+        kwargs.update(protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props)
+    else:
+        kwargs.update(protocol=aiomqtt.ProtocolVersion.V311, clean_session=False)
+    if cfg["mqtt.username"]:
+        kwargs.update(username=cfg["mqtt.username"], password=cfg["mqtt.password"] or None)
+    if cfg["mqtt.tls_ca"]:
+        ctx = ssl.create_default_context(cafile=cfg["mqtt.tls_ca"])
+        if cfg["mqtt.tls_cert"]:
+            ctx.load_cert_chain(cfg["mqtt.tls_cert"], cfg["mqtt.tls_key"] or None)
+        kwargs["tls_context"] = ctx
+    client = aiomqtt.Client(
+        cfg["mqtt.host"], cfg["mqtt.port"], identifier=cfg["mqtt.client_id"],
+        will=aiomqtt.Will(status_topic(cfg.prefix), "offline", qos=1, retain=True),
+        timeout=10, **kwargs,
+    )
+    # Before connecting, so that messages redelivered from the session are not acked early.
+    client._client.manual_ack_set(True)
+    return client
+
+
+OnMessage = Callable[[str, bytes, int, int, object], None]
+
+
+class MqttEdge:
+    def __init__(self, cfg: Config, on_message: OnMessage, on_connect: Callable[[], None],
+                 set_connected: Callable[[bool], None]):
+        self.cfg = cfg
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.set_connected = set_connected
+        self.client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = self.cfg["mqtt.reconnect_min_s"]
+        while not stop.is_set():
+            try:
+                client = make_client(self.cfg)
+                async with client:
+                    await client.subscribe(subscriptions(self.cfg))
+                    await client.publish(status_topic(self.cfg.prefix), "online", qos=1,
+                                         retain=True)
+                    self.client = client
+                    self.connected.set()
+                    self.set_connected(True)
+                    delay = self.cfg["mqtt.reconnect_min_s"]
+                    log.info("connected to %s:%s", self.cfg["mqtt.host"], self.cfg["mqtt.port"])
+                    self.on_connect()
+                    reader = asyncio.create_task(self._read(client))
+                    stopper = asyncio.create_task(stop.wait())
+                    done, _ = await asyncio.wait({reader, stopper},
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    stopper.cancel()
+                    if reader in done:
+                        reader.result()  # raises the MqttError that ended it
+                    else:
+                        reader.cancel()
+                        await client.publish(status_topic(self.cfg.prefix), "offline",
+                                             qos=1, retain=True)
+            except aiomqtt.MqttError as e:
+                log.warning("broker connection: %s; retrying in %.1f s", e, delay)
+            finally:
+                self.client = None
+                self.connected.clear()
+                self.set_connected(False)
+            if stop.is_set():
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, self.cfg["mqtt.reconnect_max_s"])
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for m in client.messages:
+            payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+            self.on_message(m.topic.value, payload, m.mid, m.qos, client)
+
+    def ack(self, conn: object, mid: int, qos: int) -> None:
+        """PUBACK now. Only on the connection the message came in on: after a reconnect
+        the broker resends it, and the store knows it already."""
+        if qos > 0 and conn is self.client and conn is not None:
+            conn._client.ack(mid, qos)
+
+    async def publish(self, topic: str, payload: bytes | str, qos: int = 1,
+                      retain: bool = False) -> bool:
+        client = self.client
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=10)
+            return True
+        except aiomqtt.MqttError as e:
+            log.warning("publish to %s failed: %s", topic, e)
+            return False

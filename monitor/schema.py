@@ -1,0 +1,65 @@
+"""The SQLite schema, as sqlite-utils migrations (each runs in its own transaction).
+
+Add a new migration at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("crswatch")
+
+VITAL_COLUMNS = {"hr": float, "rr": float, "spo2": float, "sbp": float, "dbp": float,
+                 "map": float, "temp_c": float, "o2_flow_lpm": float, "fio2": float,
+                 "acvpu": str}
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db["admissions"].create({
+        "id": str, "ward": str, "bed": str, "patient_id": str, "admitted_ts": float,
+        "discharged_ts": float, "age": float, "product": str, "indication": str,
+        "infusion_ts": float, "spo2_scale": int, "received_ts": float,
+    }, pk="id", not_null={"ward", "bed", "patient_id", "admitted_ts"})
+    db["admissions"].create_index(["ward", "bed", "discharged_ts"])
+    db["admissions"].create_index(["patient_id"])
+    # One wide row per time point of a bed; vitals arriving separately for the same
+    # time point are merged into it.
+    db["observations"].create({
+        "ward": str, "bed": str, "ts": float, "admission_id": str, "patient_id": str,
+        **VITAL_COLUMNS, "source": str, "received_ts": float,
+    }, pk=("ward", "bed", "ts"), not_null={"admission_id", "patient_id"})
+    db["observations"].create_index(["patient_id", "ts"])
+    db["care_events"].create({
+        "id": int, "admission_id": str, "ward": str, "bed": str, "patient_id": str,
+        "ts": float, "type": str, "data": str, "received_ts": float,
+    }, pk="id")
+    db["care_events"].create_index(["admission_id", "ts", "type", "data"], unique=True)
+    db["device_events"].create({
+        "id": int, "ward": str, "bed": str, "state": str, "received_ts": float,
+    }, pk="id")
+    db["rejections"].create({
+        "id": int, "received_ts": float, "topic": str, "reason": str, "payload": bytes,
+    }, pk="id")
+    # The grade timeline: one row per change of a patient's grades, with its reasons.
+    db["grades"].create({
+        "id": int, "admission_id": str, "ward": str, "bed": str, "patient_id": str,
+        "ts": float, "recorded_ts": float, "late": int,
+        "crs_grade": int, "crs_at_least": int, "icans_grade": int, "icans_at_least": int,
+        "news2_total": int, "news2_band": str, "news2_band_at_least": str,
+        "news2_complete": int, "reasons": str,
+    }, pk="id")
+    db["grades"].create_index(["admission_id", "ts"])
+    db["heartbeat"].create({"id": int, "ts": float}, pk="id")
+
+
+def open_db(path: str) -> Database:
+    """Open (creating) the database: WAL, FULL sync (an acknowledged message survives a
+    power cut), a busy timeout, and every pending migration applied."""
+    db = Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=5000")
+    migrations.apply(db)
+    return db

@@ -1,0 +1,156 @@
+"""The clinical state of every admitted bed, kept current as accepted items arrive.
+
+Called only after an item is committed: the state never runs ahead of what is stored.
+Every change of grade becomes a timeline row with its reasons.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import orjson
+
+from .assessment import Assessment
+from .bedstate import BedState, to_state
+from .items import AdmissionRecord, Item
+from .messages import CareEvent, Observation
+
+RESTORE_HISTORY_S = 3 * 3600
+
+
+class Ward:
+    def __init__(self, windows: dict[str, tuple[float, float]]):
+        self.windows = windows
+        self.beds: dict[str, BedState] = {}  # admission id -> state
+        self.records: dict[str, AdmissionRecord] = {}
+        self.last: dict[str, Assessment] = {}  # admission id -> last recorded assessment
+        self.dirty: set[str] = set()  # admission ids whose state topic needs publishing
+        self.closed: dict[str, AdmissionRecord] = {}  # discharged, empty state not yet sent
+
+    # -- building -----------------------------------------------------------------------
+    def open_bed(self, rec: AdmissionRecord) -> BedState:
+        bed = self.beds.get(rec.id)
+        if bed is None:
+            bed = self.beds[rec.id] = BedState(rec.admission, self.windows)
+            self.records[rec.id] = rec
+        return bed
+
+    def close_bed(self, rec: AdmissionRecord) -> None:
+        self.beds.pop(rec.id, None)
+        self.records.pop(rec.id, None)
+        self.last.pop(rec.id, None)
+        self.closed[rec.id] = rec
+        self.dirty.add(rec.id)
+
+    def restore(self, conn: sqlite3.Connection, records: list[AdmissionRecord]) -> None:
+        """Rebuild each active bed after a restart: recent readings, every care event,
+        and the first fever (CRS once diagnosed stays diagnosed)."""
+        for rec in records:
+            bed = self.open_bed(rec)
+            cols = ("hr", "rr", "spo2", "sbp", "dbp", "map", "temp_c", "o2_flow_lpm",
+                    "fio2", "acvpu")
+            sel = f"SELECT ts, {', '.join(cols)} FROM observations WHERE admission_id=?"
+            newest = conn.execute("SELECT max(ts) FROM observations WHERE admission_id=?",
+                                  (rec.id,)).fetchone()[0] or 0.0
+            rows = conn.execute(f"{sel} AND ts >= ? ORDER BY ts",
+                                (rec.id, newest - RESTORE_HISTORY_S)).fetchall()
+            fever = conn.execute(f"{sel} AND temp_c >= 38.0 ORDER BY ts LIMIT 1",
+                                 (rec.id,)).fetchall()
+            for row in fever + rows:
+                values = {c: v for c, v in zip(cols, row[1:], strict=True) if v is not None}
+                bed.add_observation(Observation(row[0], values))
+            for ts, type_, data in conn.execute(
+                    "SELECT ts, type, data FROM care_events WHERE admission_id=? ORDER BY ts",
+                    (rec.id,)):
+                bed.add_care(CareEvent(ts, type_, orjson.loads(data)))
+            self.dirty.add(rec.id)
+
+    # -- applying committed items ---------------------------------------------------------
+    def apply(self, items: list[Item], now: float) -> list[dict]:
+        """Apply committed items; return timeline rows for grades that changed (late
+        readings are graded at their own time too, flagged `late`)."""
+        rows: list[dict] = []
+        touched: set[str] = set()
+        for item in items:
+            kind = item.kind
+            if kind in ("reject", "duplicate", "device"):
+                continue
+            rec = item.record
+            if kind == "admit":
+                self.open_bed(rec)
+            elif kind == "discharge":
+                self.close_bed(rec)
+                touched.discard(rec.id)
+                continue
+            bed = self.beds.get(rec.id)
+            if bed is None:
+                continue
+            if kind == "vitals":
+                for obs in item.new:
+                    late = bed.latest_ts is not None and obs.ts < bed.latest_ts
+                    bed.add_observation(obs)
+                    if late:
+                        rows += self._late(rec, bed, obs.ts, now)
+            elif kind == "care":
+                bed.add_care(item.body)
+            touched.add(rec.id)
+        for adm_id in touched:
+            rows += self.reassess(adm_id, now)
+        return rows
+
+    def _late(self, rec, bed: BedState, ts: float, now: float) -> list[dict]:
+        past = bed.assess(now, at=ts)
+        last = self.last.get(rec.id)
+        if last is not None and past.key() == last.key():
+            return []
+        return [timeline_row(rec, past, now, late=True)]
+
+    def reassess(self, adm_id: str, now: float) -> list[dict]:
+        """Assess the bed at the present; a timeline row if its grades changed."""
+        bed = self.beds[adm_id]
+        at = max(now, bed.latest_ts or now)  # a device clock slightly ahead still counts
+        current = bed.assess(now, at=at)
+        previous = self.last.get(adm_id)
+        self.dirty.add(adm_id)
+        if previous is not None and previous.key() == current.key():
+            self.last[adm_id] = current
+            return []
+        self.last[adm_id] = current
+        return [timeline_row(self.records[adm_id], current, now, late=False)]
+
+    def tick(self, now: float) -> list[dict]:
+        """Re-assess every bed against the clock: vitals go stale and lost without any
+        message arriving, and that must show."""
+        rows = []
+        for adm_id in list(self.beds):
+            rows += self.reassess(adm_id, now)
+        return rows
+
+    def state_of(self, adm_id: str) -> tuple[str, str, dict] | None:
+        """(ward, bed, state payload) for a bed to publish; an empty bed once discharged."""
+        closed = self.closed.pop(adm_id, None)
+        if closed is not None:
+            return closed.ward, closed.bed, empty_state(closed.ward, closed.bed)
+        rec, last = self.records.get(adm_id), self.last.get(adm_id)
+        if rec is None or last is None:
+            return None
+        return rec.ward, rec.bed, to_state(rec.ward, rec.bed, last)
+
+
+def empty_state(ward: str, bed: str) -> dict:
+    return {"ward": ward, "bed": bed, "patient_id": None, "ts": None, "crs_grade": None,
+            "icans_grade": None, "news2": None, "risk": {}, "vitals": {}}
+
+
+def timeline_row(rec: AdmissionRecord, a: Assessment, now: float, late: bool) -> dict:
+    reasons = list(a.crs.reasons) + list(a.icans.reasons) + list(a.news2.reasons)
+    return {
+        "admission_id": rec.id, "ward": rec.ward, "bed": rec.bed,
+        "patient_id": rec.patient_id, "ts": a.at, "recorded_ts": now, "late": int(late),
+        "crs_grade": a.crs.grade, "crs_at_least": a.crs.at_least,
+        "icans_grade": a.icans.grade, "icans_at_least": a.icans.at_least,
+        "news2_total": a.news2.total, "news2_band": a.news2.band,
+        "news2_band_at_least": a.news2.band_at_least,
+        "news2_complete": int(a.news2.complete),
+        "reasons": orjson.dumps(reasons).decode(),
+    }
