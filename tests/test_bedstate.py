@@ -1,0 +1,437 @@
+"""BedState as timelines: readings and care events at explicit times, questions as of a time."""
+
+from __future__ import annotations
+
+import random
+import sys
+
+import pytest
+
+from monitor.bedstate import BedState, day_label, to_state
+from monitor.messages import VITALS, Admission, CareEvent, Observation
+from monitor.timeutil import iso
+
+T0 = 1_790_000_000.0  # admission time; every timeline below is in seconds after it
+WINDOWS = {  # as config.Config.windows() with the defaults
+    "hr": (60.0, 300.0), "rr": (60.0, 300.0), "spo2": (60.0, 300.0),
+    "o2_flow_lpm": (60.0, 300.0), "fio2": (60.0, 300.0),
+    "sbp": (3900.0, 7800.0), "dbp": (3900.0, 7800.0), "map": (3900.0, 7800.0),
+    "temp_c": (5 * 3600.0, 9 * 3600.0), "acvpu": (5 * 3600.0, 13 * 3600.0),
+}
+
+
+def bed(keep: int = 16, infusion_ts: float | None = None) -> BedState:
+    return BedState(Admission("P1", T0, infusion_ts=infusion_ts), WINDOWS, keep=keep)
+
+
+def obs(b: BedState, t: float, **values) -> None:
+    b.add_observation(Observation(T0 + t, values))
+
+
+def care(b: BedState, t: float, type_: str, **data) -> None:
+    b.add_care(CareEvent(T0 + t, type_, data))
+
+
+def snap(b: BedState, t: float):
+    return b.snapshot_at(T0 + t)
+
+
+# -- hypotension and hypoxaemia: two consecutive readings, or one standing 120 s ------------
+
+def test_one_low_bp_reading_is_not_hypotension():
+    b = bed()
+    obs(b, 100, sbp=85, map=60, hr=100)
+    assert snap(b, 100).sbp == 85
+    assert snap(b, 100).hypotension_sustained is False
+
+
+def test_two_consecutive_low_bp_readings_are_hypotension():
+    b = bed()
+    obs(b, 100, sbp=85, map=60)
+    obs(b, 160, sbp=84, map=61)
+    assert snap(b, 159).hypotension_sustained is False
+    assert snap(b, 160).hypotension_sustained is True
+
+
+def test_one_low_reading_standing_120s_by_the_device_clock_is_hypotension():
+    b = bed()
+    obs(b, 100, sbp=85, map=70, hr=100)
+    obs(b, 219, spo2=95)
+    assert snap(b, 219).hypotension_sustained is False  # device clock 119 s after it
+    obs(b, 220, hr=104)
+    assert snap(b, 220).hypotension_sustained is True
+    assert snap(b, 219).hypotension_sustained is False  # as of 219 the 220 reading is future
+
+
+def test_the_wall_clock_alone_does_not_sustain_a_low_reading():
+    b = bed()
+    obs(b, 100, sbp=85, hr=100)
+    assert snap(b, 1000).sbp == 85  # still within the BP lost window
+    assert snap(b, 1000).hypotension_sustained is False  # no device has spoken since
+
+
+def test_a_normal_reading_in_between_resets_hypotension():
+    b = bed()
+    obs(b, 100, sbp=85)
+    obs(b, 400, sbp=110, map=80)
+    obs(b, 500, sbp=86)
+    assert snap(b, 400).hypotension_sustained is False
+    assert snap(b, 500).hypotension_sustained is False  # low, normal, low: not consecutive
+    obs(b, 600, sbp=88)
+    assert snap(b, 600).hypotension_sustained is True
+
+
+def test_low_mean_pressure_alone_is_low_and_parts_of_one_time_point_combine():
+    b = bed()
+    obs(b, 100, sbp=100, map=60)
+    obs(b, 200, sbp=100)
+    obs(b, 200, map=62)  # the same time point, delivered in two messages
+    assert snap(b, 200).hypotension_sustained is True
+    obs(b, 300, sbp=120, map=85)
+    assert snap(b, 300).hypotension_sustained is False
+
+
+def test_no_bp_reading_is_unknown_not_normal():
+    b = bed()
+    obs(b, 100, hr=80, spo2=97)
+    assert snap(b, 100).hypotension_sustained is None
+    obs(b, 200, sbp=85)
+    assert snap(b, 200 + 7801).hypotension_sustained is None  # the BP reading is lost
+
+
+def test_hypoxaemia_follows_the_same_rule():
+    b = bed()
+    obs(b, 10, spo2=88, hr=100)
+    assert snap(b, 10).hypoxaemia_sustained is False
+    obs(b, 20, spo2=89)
+    assert snap(b, 20).hypoxaemia_sustained is True
+    obs(b, 30, spo2=95)
+    obs(b, 40, spo2=87)
+    assert snap(b, 40).hypoxaemia_sustained is False
+    obs(b, 160, hr=101)
+    assert snap(b, 160).hypoxaemia_sustained is True  # stood 120 s by the device clock
+    assert bed().snapshot_at(T0).hypoxaemia_sustained is None
+
+
+# -- out of order ----------------------------------------------------------------------------
+
+TIMELINE = [
+    (0, {"hr": 80, "spo2": 97, "sbp": 120, "map": 85}),
+    (60, {"hr": 84, "spo2": 96, "temp_c": 37.2}),
+    (120, {"hr": 90, "spo2": 92, "sbp": 88, "map": 64}),
+    (180, {"hr": 105, "spo2": 88, "temp_c": 38.6}),
+    (240, {"hr": 112, "spo2": 87, "sbp": 85, "map": 60, "acvpu": "A"}),
+    (300, {"hr": 118, "rr": 24}),
+]
+
+
+@pytest.mark.parametrize("order", ["newest_first", "shuffled"])
+def test_readings_out_of_order_give_the_same_snapshots(order):
+    in_order, other = bed(), bed()
+    for t, values in TIMELINE:
+        obs(in_order, t, **values)
+    delivery = TIMELINE[::-1] if order == "newest_first" else random.Random(7).sample(
+        TIMELINE, len(TIMELINE))
+    for t, values in delivery:
+        obs(other, t, **values)
+    for t in (0, 30, 60, 120, 179, 180, 240, 300, 400):
+        assert snap(other, t) == snap(in_order, t), t
+    assert other.latest_ts == in_order.latest_ts == T0 + 300
+
+
+def test_a_late_old_reading_does_not_replace_the_present_value():
+    b = bed()
+    obs(b, 200, hr=100)
+    obs(b, 100, hr=60)  # a gateway flushing its buffer
+    assert snap(b, 200).hr == 100
+    assert snap(b, 150).hr == 60  # the past sees it
+    assert snap(b, 99).hr is None
+    assert b.latest_ts == T0 + 200
+
+
+def test_no_future_and_an_exact_duplicate_is_ignored():
+    b = bed()
+    obs(b, 100, hr=70)
+    obs(b, 100, hr=70)
+    obs(b, 100, hr=150)  # same time point again: the first value stands
+    obs(b, 200, hr=90)
+    assert snap(b, 150).hr == 70
+    assert b.vitals(T0 + 150)["hr"] == {"value": 70, "ts": T0 + 100, "status": "live"}
+    assert len(b._vitals["hr"].items) == 2
+
+
+def test_readings_before_the_admission_are_not_this_patients():
+    b = bed()
+    obs(b, -30, temp_c=39.0, hr=130)  # the previous patient's buffer, flushed late
+    obs(b, 10, hr=80)
+    assert snap(b, 20).hr == 80
+    assert snap(b, 20).temp_c is None
+    care(b, -5, "medication", drug="tocilizumab")
+    obs(b, 30, temp_c=38.5)
+    obs(b, 40, temp_c=37.0)
+    assert snap(b, 40).fever_masked is False
+
+
+# -- fever memory and masking ----------------------------------------------------------------
+
+def test_fever_then_tocilizumab_masks_the_later_afebrile_state():
+    b = bed()
+    obs(b, 100, temp_c=38.7)
+    care(b, 200, "medication", drug="tocilizumab")
+    obs(b, 3600, temp_c=37.1)
+    assert snap(b, 150).fever_masked is False  # not given yet
+    s = snap(b, 3600)
+    assert s.temp_c == 37.1
+    assert s.fever_masked is True
+
+
+def test_tocilizumab_before_any_fever_does_not_mask():
+    b = bed()
+    care(b, 50, "medication", drug="Tocilizumab")
+    obs(b, 100, temp_c=38.5)
+    obs(b, 3600, temp_c=37.0)
+    assert snap(b, 3600).fever_masked is False
+    care(b, 200, "medication", drug="paracetamol")  # entered late, given after the fever
+    assert snap(b, 3600).fever_masked is True
+    assert snap(b, 150).fever_masked is False
+
+
+def test_a_drug_that_does_not_mask_does_not_mask():
+    b = bed()
+    obs(b, 100, temp_c=38.5)
+    care(b, 200, "medication", drug="cefepime")
+    assert snap(b, 300).fever_masked is False
+
+
+def test_a_late_fever_reading_is_the_first_fever_as_of_its_own_time():
+    b = bed()
+    care(b, 200, "medication", drug="dexamethasone")
+    obs(b, 300, temp_c=37.0)
+    assert snap(b, 300).fever_masked is False
+    obs(b, 100, temp_c=38.2)  # delivered late; measured before the drug
+    assert snap(b, 300).fever_masked is True
+    assert snap(b, 99).fever_masked is False  # a fever in the future of t is not known at t
+
+
+def test_the_first_fever_is_the_earliest_even_when_delivered_last():
+    b = bed()
+    obs(b, 300, temp_c=38.4)
+    care(b, 200, "medication", drug="ibuprofen")
+    obs(b, 400, temp_c=37.2)
+    assert snap(b, 400).fever_masked is False  # the drug came before the fever known so far
+    obs(b, 100, temp_c=38.1)  # a gateway's buffer: the fever had begun before the drug
+    assert snap(b, 400).fever_masked is True
+
+
+def test_the_fever_survives_rotation_out_of_the_bounded_list():
+    b = bed(keep=4)
+    obs(b, 100, temp_c=38.9)
+    care(b, 200, "medication", drug="tocilizumab")
+    for i in range(20):
+        obs(b, 300 + 60 * i, temp_c=37.0)
+    assert len(b._vitals["temp_c"].items) == 4
+    assert all(v == 37.0 for _, v in b._vitals["temp_c"].items)  # the fever reading is gone
+    assert snap(b, 300 + 60 * 19).fever_masked is True
+
+
+# -- care events as of t ---------------------------------------------------------------------
+
+def test_vasopressors_start_and_stop_as_of_t():
+    b = bed()
+    care(b, 300, "vasopressor", drug="norepinephrine", action="stop")  # delivered first
+    care(b, 100, "vasopressor", drug="norepinephrine", action="start", dose=0.05)
+    care(b, 200, "vasopressor", drug="vasopressin", action="start")
+    assert snap(b, 50).vasopressors == ()
+    assert snap(b, 100).vasopressors == ("norepinephrine",)
+    assert snap(b, 250).vasopressors == ("norepinephrine", "vasopressin")
+    assert snap(b, 300).vasopressors == ("vasopressin",)
+
+
+def test_no_oxygen_event_means_room_air_and_devices_change_as_of_t():
+    b = bed()
+    assert snap(b, 0).o2_device == "room_air"
+    care(b, 200, "oxygen", device="hfnc", flow_lpm=40, fio2=0.5)
+    care(b, 100, "oxygen", device="nasal_cannula", flow_lpm=2)
+    s = snap(b, 150)
+    assert (s.o2_device, s.o2_flow_lpm, s.fio2) == ("nasal_cannula", 2, None)
+    s = snap(b, 200)
+    assert (s.o2_device, s.o2_flow_lpm, s.fio2) == ("hfnc", 40, 0.5)
+    assert snap(b, 99).o2_device == "room_air"
+
+
+def test_oxygen_flow_comes_from_the_device_stream_when_the_event_has_none():
+    b = bed()
+    care(b, 100, "oxygen", device="simple_face_mask")
+    obs(b, 120, o2_flow_lpm=6, fio2=0.4)
+    s = snap(b, 130)
+    assert (s.o2_device, s.o2_flow_lpm, s.fio2) == ("simple_face_mask", 6, 0.4)
+
+
+def test_rotated_out_care_history_is_unknown_not_none():
+    b = bed(keep=2)
+    for t, device in ((100, "nasal_cannula"), (200, "simple_face_mask"), (300, "hfnc")):
+        care(b, t, "oxygen", device=device)
+    for t, action in ((100, "start"), (200, "stop"), (300, "start")):
+        care(b, t, "vasopressor", drug="norepinephrine", action=action)
+    assert snap(b, 150).o2_device is None  # its event was dropped: not "room_air"
+    assert snap(b, 150).vasopressors is None
+    assert snap(b, 250).o2_device == "simple_face_mask"
+    assert snap(b, 250).vasopressors == ()
+    assert snap(b, 300).vasopressors == ("norepinephrine",)
+
+
+def test_neuro_assessment_and_acvpu_from_whichever_is_newer():
+    b = bed()
+    care(b, 100, "neuro", ice_score=6, acvpu="V", seizure=False, motor_weakness=False,
+         cerebral_edema=None)
+    s = snap(b, 100)
+    assert (s.ice_score, s.acvpu, s.seizure, s.motor_weakness) == (6, "V", False, False)
+    assert s.seizure_prolonged is None
+    obs(b, 200, acvpu="A")
+    assert snap(b, 200).acvpu == "A"
+    obs(b, 50, acvpu="P")
+    assert snap(b, 100).acvpu == "V"  # the assessment is newer than the late reading
+    assert snap(b, 99).ice_score is None
+
+
+def test_a_neuro_entry_updates_the_fields_it_carries_and_keeps_the_others():
+    b = bed()
+    care(b, 100, "neuro", ice_score=5, acvpu="V", seizure=True, cerebral_edema="focal")
+    care(b, 200, "neuro", ice_score=8)  # an ICE-only entry does not erase the seizure
+    s = snap(b, 200)
+    assert (s.ice_score, s.acvpu, s.seizure, s.cerebral_edema) == (8, "V", True, "focal")
+    assert s.motor_weakness is None  # never assessed
+    care(b, 300, "neuro", seizure=False, cerebral_edema=None)  # stated: cleared
+    s = snap(b, 300)
+    assert (s.ice_score, s.seizure, s.cerebral_edema) == (8, False, None)
+    assert snap(b, 250).seizure is True
+
+
+def test_spo2_scale_comes_from_the_admission():
+    b = BedState(Admission("P1", T0, spo2_scale=2), WINDOWS)
+    assert b.snapshot_at(T0).spo2_scale == 2
+
+
+# -- freshness: live, stale, lost, missing ---------------------------------------------------
+
+def test_a_vital_goes_stale_then_lost_and_is_then_unknown():
+    b = bed()
+    obs(b, 0, hr=88)
+    assert snap(b, 300).hr == 88
+    assert snap(b, 301).hr is None  # a dead sensor is never normal
+    assert b.vitals(T0 + 60)["hr"]["status"] == "live"
+    assert b.vitals(T0 + 61)["hr"]["status"] == "stale"
+    assert b.vitals(T0 + 300)["hr"]["status"] == "stale"
+    lost = b.vitals(T0 + 301)["hr"]
+    assert lost == {"value": 88, "ts": T0, "status": "lost"}
+
+
+def test_vitals_lists_configured_but_never_seen_vitals_as_missing_and_ignores_the_future():
+    b = bed()
+    obs(b, 0, hr=88)
+    obs(b, 100, spo2=97)
+    v = b.vitals(T0 + 10)
+    assert set(v) == set(WINDOWS)
+    assert v["temp_c"] == {"value": None, "ts": None, "status": "missing"}
+    assert v["spo2"]["status"] == "missing"  # its only reading is after now
+    assert v["hr"]["status"] == "live"
+
+
+def test_a_vital_without_a_window_gets_the_short_default():
+    b = BedState(Admission("P1", T0), {"hr": (60.0, 300.0)})
+    obs(b, 0, temp_c=37.0)
+    assert b.vitals(T0 + 301)["temp_c"]["status"] == "lost"
+    assert b.snapshot_at(T0 + 301).temp_c is None
+    assert set(b.vitals(T0)) == {"hr", "temp_c"}
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+def _approx_size(b: BedState) -> int:
+    seen: set[int] = set()
+
+    def size(o) -> int:
+        if id(o) in seen:
+            return 0
+        seen.add(id(o))
+        n = sys.getsizeof(o)
+        if isinstance(o, dict):
+            n += sum(size(k) + size(v) for k, v in o.items())
+        elif isinstance(o, list | tuple | set | frozenset):
+            n += sum(size(x) for x in o)
+        elif hasattr(o, "__slots__"):
+            n += sum(size(getattr(o, s)) for s in o.__slots__ if hasattr(o, s))
+        return n
+
+    return size(b) - size(b.admission) - size(b.windows)
+
+
+def test_ten_thousand_readings_stay_bounded():
+    b = bed(keep=16)
+    rng = random.Random(1)
+    for i in range(10_000):
+        t = i * 5.0 + rng.uniform(-40, 40)  # mostly in order, some late
+        obs(b, max(t, 0.0), hr=rng.randint(50, 150), rr=rng.randint(8, 30),
+            spo2=rng.randint(85, 100), sbp=rng.randint(80, 160), dbp=rng.randint(40, 90),
+            map=rng.randint(55, 110), temp_c=round(rng.uniform(36, 40), 1), acvpu="A",
+            o2_flow_lpm=2.0, fio2=0.28)
+        if i % 50 == 0:
+            care(b, t, "medication", drug="paracetamol")
+            care(b, t, "vasopressor", drug="norepinephrine", action=rng.choice(["start", "stop"]))
+            care(b, t, "oxygen", device="nasal_cannula", flow_lpm=2)
+            care(b, t, "neuro", ice_score=10, acvpu="A")
+    assert set(b._vitals) == set(VITALS)
+    for series in b._vitals.values():
+        assert len(series.items) <= 16
+        assert [ts for ts, _ in series.items] == sorted(ts for ts, _ in series.items)
+    for series in (b._oxygen, b._neuro, *b._pressors.values(), *b._meds.values()):
+        assert len(series.items) <= 16
+    assert _approx_size(b) < 50_000
+
+
+# -- grading -------------------------------------------------------------------------------------
+
+def test_day_label():
+    assert day_label(None, T0) is None
+    assert day_label(T0, T0) == "D+0"
+    assert day_label(T0, T0 + 86399) == "D+0"
+    assert day_label(T0, T0 + 2 * 86400 + 5) == "D+2"
+    assert day_label(T0, T0 - 3600) == "D-1"
+
+
+def test_the_crs_grade_is_unknown_once_temperature_is_lost():
+    b = bed()
+    obs(b, 0, temp_c=37.0, hr=80, rr=16, spo2=97, sbp=120, map=85, acvpu="A")
+    graded = b.assess(T0 + 10)
+    assert graded.crs.grade == 0
+    for t in range(60, 9 * 3600 + 120, 60):  # the monitor keeps going; the thermometer not
+        obs(b, t, hr=80, rr=16, spo2=97, sbp=120, map=85)
+    later = b.assess(T0 + 9 * 3600 + 60)
+    assert later.snapshot.temp_c is None
+    assert later.vitals["temp_c"]["status"] == "lost"
+    assert later.crs.grade is None
+    assert later.key() != graded.key()
+
+
+def test_assess_and_state_payload():
+    b = bed(infusion_ts=T0 - 2 * 86400)
+    obs(b, 0, temp_c=38.6, hr=112, rr=22, spo2=95, sbp=118, map=80, acvpu="A")
+    care(b, 5, "neuro", ice_score=10, acvpu="A", seizure=False, motor_weakness=False)
+    a = b.assess(T0 + 10)
+    assert a.at == T0 + 10
+    assert a.crs.grade == 1
+    assert a.fever_masked is False
+    assert a.key() == (a.crs.grade, a.crs.at_least, a.icans.grade, a.icans.at_least,
+                       a.news2.band, a.news2.band_at_least, a.news2.single_parameter_3)
+    assert b.assess(T0 + 10, at=T0 - 1).crs.grade is None  # before any reading
+    state = to_state("W1", "B3", a)
+    assert {"ward", "bed", "patient_id", "ts", "crs_grade", "icans_grade", "news2", "risk",
+            "vitals", "reasons", "crs_at_least", "icans_at_least", "day"} <= set(state)
+    assert (state["ward"], state["bed"], state["patient_id"]) == ("W1", "B3", "P1")
+    assert state["ts"].endswith("Z") and state["day"] == "D+2"
+    assert state["crs_grade"] == 1
+    assert {"total", "band", "band_at_least", "complete"} <= set(state["news2"])
+    assert state["vitals"]["hr"] == {"value": 112, "ts": iso(T0), "status": "live"}
+    assert state["vitals"]["fio2"]["status"] == "missing"
+    assert state["vitals"]["fio2"]["ts"] is None
+    assert all(isinstance(r, str) for r in state["reasons"])
