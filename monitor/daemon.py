@@ -13,17 +13,13 @@ import signal
 import orjson
 from aiohttp import web
 
-from .admissions import Admissions
 from .config import Config
 from .embedded_broker import start_broker
 from .http import make_app
 from .metrics import Metrics
 from .mqtt import MqttEdge
 from .pipeline import Outbox, Pipeline
-from .route import Router
-from .store import Store
 from .timeutil import Clock, wall_clock
-from .ward import Ward
 
 log = logging.getLogger("crswatch")
 
@@ -44,25 +40,10 @@ class Daemon:
         cfg = self.cfg
         if cfg["mqtt.embedded"]:
             self.broker = await start_broker(cfg["mqtt.host"], cfg["mqtt.port"])
-        self.store = Store(cfg["storage.path"])
-        self.admissions = Admissions()
-        self.ward = Ward(cfg.windows())
-        reader = self.store.reader()
-        try:
-            self.admissions.load(reader)
-            self.ward.restore(reader, list(self.admissions.active.values()))
-        finally:
-            reader.close()
-        self.router = Router(cfg.prefix, self.admissions,
-                             max_bytes=cfg["ingest.max_message_bytes"],
-                             max_future_s=cfg["ingest.max_future_s"],
-                             max_past_s=cfg["ingest.max_past_s"])
         self.edge = MqttEdge(cfg, self._on_message, self._on_connect, self._set_connected)
-        self.pipeline = Pipeline(router=self.router, store=self.store, ward=self.ward,
-                                 metrics=self.metrics, clock=self.clock, prefix=cfg.prefix,
-                                 batch_max=cfg["storage.batch_max"], ack=self.edge.ack,
-                                 outbox=self.outbox)
-        self.pipeline.add_rows(self.ward.tick(self.clock()))
+        self.pipeline = Pipeline.open(cfg, self.clock, self.metrics, self.outbox,
+                                      ack=self.edge.ack)
+        self.store, self.ward = self.pipeline.store, self.pipeline.ward
         stop = self.stop_event
         self.tasks = [asyncio.create_task(c, name=n) for n, c in (
             ("pipeline", self.pipeline.run(stop)),

@@ -58,6 +58,7 @@ def make_client(cfg: Config) -> aiomqtt.Client:
     )
     # Before connecting, so that messages redelivered from the session are not acked early.
     client._client.manual_ack_set(True)
+    client.pending_calls_threshold = 10_000  # state and alert publications run concurrently
     return client
 
 

@@ -13,6 +13,8 @@ from collections import deque
 
 import orjson
 
+from .admissions import Admissions
+from .config import Config
 from .items import Item
 from .metrics import Metrics
 from .route import Router
@@ -48,6 +50,44 @@ class Pipeline:
         self.wakeup = asyncio.Event()
         self.store_ok = True
         self.store_error = ""
+
+    @classmethod
+    def open(cls, cfg: Config, clock: Clock, metrics: Metrics, outbox: Outbox,
+             ack=lambda conn, mid, qos: None) -> Pipeline:
+        """Open the store, rebuild admissions and every bed's state from it."""
+        store = Store(cfg["storage.path"])
+        admissions = Admissions()
+        ward = Ward(cfg.windows())
+        reader = store.reader()
+        try:
+            admissions.load(reader)
+            ward.restore(reader, list(admissions.active.values()))
+        finally:
+            reader.close()
+        router = Router(cfg.prefix, admissions, max_bytes=cfg["ingest.max_message_bytes"],
+                        max_future_s=cfg["ingest.max_future_s"],
+                        max_past_s=cfg["ingest.max_past_s"])
+        pipeline = cls(router=router, store=store, ward=ward, metrics=metrics, clock=clock,
+                       prefix=cfg.prefix, batch_max=cfg["storage.batch_max"], ack=ack,
+                       outbox=outbox)
+        pipeline.add_rows(ward.tick(clock()))
+        return pipeline
+
+    def process_now(self, topic: str, payload: bytes) -> Item:
+        """Route, commit and apply one message synchronously (replay, tests): the same
+        steps as the daemon's loop, without the MQTT edge."""
+        item = self.router.route(topic, payload, self.clock())
+        extra, self.extra = self.extra, []
+        self.store.write_sync([item], extra)
+        self._account([item])
+        self.add_rows(self.ward.apply([item], self.clock()))
+        return item
+
+    def flush(self) -> None:
+        """Commit pending timeline rows now (synchronously)."""
+        extra, self.extra = self.extra, []
+        if extra:
+            self.store.write_sync([], extra)
 
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, conn) -> None:
         item = self.router.route(topic, payload, self.clock())

@@ -69,6 +69,9 @@ class Router:
                 body = decode(payload, now, **self.limits)
             if record is None:
                 raise Rejected("no patient is admitted to this bed")
+            first = min(o.ts for o in body) if kind != "care" else body.ts
+            if first < record.admission.ts:
+                raise Rejected("timestamped before the admission of the patient in this bed")
             item.kind = "care" if kind == "care" else "vitals"
             item.record, item.body = record, body
         if item.kind != "reject":

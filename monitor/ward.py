@@ -105,17 +105,19 @@ class Ward:
             return []
         return [timeline_row(rec, past, now, late=True)]
 
-    def reassess(self, adm_id: str, now: float) -> list[dict]:
-        """Assess the bed at the present; a timeline row if its grades changed."""
+    def reassess(self, adm_id: str, now: float, publish: bool = True) -> list[dict]:
+        """Assess the bed at the present; a timeline row if its grades changed. The state
+        is republished when `publish`, or when a grade or a vital's status changed."""
         bed = self.beds[adm_id]
         at = max(now, bed.latest_ts or now)  # a device clock slightly ahead still counts
         current = bed.assess(now, at=at)
         previous = self.last.get(adm_id)
-        self.dirty.add(adm_id)
-        if previous is not None and previous.key() == current.key():
-            self.last[adm_id] = current
-            return []
         self.last[adm_id] = current
+        changed = previous is None or previous.key() != current.key()
+        if publish or changed or _statuses(previous) != _statuses(current):
+            self.dirty.add(adm_id)
+        if not changed:
+            return []
         return [timeline_row(self.records[adm_id], current, now, late=False)]
 
     def tick(self, now: float) -> list[dict]:
@@ -123,7 +125,7 @@ class Ward:
         message arriving, and that must show."""
         rows = []
         for adm_id in list(self.beds):
-            rows += self.reassess(adm_id, now)
+            rows += self.reassess(adm_id, now, publish=False)
         return rows
 
     def state_of(self, adm_id: str) -> tuple[str, str, dict] | None:
@@ -140,6 +142,10 @@ class Ward:
 def empty_state(ward: str, bed: str) -> dict:
     return {"ward": ward, "bed": bed, "patient_id": None, "ts": None, "crs_grade": None,
             "icans_grade": None, "news2": None, "risk": {}, "vitals": {}}
+
+
+def _statuses(a: Assessment) -> tuple:
+    return tuple((name, v["status"]) for name, v in sorted(a.vitals.items()))
 
 
 def timeline_row(rec: AdmissionRecord, a: Assessment, now: float, late: bool) -> dict:

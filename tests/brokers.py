@@ -32,6 +32,8 @@ def wait_port(port: int, up: bool = True, timeout: float = 15.0) -> None:
 
 
 class TestBroker:
+    __test__ = False  # not a test class
+
     def __init__(self, workdir: Path, kind: str | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
