@@ -60,12 +60,12 @@ class TestBroker:
                 "log_type error",
             ]) + "\n")
             return ["mosquitto", "-c", str(conf)]
-        code = ("import asyncio, sys; sys.path.insert(0, %r)\n"
+        code = (f"import asyncio, sys; sys.path.insert(0, {str(ROOT)!r})\n"
                 "from monitor.embedded_broker import start_broker\n"
                 "async def main():\n"
-                "    await start_broker('127.0.0.1', %d)\n"
+                f"    await start_broker('127.0.0.1', {self.port})\n"
                 "    await asyncio.Event().wait()\n"
-                "asyncio.run(main())\n") % (str(ROOT), self.port)
+                "asyncio.run(main())\n")
         return [sys.executable, "-c", code]
 
     def start(self) -> TestBroker:

@@ -1,0 +1,1 @@
+"""The bedside-device side of CRSWatch: the payloads monitors and gateways publish."""
