@@ -49,6 +49,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mqtt.reconnect_max_s", 30.0, "Longest reconnect delay."),
     Setting("storage.path", "data/crswatch.db", "SQLite file (created with its folder)."),
     Setting("storage.batch_max", 2000, "Most messages committed in one transaction."),
+    Setting("storage.busy_timeout_s", 5.0,
+            "How long a write waits for a lock held by another process before it fails "
+            "(and is retried; nothing is acknowledged meanwhile)."),
     Setting("http.host", "127.0.0.1", "Dashboard and API address."),
     Setting("http.port", 8080, "Dashboard and API port (0: any free port)."),
     Setting("ingest.max_message_bytes", 262144, "Larger messages are rejected."),

@@ -55,7 +55,7 @@ class Pipeline:
     def open(cls, cfg: Config, clock: Clock, metrics: Metrics, outbox: Outbox,
              ack=lambda conn, mid, qos: None) -> Pipeline:
         """Open the store, rebuild admissions and every bed's state from it."""
-        store = Store(cfg["storage.path"])
+        store = Store(cfg["storage.path"], cfg["storage.busy_timeout_s"])
         admissions = Admissions()
         ward = Ward(cfg.windows())
         reader = store.reader()

@@ -54,12 +54,12 @@ def m001_core(db: Database) -> None:
     db["heartbeat"].create({"id": int, "ts": float}, pk="id")
 
 
-def open_db(path: str) -> Database:
+def open_db(path: str, busy_timeout_s: float = 5.0) -> Database:
     """Open (creating) the database: WAL, FULL sync (an acknowledged message survives a
     power cut), a busy timeout, and every pending migration applied."""
     db = Database(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA busy_timeout=5000")
+    db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     migrations.apply(db)
     return db

@@ -30,14 +30,15 @@ class StoreError(Exception):
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout_s: float = 5.0):
         self.path = str(path)
+        self.busy_timeout_s = busy_timeout_s
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._db = self._pool.submit(self._open).result()
 
     def _open(self):
-        db = open_db(self.path)
+        db = open_db(self.path, self.busy_timeout_s)
         db.conn.isolation_level = None  # explicit BEGIN/COMMIT below
         return db
 

@@ -90,7 +90,10 @@ class Listener:
 
     async def _read(self):
         async for m in self.client.messages:
-            self.messages.append((m.topic.value, m.payload, m.retain))
+            # amqtt 0.12 sometimes delivers a retained message of another topic on
+            # subscribe: keep only what matches what we subscribed to.
+            if any(m.topic.matches(t) for t in self.topics):
+                self.messages.append((m.topic.value, m.payload, m.retain))
 
     def json(self, topic_suffix: str = "") -> list[dict]:
         return [orjson.loads(p) for t, p, _ in self.messages if t.endswith(topic_suffix)

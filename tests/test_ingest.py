@@ -102,7 +102,7 @@ async def test_bad_input_is_rejected_published_stored_counted(make_daemon, publi
         n = len(BAD) + 3
         got = await wait_for(lambda: len(rejected.messages) >= n and rejected.json(),
                              what="every rejection published")
-    assert len(got) == n
+    assert len(got) == n, [t for t, _, _ in rejected.messages]
     for msg, (kind, _, word) in zip(got, BAD, strict=False):
         assert set(msg) == {"topic", "reason", "received_ts"}
         assert msg["topic"].endswith(f"/w1/b1/{kind}")
@@ -112,10 +112,13 @@ async def test_bad_input_is_rejected_published_stored_counted(make_daemon, publi
     assert "occupied" in got[-1]["reason"]
     for msg in got:  # no patient data beyond the topic
         assert "SECRET" not in orjson.dumps(msg).decode()
-    assert count(db, "rejections") == n
+    # (amqtt 0.12 may also hand the daemon a stranger's retained message on subscribe:
+    # rejected too, but not counted here)
+    assert count(db, "rejections", "topic LIKE ?", f"{p}/%") == n
     assert count(db, "observations") == 0
     metrics = await _get(d, "/metrics")
-    assert f"crswatch_messages_rejected_total {float(n)}" in metrics
+    rejected_total = float(count(db, "rejections"))
+    assert f"crswatch_messages_rejected_total {rejected_total}" in metrics
     # the daemon is still at work and the patient's state was not changed by any of it
     await publisher(f"{p}/w1/b1/vitals", {"ts": now, "hr": 80})
     await wait_for(lambda: count(db, "observations") == 1)
@@ -132,7 +135,8 @@ async def test_duplicates_are_stored_once_and_separate_vitals_merge(make_daemon,
         await publisher(f"{p}/w1/b1/vitals", reading)
     await publisher(f"{p}/w1/b1/vitals", {"ts": now - 5, "sbp": 110})  # same time point
     await publisher(f"{p}/w1/b1/vitals", {"ts": now - 5, "hr": 95})  # conflicts
-    await wait_for(lambda: count(db, "rejections") == 1, what="the conflict rejected")
+    await wait_for(lambda: count(db, "rejections", "topic LIKE ?", f"{p}/%") == 1,
+                   what="the conflict rejected")
     assert query(db, "SELECT hr, spo2, sbp FROM observations") == [(90.0, 96.0, 110.0)]
     metrics = await _get(d, "/metrics")
     assert "crswatch_observations_stored_total 1.0" in metrics
@@ -154,7 +158,7 @@ async def test_care_events_and_discharge(make_daemon, publisher):
     assert count(db, "care_events") == 1
     assert query(db, "SELECT state FROM device_events") == [("offline",)]
     await publisher(f"{p}/w1/b1/vitals", {"ts": now, "hr": 80})  # bed is empty now
-    await wait_for(lambda: count(db, "rejections") == 1)
+    await wait_for(lambda: count(db, "rejections", "topic LIKE ?", f"{p}/%") == 1)
 
 
 async def test_healthz_and_metrics_answer_without_login(make_daemon):

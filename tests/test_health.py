@@ -1,0 +1,82 @@
+"""/healthz tells the truth: 503 while the broker is gone or the store cannot be written,
+200 again once they are back, and nothing sent meanwhile is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from tests.brokers import TestBroker
+from tests.conftest import daemon_config, wait_for
+from tests.dbutil import count
+
+
+async def health(d) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"http://127.0.0.1:{d.http_port}/healthz") as r:
+            return r.status, await r.json()
+
+
+async def admit(publisher, p, now):
+    await publisher(f"{p}/w1/b1/admit", {"patient_id": "P1", "ts": now - 600})
+
+
+async def test_broker_loss_is_503_and_the_daemon_resubscribes(tmp_path, make_daemon):
+    # A broker that forgets sessions on restart: only a fresh SUBSCRIBE after the
+    # reconnect can bring messages to the daemon again.
+    broker = TestBroker(tmp_path / "b", persistent=False).start()
+    try:
+        d = await make_daemon(daemon_config(broker, tmp_path))
+        assert await health(d) == (200, {"status": "ok", "problems": []})
+        await asyncio.to_thread(broker.stop)
+        await wait_for(lambda: not d.connected, what="daemon notices")
+        status, body = await health(d)
+        assert status == 503 and body["problems"] == ["broker: not connected"]
+        await asyncio.to_thread(broker.start)
+        await wait_for(lambda: d.connected, what="reconnected")
+        assert (await health(d))[0] == 200
+        now = time.time()
+        async with aiomqtt.Client(broker.host, broker.port) as c:
+            await c.publish(f"{d.cfg.prefix}/w1/b1/admit",
+                            f'{{"patient_id": "P1", "ts": {now - 60}}}', qos=1)
+        await wait_for(lambda: count(d.cfg["storage.path"], "admissions") == 1,
+                       what="message after the restart stored (resubscribed)")
+    finally:
+        broker.stop()
+
+
+async def test_store_that_cannot_be_written_is_503_and_loses_nothing(make_daemon, publisher):
+    d = await make_daemon(storage={"busy_timeout_s": 0.2})
+    p, db = d.cfg.prefix, d.cfg["storage.path"]
+    now = time.time()
+    await admit(publisher, p, now)
+    await wait_for(lambda: count(db, "admissions") == 1)
+    lock = sqlite3.connect(db)
+    lock.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    try:
+        await publisher(f"{p}/w1/b1/vitals", {"ts": now - 5, "hr": 91})
+        await wait_for(lambda: not d.pipeline.store_ok, what="write failure noticed")
+        status, body = await health(d)
+        assert status == 503
+        assert body["problems"][0].startswith("store: not writable (OperationalError")
+    finally:
+        lock.rollback()
+        lock.close()
+    await wait_for(lambda: count(db, "observations") == 1, what="retried and stored")
+    await wait_for(lambda: d.pipeline.store_ok)
+    assert (await health(d))[0] == 200
+    assert d.metrics.store_errors._value.get() >= 1
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_both_protocol_versions_work(tmp_path, make_daemon, publisher, broker, protocol):
+    if broker.kind != "mosquitto" and protocol == "5":
+        pytest.skip("amqtt speaks MQTT 3.1.1 only")
+    d = await make_daemon(daemon_config(broker, tmp_path, mqtt={"protocol": protocol}))
+    await admit(publisher, d.cfg.prefix, time.time())
+    await wait_for(lambda: count(d.cfg["storage.path"], "admissions") == 1)
