@@ -13,9 +13,12 @@ import signal
 import orjson
 from aiohttp import web
 
+from dashboard.web import setup as setup_dashboard
+
 from .config import Config
 from .embedded_broker import start_broker
 from .http import make_app
+from .hub import Hub
 from .metrics import Metrics
 from .mqtt import MqttEdge
 from .pipeline import Outbox, Pipeline
@@ -34,6 +37,7 @@ class Daemon:
         self.connected = False
         self.broker = None
         self.tasks: list[asyncio.Task] = []
+        self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
 
     async def start(self) -> None:
@@ -53,7 +57,9 @@ class Daemon:
             ("tick", self._tick_loop()),
             ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
         )]
-        self.http = web.AppRunner(make_app(self.problems, self.metrics), access_log=None)
+        app = make_app(self.problems, self.metrics)
+        setup_dashboard(app, self)
+        self.http = web.AppRunner(app, access_log=None)
         await self.http.setup()
         site = web.TCPSite(self.http, cfg["http.host"], cfg["http.port"])
         await site.start()
@@ -95,6 +101,8 @@ class Daemon:
                 if found is not None:
                     ward, bed, state = found
                     self.outbox.put(f"{p}/{ward}/{bed}/state", orjson.dumps(state), 1, True)
+                    self.hub.publish({"type": "state", "ward": ward, "bed": bed,
+                                      "state": state})
             self.metrics.admitted.set(len(self.ward.beds))
 
     async def _tick_loop(self) -> None:

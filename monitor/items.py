@@ -43,6 +43,7 @@ class Item:
     # Set by the writer: the observations (or parts of them) that were new.
     new: list = field(default_factory=list)
     points: int = 0  # how many of `new` were new time points (not merged into one)
+    done: Any = None  # an asyncio.Future when someone awaits the commit (dashboard entry)
 
     def reject(self, reason: str) -> None:
         self.kind, self.reason, self.new = "reject", reason, []

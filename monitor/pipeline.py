@@ -89,6 +89,17 @@ class Pipeline:
         if extra:
             self.store.write_sync([], extra)
 
+    async def submit(self, topic: str, payload: bytes) -> Item:
+        """Route a message that did not come over MQTT (a care event entered on the
+        dashboard) through the same path, and return it once committed: `kind` tells
+        whether it was stored ("care", ...) or rejected (with `reason`)."""
+        item = self.router.route(topic, payload, self.clock())
+        item.done = asyncio.get_running_loop().create_future()
+        self.metrics.received.labels(topic.rsplit("/", 1)[-1]).inc()
+        self.pending.append(item)
+        self.wakeup.set()
+        return await item.done
+
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, conn) -> None:
         item = self.router.route(topic, payload, self.clock())
         item.mid, item.qos, item.conn = mid, qos, conn
@@ -140,6 +151,9 @@ class Pipeline:
                 self.ack(item.conn, item.mid, item.qos)
             self._account(batch)
             self.add_rows(self.ward.apply(batch, self.clock()))
+            for item in batch:
+                if item.done is not None and not item.done.done():
+                    item.done.set_result(item)
 
     def _account(self, batch: list[Item]) -> None:
         m = self.metrics

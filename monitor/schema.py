@@ -54,6 +54,47 @@ def m001_core(db: Database) -> None:
     db["heartbeat"].create({"id": int, "ts": float}, pk="id")
 
 
+@migrations()
+def m002_people_and_alerts(db: Database) -> None:
+    db["users"].create({
+        "username": str, "password_hash": str, "role": str, "created_ts": float,
+        "failed_logins": int, "locked_until": float, "disabled": int,
+    }, pk="username", not_null={"password_hash", "role"})
+    # Session and API tokens: only a hash of the token is stored.
+    db["sessions"].create({
+        "token_hash": str, "username": str, "created_ts": float, "expires_ts": float,
+        "csrf": str, "kind": str,
+    }, pk="token_hash")
+    db["sessions"].create_index(["username"])
+    # Alerts: one row per alert (its current record), and every event it went through.
+    db["alerts"].create({
+        "id": str, "ward": str, "bed": str, "patient_id": str, "kind": str, "tier": int,
+        "state": str, "raised_ts": float, "updated_ts": float, "record": str,
+    }, pk="id")
+    db["alerts"].create_index(["state"])
+    db["alerts"].create_index(["patient_id"])
+    db["alert_events"].create({
+        "id": int, "alert_id": str, "ts": float, "event": str, "tier": int, "notify": int,
+        "receivers": str, "reason": str, "message": str,
+    }, pk="id")
+    db["alert_events"].create_index(["alert_id"])
+    # Deliveries that could not be made (webhook receivers that stayed down).
+    db["dead_letters"].create({
+        "id": int, "ts": float, "receiver": str, "channel": str, "alert_id": str,
+        "event": str, "error": str, "body": str,
+    }, pk="id")
+    # Append-only, tamper-evident audit chain of alert events and user actions.
+    db["audit"].create({
+        "seq": int, "ts": float, "name": str, "actor": str, "alert_id": str,
+        "detail": str, "prev_hash": str, "hash": str,
+    }, pk="seq")
+    # A physician's confirmation or override of a grade, with the reason.
+    db["grade_overrides"].create({
+        "id": int, "admission_id": str, "ward": str, "bed": str, "patient_id": str,
+        "ts": float, "username": str, "scale": str, "grade": int, "reason": str,
+    }, pk="id")
+
+
 def open_db(path: str, busy_timeout_s: float = 5.0) -> Database:
     """Open (creating) the database: WAL, FULL sync (an acknowledged message survives a
     power cut), a busy timeout, and every pending migration applied."""

@@ -158,6 +158,28 @@ class Store:
                      (item.received_ts, item.topic, item.reason,
                       item.payload[:REJECTED_PAYLOAD_MAX]))
 
+    async def transact(self, fn, *args):
+        """Run `fn(conn, *args)` in the writer thread, inside one transaction, and return
+        its result: how code other than the ingest path (logins, alert actions, the audit
+        chain) writes without a second writer."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._transact, fn, args)
+
+    def transact_sync(self, fn, *args):
+        return self._pool.submit(self._transact, fn, args).result()
+
+    def _transact(self, fn, args):
+        conn = self._db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            result = fn(conn, *args)
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
     # -- reads (separate connections: WAL lets readers run beside the writer) -----------
     def reader(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False)

@@ -26,6 +26,7 @@ class Ward:
         self.last: dict[str, Assessment] = {}  # admission id -> last recorded assessment
         self.dirty: set[str] = set()  # admission ids whose state topic needs publishing
         self.closed: dict[str, AdmissionRecord] = {}  # discharged, empty state not yet sent
+        self.devices: dict[tuple[str, str], str] = {}  # (ward, bed) -> online | offline
 
     # -- building -----------------------------------------------------------------------
     def open_bed(self, rec: AdmissionRecord) -> BedState:
@@ -73,7 +74,13 @@ class Ward:
         touched: set[str] = set()
         for item in items:
             kind = item.kind
-            if kind in ("reject", "duplicate", "device"):
+            if kind == "device":
+                self.devices[(item.ward, item.bed)] = item.body.state
+                rec = self.admissions_at(item.ward, item.bed)
+                if rec is not None:
+                    self.dirty.add(rec.id)
+                continue
+            if kind in ("reject", "duplicate"):
                 continue
             rec = item.record
             if kind == "admit":
@@ -136,12 +143,30 @@ class Ward:
         rec, last = self.records.get(adm_id), self.last.get(adm_id)
         if rec is None or last is None:
             return None
-        return rec.ward, rec.bed, to_state(rec.ward, rec.bed, last)
+        state = to_state(rec.ward, rec.bed, last)
+        state["device"] = self.devices.get((rec.ward, rec.bed))
+        return rec.ward, rec.bed, state
+
+    def admissions_at(self, ward: str, bed: str) -> AdmissionRecord | None:
+        for rec in self.records.values():
+            if rec.ward == ward and rec.bed == bed:
+                return rec
+        return None
+
+    def states(self, ward: str | None = None) -> list[dict]:
+        """The current state of every admitted bed (of one ward)."""
+        out = []
+        for adm_id, rec in self.records.items():
+            if ward is None or rec.ward == ward:
+                found = self.state_of(adm_id)
+                if found is not None:
+                    out.append(found[2])
+        return out
 
 
 def empty_state(ward: str, bed: str) -> dict:
     return {"ward": ward, "bed": bed, "patient_id": None, "ts": None, "crs_grade": None,
-            "icans_grade": None, "news2": None, "risk": {}, "vitals": {}}
+            "icans_grade": None, "news2": None, "risk": {}, "vitals": {}, "device": None}
 
 
 def _statuses(a: Assessment) -> tuple:

@@ -1,0 +1,1 @@
+"""The ward dashboard: login, ward overview, patient view, live updates (aiohttp)."""
