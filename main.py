@@ -32,6 +32,9 @@ def build_parser() -> Parser:
     ex = with_config(sub.add_parser("export", help="a patient's stored observations"))
     ex.add_argument("--patient", required=True)
     ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    audit = sub.add_parser("audit", help="the tamper-evident audit chain")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
+    with_config(audit_sub.add_parser("verify", help="verify every record's hash chain"))
     return p
 
 
@@ -58,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             from monitor import config
             from monitor.export import export
             return export(config.load(args.config), args.patient, args.format, sys.stdout)
+        if args.command == "audit":
+            from monitor import config
+            from monitor.audit_verify import audit_verify
+            return audit_verify(config.load(args.config))
     except ConfigError as e:
         first, *rest = str(e).splitlines()
         print(f"crswatch: config: {first}" + (f" (and {len(rest)} more)" if rest else ""),

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from alerts.config import AlertConfigError, AlertSettings, parse_alerting
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vitals.temp_lost_s", 9 * 3600.0, "Temperature: lost after."),
     Setting("vitals.acvpu_stale_s", 5 * 3600.0, "Consciousness (ACVPU): stale after."),
     Setting("vitals.acvpu_lost_s", 13 * 3600.0, "Consciousness (ACVPU): lost after."),
-    Setting("alerts.tier2_escalate_after_s", 600, "An unacknowledged tier-2 alert escalates."),
-    Setting("alerts.tier3_escalate_after_s", 300, "An unacknowledged tier-3 alert escalates."),
+    Setting("http.public_url", "",
+            "The dashboard's address as staff reach it; pager and webhook messages link to "
+            "{public_url}/alerts/{id}. Empty: http://{http.host}:{http.port}."),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
-SECTIONS = sorted({s.key.split(".")[0] for s in SETTINGS})
+# [alerts] (tiers, chains, receivers, times) is validated whole by alerts.config.
+SECTIONS = sorted({s.key.split(".")[0] for s in SETTINGS} | {"alerts"})
 
 
 class ConfigError(Exception):
@@ -125,6 +129,7 @@ def _check(values: dict[str, Any]) -> list[str]:
 class Config:
     values: dict[str, Any]
     path: Path | None = None
+    alerting: AlertSettings = field(default_factory=lambda: parse_alerting({}))
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -146,7 +151,14 @@ class Config:
 def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     values = {s.key: s.default for s in SETTINGS}
     errors = []
+    alerting = None
+    try:
+        alerting = parse_alerting(data.get("alerts") or {})
+    except AlertConfigError as e:
+        errors += e.errors
     for section, table in data.items():
+        if section == "alerts":
+            continue
         if section not in SECTIONS or not isinstance(table, dict):
             errors.append(f"[{section}]: unknown section (known: {', '.join(SECTIONS)})")
             continue
@@ -165,7 +177,7 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     if errors:
         where = f"{path}: " if path else ""
         raise ConfigError("\n".join(where + e for e in errors))
-    return Config(values, path)
+    return Config(values, path, alerting)
 
 
 def load(path: str | Path) -> Config:

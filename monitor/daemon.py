@@ -15,6 +15,7 @@ from aiohttp import web
 
 from dashboard.web import setup as setup_dashboard
 
+from .alerting import Alerting
 from .config import Config
 from .embedded_broker import start_broker
 from .http import make_app
@@ -23,6 +24,7 @@ from .metrics import Metrics
 from .mqtt import MqttEdge
 from .pipeline import Outbox, Pipeline
 from .timeutil import Clock, wall_clock
+from .webhooks import Webhooks
 
 log = logging.getLogger("crswatch")
 
@@ -48,6 +50,12 @@ class Daemon:
         self.pipeline = Pipeline.open(cfg, self.clock, self.metrics, self.outbox,
                                       ack=self.edge.ack)
         self.store, self.ward = self.pipeline.store, self.pipeline.ward
+        self.webhooks = Webhooks(clock=self.clock, dead_letter=self._dead_letter)
+        public = cfg["http.public_url"] or f"http://{cfg['http.host']}:{cfg['http.port']}"
+        self.alerts = Alerting(settings=cfg.alerting, pipeline=self.pipeline,
+                               clock=self.clock, prefix=cfg.prefix, outbox=self.outbox,
+                               hub=self.hub, metrics=self.metrics, webhooks=self.webhooks,
+                               public_url=public)
         stop = self.stop_event
         self.tasks = [asyncio.create_task(c, name=n) for n, c in (
             ("pipeline", self.pipeline.run(stop)),
@@ -73,6 +81,15 @@ class Daemon:
         if not self.pipeline.store_ok:
             out.append(f"store: not writable ({self.pipeline.store_error})")
         return out
+
+    async def audit(self, name: str, actor: str, detail: dict | None = None,
+                    alert_id: str | None = None) -> None:
+        """Append a user action to the tamper-evident audit chain (committed on return)."""
+        await self.alerts.audit(name, actor, detail, alert_id)
+
+    def _dead_letter(self, row: dict) -> None:
+        self.pipeline.extra.append(("dead_letters", row))
+        self.pipeline.wakeup.set()
 
     # -- callbacks from the MQTT edge ------------------------------------------------------
     def _on_message(self, topic, payload, mid, qos, conn) -> None:
@@ -103,11 +120,19 @@ class Daemon:
                     self.outbox.put(f"{p}/{ward}/{bed}/state", orjson.dumps(state), 1, True)
                     self.hub.publish({"type": "state", "ward": ward, "bed": bed,
                                       "state": state})
+                    self.alerts.on_state(state)
             self.metrics.admitted.set(len(self.ward.beds))
 
     async def _tick_loop(self) -> None:
-        while not await self._sleep(self.cfg["state.check_interval_s"]):
-            self.pipeline.add_rows(self.ward.tick(self.clock()))
+        """Every second: escalations, repeats, snooze expiry and the daemon's own health
+        as alerts; every state.check_interval_s: every bed against the clock."""
+        last_check = self.clock()
+        while not await self._sleep(1.0):
+            now = self.clock()
+            if now - last_check >= self.cfg["state.check_interval_s"]:
+                last_check = now
+                self.pipeline.add_rows(self.ward.tick(now))
+            self.alerts.tick(self.connected, self.pipeline.store_ok, self.pipeline.store_error)
 
     async def _publish_loop(self) -> None:
         queue = self.outbox.queue
@@ -136,6 +161,7 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.cleanup()
+        await self.webhooks.close()
         self.store.close()
         if self.broker is not None:
             await self.broker.shutdown()

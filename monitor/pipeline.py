@@ -83,6 +83,17 @@ class Pipeline:
         self.add_rows(self.ward.apply([item], self.clock()))
         return item
 
+    async def commit_now(self) -> None:
+        """Commit the rows waiting (alert events, audit records) before answering a user.
+        The one writer runs writes in order, so this cannot overtake an earlier batch."""
+        extra, self.extra = self.extra, []
+        if extra:
+            try:
+                await self.store.write([], extra)
+            except StoreError:
+                self.extra = extra + self.extra
+                raise
+
     def flush(self) -> None:
         """Commit pending timeline rows now (synchronously)."""
         extra, self.extra = self.extra, []

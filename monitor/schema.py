@@ -69,7 +69,9 @@ def m002_people_and_alerts(db: Database) -> None:
     # Alerts: one row per alert (its current record), and every event it went through.
     db["alerts"].create({
         "id": str, "ward": str, "bed": str, "patient_id": str, "kind": str, "tier": int,
-        "state": str, "raised_ts": float, "updated_ts": float, "record": str,
+        "state": str, "raised_ts": float, "updated_ts": float,
+        "record": str,  # the public snapshot (what the dashboard and the API show)
+        "engine": str,  # the engine's own record, to restore it after a restart
     }, pk="id")
     db["alerts"].create_index(["state"])
     db["alerts"].create_index(["patient_id"])
@@ -84,9 +86,10 @@ def m002_people_and_alerts(db: Database) -> None:
         "event": str, "error": str, "body": str,
     }, pk="id")
     # Append-only, tamper-evident audit chain of alert events and user actions.
+    # Columns mirror alerts.audit.chain(): `detail` is canonical JSON, `ts` ISO 8601 UTC.
     db["audit"].create({
-        "seq": int, "ts": float, "name": str, "actor": str, "alert_id": str,
-        "detail": str, "prev_hash": str, "hash": str,
+        "seq": int, "ts": str, "name": str, "actor": str, "alert_id": str,
+        "detail": str, "prev": str, "hash": str,
     }, pk="seq")
     # A physician's confirmation or override of a grade, with the reason.
     db["grade_overrides"].create({

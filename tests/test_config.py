@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from alerts.config import SETTINGS as ALERT_SETTINGS
 from monitor import config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_setting_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+\.[a-z0-9_]+)` \|", readme, re.M))
-    declared = {s.key for s in config.SETTINGS}
+    declared = {s.key for s in config.SETTINGS} | {f"alerts.{k}" for k, _, _ in ALERT_SETTINGS}
     assert declared - documented == set(), "undocumented settings"
     assert documented - declared == set(), "README documents settings that do not exist"
 
@@ -29,8 +30,8 @@ def test_every_setting_has_a_help_text():
 def test_shipped_config_loads_and_sets_spec_keys():
     cfg = config.load(ROOT / "config.toml")
     assert cfg["mqtt.topic_prefix"] == "crs" and cfg["mqtt.client_id"] == "crswatch"
-    assert cfg["alerts.tier2_escalate_after_s"] == 600
-    assert cfg["alerts.tier3_escalate_after_s"] == 300
+    assert cfg.alerting.routes[2].escalate_after_s == 600
+    assert cfg.alerting.routes[3].escalate_after_s == 300
 
 
 @pytest.mark.parametrize("data, message", [
@@ -43,6 +44,8 @@ def test_shipped_config_loads_and_sets_spec_keys():
     ({"mqtt": {"wards": ["ICU 1"]}}, "mqtt.wards"),
     ({"vitals": {"fast_stale_s": 400}}, "shorter than vitals.fast_lost_s"),
     ({"mqtt": {"embedded": True}}, "embedded broker needs"),
+    ({"alerts": {"tier2": {"chain": ["nobody"]}}}, "nobody"),
+    ({"alerts": {"tier2_escalate_after_s": 60}}, "repeat"),
 ])
 def test_mistakes_are_refused_with_a_clear_message(data, message):
     with pytest.raises(config.ConfigError) as e:

@@ -1,0 +1,70 @@
+"""Stage 3: hysteresis. Separate enter and exit conditions, and a minimum hold.
+
+Enter: a tier >= 2 condition raises at once; a tier-1 advisory may wait `advisory_hold_s`
+(default 0). A worsening (higher tier, or higher level in the tier) is never delayed.
+
+Exit: an alert resolves only after its condition has been absent for `resolve_hold_s`; a
+downgrade (lower tier or level) waits the same hold. One timer, `since`, counts from when
+the condition was first seen below the alert, so an oscillating signal keeps one alert.
+
+Exit margins (NEWS2): an active NEWS2 alert holds while the total stays at or above
+NEWS2_HOLD[tier]: medium (raised at >= 5) is still medium at 4 and is left only at 3 or
+less; high (raised at >= 7) is left at 5 or less.
+
+Unknown is not absent: while a kind's measure is undecided (`rules.undecided`: a grade
+None, NEWS2 incomplete) an alert of that kind neither resolves nor downgrades. A dead
+thermometer must not resolve a CRS alert; staff can still resolve it by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+NEWS2_HOLD = {3: 6, 2: 4}  # an active NEWS2 alert of this tier holds while total >= this
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: str  # "worsen" | "steady" | "wait" | "lower" | "resolve"
+    since: float | None  # when the condition was first seen below the alert (None: it is not)
+    reason: str
+
+
+def enter(cond: Any, first_seen: float, now: float, advisory_hold_s: float) -> bool:
+    """Whether a new condition raises now (first seen at `first_seen`)."""
+    return cond.tier >= 2 or now - first_seen >= advisory_hold_s
+
+
+def within_margin(cond: Any, tier: int) -> bool:
+    """A lower NEWS2 condition still inside the exit margin of an alert of `tier`."""
+    if cond is None or cond.kind != "news2":
+        return False
+    return cond.detail.get("total", 0) >= NEWS2_HOLD.get(tier, math.inf)
+
+
+def verdict(tier: int, level: int, cond: Any, undecided: bool, since: float | None,
+            now: float, hold: float) -> Verdict:
+    """What becomes of an active alert at (tier, level) given its condition now (None: absent)."""
+    current = (tier, level)
+    if cond is not None and (cond.tier, cond.level) > current:
+        return Verdict("worsen", None, "worsened")
+    if cond is not None and (cond.tier, cond.level) == current:
+        return Verdict("steady", None, "unchanged: already notified")
+    if within_margin(cond, tier):
+        return Verdict("steady", None, f"unchanged: NEWS2 {cond.detail.get('total')} is within "
+                       f"the exit margin of tier {tier} (left at "
+                       f"{NEWS2_HOLD[tier] - 1} or less)")
+    if undecided:
+        return Verdict("steady", None, "kept: the measure is not decided (unknown is not "
+                       "absent)")
+    start = now if since is None else since
+    waited = now - start
+    if waited >= hold:
+        if cond is None:
+            return Verdict("resolve", start, f"resolved: condition absent for {waited:.0f} s")
+        return Verdict("lower", start, f"lower for {waited:.0f} s")
+    what = "absent" if cond is None else "lower"
+    return Verdict("wait", start, f"condition {what} since {waited:.0f} s ago; "
+                   f"held {hold:.0f} s before it changes")
