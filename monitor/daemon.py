@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from dashboard.web import setup as setup_dashboard
 
+from . import config
 from .alerting import Alerting
 from .config import Config
 from .embedded_broker import start_broker
@@ -81,6 +83,22 @@ class Daemon:
         if not self.pipeline.store_ok:
             out.append(f"store: not writable ({self.pipeline.store_error})")
         return out
+
+    def reload(self) -> str | None:
+        """Re-read the config file and apply its [alerts] table (receivers, chains, times).
+        A config with any mistake changes nothing: the error is returned and logged.
+        Other settings need a restart."""
+        if self.cfg.path is None:
+            return "no config file to reload"
+        try:
+            new = config.load(self.cfg.path)
+        except config.ConfigError as e:
+            log.error("reload refused, nothing changed:\n%s", e)
+            return str(e)
+        self.alerts.settings = self.alerts.engine.settings = new.alerting
+        self.cfg = dataclasses.replace(self.cfg, alerting=new.alerting)
+        log.info("reloaded [alerts] from %s", self.cfg.path)
+        return None
 
     async def audit(self, name: str, actor: str, detail: dict | None = None,
                     alert_id: str | None = None) -> None:
@@ -174,6 +192,7 @@ async def run_until_signal(cfg: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
     await stopping.wait()
     log.info("stopping")
     await daemon.stop()

@@ -11,9 +11,11 @@ import sys
 import orjson
 import pytest
 
+from monitor import config
 from monitor.alerting import Alerting
 from monitor.pipeline import Outbox
 from tests.brokers import ROOT
+from tests.conftest import daemon_config
 from tests.test_timeline import NORMAL, T0, FakeClock, Ward
 
 
@@ -148,3 +150,32 @@ def test_a_restart_keeps_alerts_and_acknowledgements(ward):
     assert restored["id"] == alert["id"] and restored["state"] == "acknowledged"
     ward.at(T0 + 60 + 2 * 600)
     assert [e for e in ward.events() if e[1] in ("escalated", "repeated", "raised")] == []
+
+
+def test_the_daemons_own_loss_of_the_broker_is_an_alert(ward):
+    ward.alerting.tick(broker_connected=False)
+    lost = [a for a in ward.alerting.active() if a["ward"] == "_daemon"]
+    assert [(a["kind"], a["tier"]) for a in lost] == [("broker", 2)]
+    ward.alerting.tick(broker_connected=True, store_ok=False, store_error="disk full")
+    kinds = {a["kind"]: a["tier"] for a in ward.alerting.active() if a["ward"] == "_daemon"}
+    assert kinds["store"] == 3
+
+
+async def test_a_failed_reload_changes_nothing(broker, tmp_path, make_daemon):
+    cfg = daemon_config(broker, tmp_path)
+    path = tmp_path / "crswatch.toml"
+    path.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+                    f'protocol = "{broker.protocol}"\ntopic_prefix = "{cfg.prefix}"\n'
+                    f'client_id = "reload-{cfg.prefix}"\n[http]\nport = 0\n'
+                    f'[storage]\npath = "{tmp_path / "r.db"}"\n')
+    d = await make_daemon(config.load(path))
+    before = d.alerts.engine.settings
+    path.write_text(path.read_text() + '[alerts.tier2]\nchain = ["nobody"]\n'
+                    '[alerts]\nrepeat_interval_s = -5\n')
+    error = d.reload()
+    assert "nobody" in error and "repeat_interval_s" in error
+    assert d.alerts.engine.settings is before
+    path.write_text(path.read_text().split("[alerts.tier2]")[0] +
+                    '[alerts.tier2]\nchain = ["charge_nurse"]\n')
+    assert d.reload() is None
+    assert d.alerts.engine.settings.routes[2].chain == (("charge_nurse",),)
