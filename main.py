@@ -32,6 +32,13 @@ def build_parser() -> Parser:
     ex = with_config(sub.add_parser("export", help="a patient's stored observations"))
     ex.add_argument("--patient", required=True)
     ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    sim = sub.add_parser("simulate", help="bedside-device simulator (a ward over MQTT)")
+    from devices.cli import add_arguments as simulate_arguments
+    simulate_arguments(sim)
+    rp = with_config(sub.add_parser("replay", help="recorded messages through grading "
+                                                   "and alerting, faster than real time"))
+    rp.add_argument("file", help="JSONL of recorded messages (simulate --record)")
+    rp.add_argument("--truth", help="ground truth JSONL (simulate --truth): score the alerts")
     audit = sub.add_parser("audit", help="the tamper-evident audit chain")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
     with_config(audit_sub.add_parser("verify", help="verify every record's hash chain"))
@@ -61,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             from monitor import config
             from monitor.export import export
             return export(config.load(args.config), args.patient, args.format, sys.stdout)
+        if args.command == "simulate":
+            from devices.cli import run as simulate
+            return asyncio.run(simulate(args))
+        if args.command == "replay":
+            from monitor import config
+            from monitor.replay import main_replay
+            return main_replay(args.file, args.truth, config.load(args.config))
         if args.command == "audit":
             from monitor import config
             from monitor.audit_verify import audit_verify

@@ -47,6 +47,11 @@ MASKING_DRUGS = frozenset({
     "dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone",
     "paracetamol", "acetaminophen", "ibuprofen", "metamizole",
 })
+# Monitor streams sampled every few seconds: the scales read the median of the newest
+# three samples (within SMOOTH_S) rather than one sample, so that a single artefact does
+# not page anyone. The `vitals` in the state still show the newest sample as measured.
+SMOOTHED = ("hr", "rr", "spo2")
+SMOOTH_S = 120.0
 DEFAULT_WINDOW = (60.0, 300.0)  # (stale_after_s, lost_after_s) for a vital not in `windows`
 NEURO_FIELDS = ("ice_score", "acvpu", "seizure", "seizure_prolonged", "motor_weakness",
                 "cerebral_edema")
@@ -172,6 +177,9 @@ class BedState:
         or from the device stream when the event (or its absence) gives none.
         """
         v = {name: self._value_at(name, t) for name in VITALS}
+        for name in SMOOTHED:
+            if v[name] is not None:
+                v[name] = self._median_at(name, t)
         clock = self._device_clock(t)
         neuro, neuro_acvpu = self._neuro_at(t)
         device, flow, fio2 = self._oxygen_at(t)
@@ -253,6 +261,15 @@ class BedState:
         if item is None or t - item[0] > self._window(name)[1]:
             return None
         return item[1]
+
+    def _median_at(self, name: str, t: float) -> float:
+        """The median of the newest three readings at or before t, when all three lie within
+        SMOOTH_S of the newest: one artefactual sample (a motion artefact, a lead falling
+        off) does not move the scales; two in a row do. Fewer readings: the newest."""
+        items = self._vitals[name].newest(t, 3)  # newest first
+        if len(items) < 3 or items[0][0] - items[-1][0] > SMOOTH_S:
+            return items[0][1]
+        return sorted(value for _, value in items)[1]
 
     def _device_clock(self, t: float) -> float | None:
         """The device clock as of t: the newest observation time of any vital at or before t."""

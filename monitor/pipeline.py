@@ -53,9 +53,9 @@ class Pipeline:
 
     @classmethod
     def open(cls, cfg: Config, clock: Clock, metrics: Metrics, outbox: Outbox,
-             ack=lambda conn, mid, qos: None) -> Pipeline:
+             ack=lambda conn, mid, qos: None, durable: bool = True) -> Pipeline:
         """Open the store, rebuild admissions and every bed's state from it."""
-        store = Store(cfg["storage.path"], cfg["storage.busy_timeout_s"])
+        store = Store(cfg["storage.path"], cfg["storage.busy_timeout_s"], durable)
         admissions = Admissions()
         ward = Ward(cfg.windows())
         reader = store.reader()

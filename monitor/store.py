@@ -30,15 +30,18 @@ class StoreError(Exception):
 
 
 class Store:
-    def __init__(self, path: str | Path, busy_timeout_s: float = 5.0):
+    def __init__(self, path: str | Path, busy_timeout_s: float = 5.0, durable: bool = True):
         self.path = str(path)
         self.busy_timeout_s = busy_timeout_s
+        self.durable = durable  # False only for throw-away databases (replay)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._db = self._pool.submit(self._open).result()
 
     def _open(self):
         db = open_db(self.path, self.busy_timeout_s)
+        if not self.durable:
+            db.execute("PRAGMA synchronous=OFF")
         db.conn.isolation_level = None  # explicit BEGIN/COMMIT below
         return db
 

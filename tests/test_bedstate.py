@@ -435,3 +435,16 @@ def test_assess_and_state_payload():
     assert state["vitals"]["fio2"]["status"] == "missing"
     assert state["vitals"]["fio2"]["ts"] is None
     assert all(isinstance(r, str) for r in state["reasons"])
+
+
+def test_one_artefactual_sample_does_not_move_the_scales_two_do():
+    # docs/clinical-decisions.md: HR, RR and SpO2 are read as the median of three samples
+    b = bed()
+    for i, spo2 in enumerate([97, 97, 97, 80]):  # a motion artefact, a lead off
+        obs(b, 5 * i, spo2=spo2, hr=80 if i < 3 else 0)
+    s = snap(b, 15)
+    assert s.spo2 == 97 and s.hr == 80
+    assert b.vitals(T0 + 15)["spo2"]["value"] == 80  # shown as measured
+    obs(b, 20, spo2=81, hr=0)
+    s = snap(b, 20)
+    assert s.spo2 == 81 and s.hr == 0
