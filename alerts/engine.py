@@ -32,14 +32,57 @@ class UnknownAlert(KeyError):
     """No active alert has this id (never raised, or already resolved)."""
 
 
+class ByBed(dict):
+    """A dict keyed by (ward, bed, kind) that also knows the kinds held for each bed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._beds: dict[tuple[str, str], set[str]] = {}
+
+    def kinds(self, ward: str, bed: str) -> set[str]:
+        return set(self._beds.get((ward, bed), ()))
+
+    def __setitem__(self, key: Key, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._beds.setdefault(key[:2], set()).add(key[2])
+
+    def __delitem__(self, key: Key) -> None:
+        super().__delitem__(key)
+        kinds = self._beds.get(key[:2])
+        if kinds is not None:
+            kinds.discard(key[2])
+            if not kinds:
+                del self._beds[key[:2]]
+
+    def pop(self, key: Key, *default: Any) -> Any:
+        if key in self:
+            value = self[key]
+            del self[key]
+            return value
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    def setdefault(self, key, default=None):  # noqa: D102 - keep the index right
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args, **kwargs):  # noqa: D102
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+
 class AlertEngine:
     def __init__(self, settings: AlertSettings, ids: Callable[[], str] | None = None):
         self.settings = settings
         self._ids = ids or (lambda: uuid.uuid4().hex)
-        self._alerts: dict[Key, Alert] = {}
-        self._pending: dict[Key, tuple[float, Condition, str | None]] = {}  # tier-1 waiting
-        self._muted: dict[Key, str] = {}  # conditions muted before raising: reason reported
-        self._latched: dict[Key, list[Any]] = {}  # manual resolve: [tier, level, user, noted]
+        # Tables keyed by (ward, bed, kind), indexed by bed: a ward of thousands of beds
+        # evaluates one bed against its own alerts (and the daemon's), never all of them.
+        self._alerts: ByBed[Alert] = ByBed()
+        self._pending: ByBed[tuple[float, Condition, str | None]] = ByBed()  # tier-1 waiting
+        self._muted: ByBed[str] = ByBed()  # conditions muted before raising: reason reported
+        self._latched: ByBed[list[Any]] = ByBed()  # manual resolve: [tier, level, user, noted]
         self._patients: dict[tuple[str, str], str | None] = {}  # (ward, bed) -> patient_id
 
     # -- state -----------------------------------------------------------------------------
@@ -61,12 +104,20 @@ class AlertEngine:
     def records(self) -> list[dict[str, Any]]:
         return [a.to_record() for a in self._sorted()]
 
-    def record_of(self, alert_id: str) -> dict[str, Any] | None:
-        """The engine record of an unresolved alert (to store it), None once resolved."""
-        for a in self._alerts.values():
-            if a.id == alert_id:
-                return a.to_record()
-        return None
+    def record_of(self, snapshot: dict[str, Any]) -> dict[str, Any] | None:
+        """The engine record of the unresolved alert a decision's snapshot shows (to store
+        it), None once resolved."""
+        a = self._alerts.get((snapshot["ward"], snapshot["bed"], snapshot["kind"]))
+        return a.to_record() if a is not None and a.id == snapshot["id"] else None
+
+    def _context(self, ward: str, bed: str) -> list[Alert]:
+        """The alerts that may mute one of this bed's: its own, and the daemon's (whose
+        rules reach every bed). Inhibition rules never cross from one bed to another."""
+        out = [self._alerts[(ward, bed, k)] for k in self._alerts.kinds(ward, bed)]
+        if (ward, bed) != (SYSTEM, SYSTEM):
+            out += [self._alerts[(SYSTEM, SYSTEM, k)] for k in self._alerts.kinds(SYSTEM,
+                                                                                 SYSTEM)]
+        return out
 
     def active(self) -> list[dict[str, Any]]:
         """Snapshots of the unresolved alerts, each with why it is quiet or loud now."""
@@ -113,9 +164,9 @@ class AlertEngine:
              undecided: frozenset[str], now: float) -> list[Decision]:
         kept, _ = inhibit.collapse(conds)  # same kind: the higher tier stands
         by_kind = {c.kind: c for c in kept}
-        kinds = set(by_kind) | {k[2] for k in self._alerts if k[:2] == (ward, bed)}
-        kinds |= {k[2] for k in [*self._pending, *self._muted, *self._latched]
-                  if k[:2] == (ward, bed)}
+        kinds = set(by_kind)
+        for table in (self._alerts, self._pending, self._muted, self._latched):
+            kinds |= table.kinds(ward, bed)
         out: list[Decision] = []
 
         def order(kind: str) -> tuple[int, str]:  # the most severe first, then by name
@@ -126,7 +177,7 @@ class AlertEngine:
             key, cond = (ward, bed, kind), by_kind.get(kind)
             # what fires now: this bed's conditions and every alert still active (an alert
             # resolved earlier in this loop no longer mutes); never the target's own kind
-            ctx = [x for x in (*kept, *self._alerts.values())
+            ctx = [x for x in (*kept, *self._context(ward, bed))
                    if (x.ward, x.bed, x.kind) != key]
             alert = self._alerts.get(key)
             if alert is None:
@@ -211,7 +262,7 @@ class AlertEngine:
         out: list[Decision] = []
         hold = self.settings.resolve_hold_s
         for key, (_, cond, pid) in sorted(self._pending.items()):
-            ctx = [x for x in self._alerts.values() if x.key != key]
+            ctx = [x for x in self._context(key[0], key[1]) if x.key != key]
             out += self._new(key, pid, cond, ctx, now)
         for a in self._sorted():
             if a.state == "snoozed" and now >= (a.snoozed_until or 0):

@@ -102,7 +102,7 @@ class Alerting:
         a = d.alert
         rows = self.pipeline.extra
         if a.get("id"):
-            engine = self.engine.record_of(a["id"])
+            engine = self.engine.record_of(a)
             rows.append(("alerts", {
                 "id": a["id"], "ward": a["ward"], "bed": a["bed"], "patient_id": a["patient_id"],
                 "kind": a["kind"], "tier": a["tier"], "state": a["state"],

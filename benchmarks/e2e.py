@@ -1,0 +1,321 @@
+"""End-to-end benchmark against a real Mosquitto on this machine.
+
+    .venv/bin/python benchmarks/e2e.py [--beds 100,1000,5000] [--messages 50000]
+                                       [--seconds 20] [--out benchmarks/results.json]
+
+For each ward size N it measures:
+  drain     M queued QoS 1 vitals messages (one time point each) drained from a
+            persistent session by: `mosquitto_sub` alone, a bare aiomqtt loop that only
+            counts, and the CRSWatch daemon (decode, validate, store, grade, acknowledge).
+            Our rate is reported as a ratio of both.
+  latency   N beds each sending one reading per second for S seconds: publish -> retained
+            state topic (p50, p99), and publish -> alert on MQTT for beds that deteriorate.
+  cost      the daemon's CPU (share of one core) and resident memory per admitted bed.
+The daemon runs as its own process (`main.py run`), as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiomqtt
+import orjson
+import paho.mqtt.client as paho
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.brokers import TestBroker, free_port  # noqa: E402
+
+PREFIX = "bench"
+
+
+def publish_many(port: int, messages: list[tuple[str, bytes]], client_id: str) -> float:
+    """Publish every message at QoS 1 as fast as the broker acknowledges; seconds taken."""
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    t0 = time.perf_counter()
+    infos = [c.publish(t, p, qos=1) for t, p in messages]
+    for info in infos:
+        info.wait_for_publish(60)
+    elapsed = time.perf_counter() - t0
+    c.loop_stop()
+    c.disconnect()
+    return elapsed
+
+
+def vitals_messages(beds: int, m: int, t0: float) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(m):
+        bed = i % beds
+        ts = t0 + i // beds  # one time point per bed per second of data
+        out.append((f"{PREFIX}/w{bed // 100}/b{bed}/vitals",
+                    b'{"ts":%.1f,"hr":%d,"spo2":97,"rr":15}' % (ts, 60 + i % 40)))
+    return out
+
+
+def make_session(port: int, client_id: str, topic: str) -> None:
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                    clean_session=False)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    c.subscribe(topic, qos=1)[1]
+    time.sleep(0.3)
+    c.loop_stop()
+    c.disconnect()
+
+
+def drain_mosquitto_sub(port: int, m: int, messages) -> float:
+    make_session(port, "bench-sub", f"{PREFIX}/#")
+    publish_many(port, messages, "bench-pub-1")
+    t0 = time.perf_counter()
+    subprocess.run(["mosquitto_sub", "-p", str(port), "-c", "-i", "bench-sub", "-q", "1",
+                    "-t", f"{PREFIX}/#", "-C", str(m)], stdout=subprocess.DEVNULL, check=True)
+    return m / (time.perf_counter() - t0)
+
+
+async def _aiomqtt_count(port: int, m: int) -> float:
+    n = 0
+    t0 = time.perf_counter()
+    async with aiomqtt.Client("127.0.0.1", port, identifier="bench-aio",
+                              clean_session=False) as c:
+        async for _ in c.messages:
+            n += 1
+            if n >= m:
+                break
+    return m / (time.perf_counter() - t0)
+
+
+def drain_aiomqtt(port: int, m: int, messages) -> float:
+    make_session(port, "bench-aio", f"{PREFIX}/#")
+    publish_many(port, messages, "bench-pub-2")
+    return asyncio.run(_aiomqtt_count(port, m))
+
+
+class Daemon:
+    def __init__(self, workdir: Path, port: int, beds: int):
+        self.db = workdir / "bench.db"
+        self.http = free_port()
+        self.cfg = workdir / "bench.toml"
+        self.cfg.write_text(f"""[mqtt]
+port = {port}
+topic_prefix = "{PREFIX}"
+client_id = "bench-daemon"
+receive_maximum = 1000
+[storage]
+path = "{self.db}"
+[http]
+port = {self.http}
+""")
+        self.log = workdir / "daemon.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "run",
+                                      "--config", str(self.cfg)], cwd=ROOT,
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.wait(lambda: self.metric("crswatch_broker_connected") == 1.0, 60)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+    def metric(self, name: str) -> float | None:
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics",
+                                        timeout=2) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith(name + " ") or line.startswith(name + "{"):
+                        return float(line.rsplit(" ", 1)[1])
+        except OSError:
+            return None
+        return None
+
+    @staticmethod
+    def wait(cond, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise TimeoutError("benchmark condition not reached")
+            time.sleep(0.05)
+
+
+def admit_all(port: int, beds: int, t0: float) -> None:
+    publish_many(port, [(f"{PREFIX}/w{b // 100}/b{b}/admit",
+                         b'{"patient_id":"B%d","ts":%.1f,"infusion_ts":%.1f}'
+                         % (b, t0 - 3600, t0 - 86400)) for b in range(beds)], "bench-ehr")
+
+
+def drain_daemon(daemon: Daemon, port: int, beds: int, m: int, t0: float) -> dict:
+    """Admit the beds, stop the daemon, queue M readings, start it: time to store all."""
+    daemon.start()
+    admit_all(port, beds, t0)
+    daemon.wait(lambda: (daemon.metric("crswatch_beds_admitted") or 0) >= beds, 120)
+    daemon.stop()
+    publish_many(port, vitals_messages(beds, m, t0), "bench-pub-3")
+    daemon.start()
+    start = time.perf_counter()
+    proc = psutil.Process(daemon.proc.pid)
+    cpu0 = proc.cpu_times()
+    daemon.wait(lambda: (daemon.metric("crswatch_observations_stored_total") or 0) >= m, 600)
+    elapsed = time.perf_counter() - start
+    cpu1 = proc.cpu_times()
+    return {"rate": m / elapsed, "seconds": elapsed,
+            "cpu_share": ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / elapsed}
+
+
+async def latency(daemon: Daemon, port: int, beds: int, seconds: float) -> dict:
+    """Every bed one reading per second; publish -> state; then deteriorations -> alert."""
+    state_lat: list[float] = []
+    alert_lat: list[float] = []
+    sent_sick: dict[str, float] = {}
+    proc = psutil.Process(daemon.proc.pid)
+
+    async def listen(ready: asyncio.Event):
+        async with aiomqtt.Client("127.0.0.1", port) as c:
+            await c.subscribe(f"{PREFIX}/+/+/state", qos=0)
+            await c.subscribe(f"{PREFIX}/+/alerts", qos=1)
+            ready.set()
+            async for msg in c.messages:
+                now = time.time()
+                if msg.retain:
+                    continue
+                body = orjson.loads(msg.payload)
+                if msg.topic.value.endswith("/state"):
+                    hr = (body.get("vitals") or {}).get("hr") or {}
+                    ts = hr.get("ts")
+                    if ts and phase["measuring"]:
+                        from datetime import datetime
+                        state_lat.append(now - datetime.fromisoformat(
+                            ts.replace("Z", "+00:00")).timestamp())
+                elif body.get("kind") == "news2" and body.get("event") == "raised" \
+                        and body.get("tier") == 3 and body["bed"] in sent_sick:
+                    alert_lat.append(now - sent_sick.pop(body["bed"]))
+
+    phase = {"measuring": False}
+    ready = asyncio.Event()
+    task = asyncio.create_task(listen(ready))
+    await ready.wait()
+    pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-live")
+    pub.max_inflight_messages_set(1000)
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    cpu0, t_start = proc.cpu_times(), time.perf_counter()
+    end = time.time() + seconds
+    tick = 0
+    while time.time() < end:
+        phase["measuring"] = tick >= 2  # after a warm-up
+        second = time.time()
+        for b in range(beds):
+            ts = time.time()
+            pub.publish(f"{PREFIX}/w{b // 100}/b{b}/vitals",
+                        b'{"ts":%.3f,"hr":%d,"spo2":97,"rr":15,"sbp":120,"temp_c":37.0,'
+                        b'"acvpu":"A"}' % (ts, 70 + tick % 5), qos=1)
+            if b % 50 == 0:
+                await asyncio.sleep(max(0.0, second + (b + 1) / beds - time.time()))
+        tick += 1
+        await asyncio.sleep(max(0.0, second + 1 - time.time()))
+    cpu1, wall = proc.cpu_times(), time.perf_counter() - t_start
+    # deterioration: two readings a second apart scoring NEWS2 >= 7 (tier 3)
+    phase["measuring"] = False
+    sick = [f"b{b}" for b in range(0, beds, max(1, beds // 20))]
+    for rep in range(2):
+        for bed in sick:
+            b = int(bed[1:])
+            ts = time.time()
+            if rep:
+                sent_sick[bed] = ts
+            pub.publish(f"{PREFIX}/w{b // 100}/{bed}/vitals",
+                        b'{"ts":%.3f,"hr":140,"spo2":85,"rr":30,"sbp":85,"temp_c":39.5,'
+                        b'"acvpu":"A"}' % ts, qos=1)
+        await asyncio.sleep(1.0)
+    deadline = time.time() + 30
+    while sent_sick and time.time() < deadline:
+        await asyncio.sleep(0.1)
+    pub.loop_stop()
+    task.cancel()
+
+    def pct(xs, q):
+        return round(statistics.quantiles(xs, n=100)[q - 1] * 1000, 1) if len(xs) > 2 else None
+    return {"state_p50_ms": pct(state_lat, 50), "state_p99_ms": pct(state_lat, 99),
+            "state_samples": len(state_lat),
+            "alert_p50_ms": pct(alert_lat, 50), "alert_p99_ms": pct(alert_lat, 99),
+            "alerts_missing": len(sent_sick),
+            "cpu_share_at_1hz": ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / wall,
+            "rss_mb": proc.memory_info().rss / 2**20}
+
+
+def run_size(beds: int, m: int, seconds: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="crswatch-bench-") as tmp:
+        work = Path(tmp)
+        broker = TestBroker(work / "broker", kind="mosquitto").start()
+        try:
+            t0 = time.time() - m // beds - 60
+            msgs = vitals_messages(beds, m, t0)
+            sub_rate = drain_mosquitto_sub(broker.port, m, msgs)
+            aio_rate = drain_aiomqtt(broker.port, m, msgs)
+            daemon = Daemon(work, broker.port, beds)
+            # memory per bed: the daemon before and after admitting N beds
+            daemon.start()
+            rss0 = psutil.Process(daemon.proc.pid).memory_info().rss
+            daemon.stop()
+            drained = drain_daemon(daemon, broker.port, beds, m, t0)
+            rss1 = psutil.Process(daemon.proc.pid).memory_info().rss
+            live = asyncio.run(latency(daemon, broker.port, beds, seconds))
+            daemon.stop()
+        finally:
+            broker.stop()
+    return {"beds": beds, "messages": m, "mosquitto_sub_rate": round(sub_rate),
+            "aiomqtt_count_rate": round(aio_rate), "daemon_rate": round(drained["rate"]),
+            "ratio_to_aiomqtt": round(drained["rate"] / aio_rate, 2),
+            "ratio_to_mosquitto_sub": round(drained["rate"] / sub_rate, 3),
+            "daemon_cpu_share_draining": round(drained["cpu_share"], 2),
+            "kb_per_bed": round((rss1 - rss0) / 1024 / beds, 1), **live}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--beds", default="100,1000,5000")
+    ap.add_argument("--messages", type=int, default=50_000)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    args = ap.parse_args()
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "platform": platform.platform(), "host": socket.gethostname(),
+                           "date": time.strftime("%Y-%m-%d")},
+               "runs": []}
+    for beds in [int(b) for b in args.beds.split(",")]:
+        r = run_size(beds, args.messages, args.seconds)
+        results["runs"].append(r)
+        print(orjson.dumps(r).decode(), flush=True)
+    Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    targets = []
+    for r in results["runs"]:
+        targets.append(("10,000 msg/s sustained", r["daemon_rate"] >= 10_000, r["beds"]))
+        targets.append(("ratio to aiomqtt > 0.5", r["ratio_to_aiomqtt"] > 0.5, r["beds"]))
+        targets.append(("< 50 KB per bed", r["kb_per_bed"] < 50, r["beds"]))
+        if r["beds"] == 1000:
+            targets.append(("p99 publish->state < 250 ms at 1,000 beds",
+                            (r["state_p99_ms"] or 1e9) < 250, r["beds"]))
+    for name, ok, beds in targets:
+        print(f"{'MET   ' if ok else 'MISSED'} {name} ({beds} beds)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
