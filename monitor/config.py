@@ -34,7 +34,7 @@ SETTINGS: tuple[Setting, ...] = (
             "MQTT version, \"5\" or \"3.1.1\". Version 5 lets the daemon set how many "
             "unacknowledged messages the broker may send it (receive_maximum). The embedded "
             "broker speaks 3.1.1 only."),
-    Setting("mqtt.receive_maximum", 1000,
+    Setting("mqtt.receive_maximum", 10000,
             "MQTT 5: unacknowledged QoS 1 messages in flight to the daemon; bounds its "
             "ingest memory."),
     Setting("mqtt.session_expiry_s", 14 * 86400,
@@ -60,8 +60,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest.max_future_s", 300.0,
             "A reading timestamped further ahead of the daemon's clock is rejected."),
     Setting("ingest.max_past_s", 14 * 86400.0, "A reading older than this is rejected."),
-    Setting("state.publish_interval_s", 0.25,
+    Setting("state.publish_interval_s", 0.1,
             "A bed's retained state is published at most this often (coalesced)."),
+    Setting("state.bed_min_interval_s", 0.5,
+            "A bed's state is graded and published at most this often, however many "
+            "readings arrive (a backlog or a flooding device cannot swamp the ward)."),
     Setting("state.check_interval_s", 5.0,
             "How often every bed is re-assessed against the clock (stale and lost vitals)."),
     Setting("vitals.fast_stale_s", 60.0, "HR, SpO2, RR: stale after this many seconds."),

@@ -52,6 +52,8 @@ class Daemon:
         self.pipeline = Pipeline.open(cfg, self.clock, self.metrics, self.outbox,
                                       ack=self.edge.ack)
         self.store, self.ward = self.pipeline.store, self.pipeline.ward
+        self.ward.defer = True  # graded once per state publication, not per reading
+        self._alert_sig: dict[tuple[str, str], tuple] = {}
         self.webhooks = Webhooks(clock=self.clock, dead_letter=self._dead_letter)
         public = cfg["http.public_url"] or f"http://{cfg['http.host']}:{cfg['http.port']}"
         self.alerts = Alerting(settings=cfg.alerting, pipeline=self.pipeline,
@@ -130,6 +132,8 @@ class Daemon:
     async def _state_loop(self) -> None:
         p = self.cfg.prefix
         while not await self._sleep(self.cfg["state.publish_interval_s"]):
+            self.pipeline.add_rows(self.ward.reassess_touched(
+                self.clock(), self.cfg["state.bed_min_interval_s"]))
             dirty, self.ward.dirty = self.ward.dirty, set()
             for adm_id in dirty:
                 found = self.ward.state_of(adm_id)
@@ -138,7 +142,10 @@ class Daemon:
                     self.outbox.put(f"{p}/{ward}/{bed}/state", orjson.dumps(state), 1, True)
                     self.hub.publish({"type": "state", "ward": ward, "bed": bed,
                                       "state": state})
-                    self.alerts.on_state(state)
+                    sig = alert_signature(state)
+                    if self._alert_sig.get((ward, bed)) != sig:  # else nothing to evaluate:
+                        self._alert_sig[(ward, bed)] = sig  # time-driven changes are tick()'s
+                        self.alerts.on_state(state)
             self.metrics.admitted.set(len(self.ward.beds))
 
     async def _tick_loop(self) -> None:
@@ -183,6 +190,19 @@ class Daemon:
         self.store.close()
         if self.broker is not None:
             await self.broker.shutdown()
+
+
+def alert_signature(state: dict) -> tuple:
+    """What the alert rules read from a state, without the readings' values and times:
+    a new reading that changes none of it needs no evaluation."""
+    news2 = state.get("news2") or {}
+    return (state.get("patient_id"), state.get("crs_grade"), state.get("crs_at_least"),
+            state.get("icans_grade"), state.get("icans_at_least"), news2.get("total"),
+            news2.get("band"), news2.get("band_at_least"), news2.get("complete"),
+            news2.get("single_parameter_3"), state.get("device"),
+            tuple(sorted((k, v["status"]) for k, v in (state.get("vitals") or {}).items())),
+            round((state.get("risk") or {}).get("p", -1.0), 2),
+            tuple(state.get("reasons") or ()))
 
 
 async def run_until_signal(cfg: Config) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -25,6 +25,9 @@ class Metrics:
                                     registry=r)
         self.grade_changes = Counter("crswatch_grade_changes_total",
                                      "Changes of a patient's grades", registry=r)
+        self.commit_seconds = Histogram(
+            "crswatch_commit_seconds", "Time to commit one batch to SQLite", registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
         self.batch_size = Gauge("crswatch_last_batch_size", "Messages in the last commit",
                                 registry=r)
         self.pending = Gauge("crswatch_ingest_pending", "Messages received, not yet committed",

@@ -54,7 +54,7 @@ def make_client(cfg: Config) -> aiomqtt.Client:
     client = aiomqtt.Client(
         cfg["mqtt.host"], cfg["mqtt.port"], identifier=cfg["mqtt.client_id"],
         will=aiomqtt.Will(status_topic(cfg.prefix), "offline", qos=1, retain=True),
-        timeout=10, **kwargs,
+        timeout=10, max_inflight_messages=1000, **kwargs,
     )
     # Before connecting, so that messages redelivered from the session are not acked early.
     client._client.manual_ack_set(True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 
 import orjson
@@ -141,6 +142,7 @@ class Pipeline:
             batch = [self.pending.popleft() for _ in range(n)]
             extra, self.extra = self.extra, []
             self.metrics.pending.set(len(self.pending))
+            started = time.perf_counter()
             try:
                 await self.store.write(batch, extra)
             except StoreError as e:
@@ -156,6 +158,7 @@ class Pipeline:
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.2
+            self.metrics.commit_seconds.observe(time.perf_counter() - started)
             self.store_ok, self.store_error = True, ""
             self.metrics.batch_size.set(len(batch))
             for item in batch:

@@ -19,7 +19,7 @@ from .schema import VITAL_COLUMNS, open_db
 COLS = tuple(VITAL_COLUMNS)
 _SELECT_OBS = f"SELECT {', '.join(COLS)} FROM observations WHERE ward=? AND bed=? AND ts=?"
 _INSERT_OBS = (
-    f"INSERT INTO observations (ward, bed, ts, admission_id, patient_id, {', '.join(COLS)}, "
+    f"INSERT OR IGNORE INTO observations (ward, bed, ts, admission_id, patient_id, {', '.join(COLS)}, "
     f"source, received_ts) VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(COLS))}, ?, ?)"
 )
 REJECTED_PAYLOAD_MAX = 4096
@@ -111,13 +111,13 @@ class Store:
     def _put_observation(self, conn, item: Item, obs: Observation) -> Observation | None:
         """Insert a new time point, or merge vitals into an existing one. Returns what was
         new (None for an exact duplicate); raises Rejected on a conflicting value."""
-        row = conn.execute(_SELECT_OBS, (item.ward, item.bed, obs.ts)).fetchone()
-        if row is None:
-            rec = item.record
-            conn.execute(_INSERT_OBS, (item.ward, item.bed, obs.ts, rec.id, rec.patient_id,
-                                       *(obs.values.get(c) for c in COLS),
-                                       item.source, item.received_ts))
+        rec = item.record
+        cur = conn.execute(_INSERT_OBS, (item.ward, item.bed, obs.ts, rec.id, rec.patient_id,
+                                         *(obs.values.get(c) for c in COLS),
+                                         item.source, item.received_ts))
+        if cur.rowcount == 1:  # the common case: a new time point, one statement
             return obs
+        row = conn.execute(_SELECT_OBS, (item.ward, item.bed, obs.ts)).fetchone()
         stored = dict(zip(COLS, row, strict=True))
         new = {}
         for name, value in obs.values.items():
