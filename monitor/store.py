@@ -18,9 +18,10 @@ from .schema import VITAL_COLUMNS, open_db
 
 COLS = tuple(VITAL_COLUMNS)
 _SELECT_OBS = f"SELECT {', '.join(COLS)} FROM observations WHERE ward=? AND bed=? AND ts=?"
+_MARKS = ", ".join("?" * len(COLS))
 _INSERT_OBS = (
-    f"INSERT OR IGNORE INTO observations (ward, bed, ts, admission_id, patient_id, {', '.join(COLS)}, "
-    f"source, received_ts) VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(COLS))}, ?, ?)"
+    f"INSERT OR IGNORE INTO observations (ward, bed, ts, admission_id, patient_id, "
+    f"{', '.join(COLS)}, source, received_ts) VALUES (?, ?, ?, ?, ?, {_MARKS}, ?, ?)"
 )
 REJECTED_PAYLOAD_MAX = 4096
 
