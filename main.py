@@ -39,6 +39,13 @@ def build_parser() -> Parser:
                                                    "and alerting, faster than real time"))
     rp.add_argument("file", help="JSONL of recorded messages (simulate --record)")
     rp.add_argument("--truth", help="ground truth JSONL (simulate --truth): score the alerts")
+    user = sub.add_parser("user", help="dashboard accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True, parser_class=Parser)
+    ua = with_config(user_sub.add_parser("add", help="create a user (or reset one)"))
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=("nurse", "physician", "admin"))
+    ua.add_argument("--password-stdin", action="store_true",
+                    help="read the password from stdin instead of prompting")
     audit = sub.add_parser("audit", help="the tamper-evident audit chain")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
     with_config(audit_sub.add_parser("verify", help="verify every record's hash chain"))
@@ -75,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             from monitor import config
             from monitor.replay import main_replay
             return main_replay(args.file, args.truth, config.load(args.config))
+        if args.command == "user":
+            from monitor.users import main_user_add
+            return main_user_add((argv if argv is not None else sys.argv[1:])[2:], sys.stdin)
         if args.command == "audit":
             from monitor import config
             from monitor.audit_verify import audit_verify

@@ -1,0 +1,125 @@
+"""Alerts over HTTP: list, one alert with its events, acknowledge, snooze, resolve.
+
+Active alerts come from the daemon's alert engine (`daemon.alerts`); older ones from the
+`alerts` table. Without an engine the lists are empty and the actions answer 503.
+"""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+from aiohttp import web
+
+from .auth import require
+from .core import ApiError, body, dash, json
+
+STATES = ("active", "acknowledged", "snoozed", "resolved", "all")
+MAX_SNOOZE_S = 4 * 3600
+_INTERNAL = ("v", "below", "below_since", "quiet_noted", "note", "stage_ts", "notified_ts")
+
+
+def _public(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in _INTERNAL}
+
+
+def _told(alert: dict, receiver: str | None) -> bool:
+    return receiver is None or receiver in (alert.get("told") or ())
+
+
+def _stored(conn, state: str, ward: str | None, limit: int) -> list[dict]:
+    sql, args = "SELECT record FROM alerts WHERE 1", []
+    if state != "all":
+        sql += " AND state=?"
+        args.append(state)
+    if ward:
+        sql += " AND ward=?"
+        args.append(ward)
+    sql += " ORDER BY raised_ts DESC LIMIT ?"
+    args.append(limit)
+    return [_public(orjson.loads(r[0])) for r in conn.execute(sql, args)]
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    q = request.query
+    state = q.get("state", "active")
+    if state not in STATES:
+        raise ApiError(400, "bad_request", f"state must be one of {', '.join(STATES)}")
+    ward, receiver = q.get("ward") or None, q.get("receiver") or None
+    try:
+        limit = max(1, min(int(q.get("limit", "200")), 1000))
+    except ValueError:
+        raise ApiError(400, "bad_request", "limit must be a whole number") from None
+    d = dash(request)
+    if state == "active":
+        found = d.active_alerts(ward=ward, receiver=receiver)
+        # an engine that does not filter by receiver itself still gets filtered here
+        found = [a for a in found if _told(a, receiver)]
+        found.sort(key=lambda a: (-(a.get("tier") or 0), a.get("raised_ts") or 0))
+        return json(found[:limit])
+    found = [a for a in _stored(d.db, state, ward, limit) if _told(a, receiver)]
+    return json(found)
+
+
+def find(request: web.Request, alert_id: str) -> dict:
+    d = dash(request)
+    alert = d.alerts.get(alert_id) if d.alerts is not None else None
+    if alert is None:
+        row = d.db.execute("SELECT record FROM alerts WHERE id=?", (alert_id,)).fetchone()
+        if row is None:
+            raise ApiError(404, "not_found", f"no alert {alert_id!r}")
+        alert = _public(orjson.loads(row[0]))
+    alert = dict(alert)
+    cur = d.db.execute("SELECT ts, event, tier, notify, receivers, reason, message "
+                       "FROM alert_events WHERE alert_id=? ORDER BY id", (alert_id,))
+    alert["events"] = [dict(r) for r in cur]
+    return alert
+
+
+async def get_alert(request: web.Request) -> web.Response:
+    return json(find(request, request.match_info["id"]))
+
+
+async def _act(request: web.Request, action: str, **kwargs) -> web.Response:
+    user = require(request, "ack")
+    d = dash(request)
+    alert_id = request.match_info["id"]
+    engine = d.alerts
+    if engine is None:
+        raise ApiError(503, "alerts_unavailable", "alerting is not running in this daemon")
+    try:
+        result = await getattr(engine, action)(alert_id, user.name, *kwargs.values())
+    except KeyError:
+        raise ApiError(404, "not_found", f"no active alert {alert_id!r}") from None
+    except ValueError as e:
+        raise ApiError(409, "not_allowed", str(e)) from None
+    # the engine audits the decision itself, with the user as its actor
+    return json(result)
+
+
+async def ack(request: web.Request) -> web.Response:
+    return await _act(request, "ack")
+
+
+async def snooze(request: web.Request) -> web.Response:
+    seconds = (await body(request)).get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or \
+            not math.isfinite(seconds) or not 0 < seconds <= MAX_SNOOZE_S:
+        raise ApiError(422, "invalid", f"seconds must be a number above 0 and at most "
+                                       f"{MAX_SNOOZE_S}")
+    return await _act(request, "snooze", seconds=seconds)
+
+
+async def resolve(request: web.Request) -> web.Response:
+    note = (await body(request)).get("note")
+    if not isinstance(note, str) or not note.strip():
+        raise ApiError(422, "invalid", "a note saying why the alert is resolved is required")
+    return await _act(request, "resolve", note=note.strip()[:2000])
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/alerts", list_alerts)
+    router.add_get("/api/alerts/{id}", get_alert)
+    router.add_post("/api/alerts/{id}/ack", ack)
+    router.add_post("/api/alerts/{id}/snooze", snooze)
+    router.add_post("/api/alerts/{id}/resolve", resolve)

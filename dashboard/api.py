@@ -1,0 +1,154 @@
+"""The JSON API of the ward: wards, beds, a patient's history, care events, grade overrides.
+
+Alerts are in alerts_api.py, accounts in users_api.py. Every error is raised as ApiError
+(or an aiohttp HTTP exception) and answered in the one error shape by errors.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import orjson
+from aiohttp import web
+
+from monitor.timeutil import iso
+from monitor.views import patient_history
+
+from .auth import require
+from .core import NAME, ApiError, body, dash, json
+
+SUBMIT_TIMEOUT_S = 15.0
+SCALES = {"crs": 4, "icans": 4}  # scale -> highest grade
+
+
+async def wards(request: web.Request) -> web.Response:
+    states = dash(request).daemon.ward.states()
+    return json(sorted({s["ward"] for s in states if s.get("patient_id")}))
+
+
+async def beds(request: web.Request) -> web.Response:
+    ward = request.query.get("ward") or None
+    if ward is not None and not NAME.match(ward):
+        raise ApiError(400, "bad_request", "ward must be 1-32 of A-Z a-z 0-9 _ -")
+    return json(dash(request).beds(ward))
+
+
+def _history(path: str, patient_id: str) -> dict | None:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return patient_history(conn, patient_id)
+    finally:
+        conn.close()
+
+
+async def patient(request: web.Request) -> web.Response:
+    pid = request.match_info["id"]
+    d = dash(request)
+    history = await asyncio.to_thread(_history, d.daemon.store.path, pid)
+    if history is None:
+        raise ApiError(404, "not_found", f"no patient {pid!r} is known")
+    history["current"] = next((s for s in d.daemon.ward.states()
+                               if s.get("patient_id") == pid), None)
+    return json(history)
+
+
+async def care(request: web.Request) -> web.Response:
+    """A care event exactly as the MQTT care payload (SPEC.md), entered at a bed; stored
+    and graded through the daemon's own path. `?patient_id=` guards a form opened before
+    the bed changed hands."""
+    user = require(request, "care")
+    ward, bed = request.match_info["ward"], request.match_info["bed"]
+    data = await body(request)
+    d = dash(request)
+    daemon = d.daemon
+    rec = daemon.ward.admissions_at(ward, bed)
+    expected = request.query.get("patient_id")
+    if expected and (rec is None or rec.patient_id != expected):
+        raise ApiError(409, "bed_changed", f"patient {expected} is no longer in {ward}/{bed}; "
+                                           "reload the page")
+    if data.get("ts") is None:
+        data["ts"] = d.now()
+    topic = f"{daemon.cfg.prefix}/{ward}/{bed}/care"
+    work = asyncio.ensure_future(daemon.pipeline.submit(topic, orjson.dumps(data)))
+    try:
+        item = await asyncio.wait_for(asyncio.shield(work), SUBMIT_TIMEOUT_S)
+    except TimeoutError:
+        d.audit_later("care.queued", user.name, {"ward": ward, "bed": bed, "event": data})
+        return json({"stored": False, "queued": True,
+                     "message": "the database is busy: the entry is queued and will be "
+                                "stored as soon as it can be"}, status=202)
+    if item.kind == "reject":
+        await d.audit("care.rejected", user.name, {"ward": ward, "bed": bed,
+                                                    "reason": item.reason})
+        raise ApiError(422, "rejected", item.reason)
+    ev = item.body
+    detail = {"ward": ward, "bed": bed, "patient_id": item.record.patient_id,
+              "ts": iso(ev.ts), "type": ev.type, "data": ev.data,
+              "duplicate": item.kind == "duplicate"}
+    await d.audit("care.entered", user.name, detail)
+    return json({"stored": item.kind == "care", **detail},
+                status=201 if item.kind == "care" else 200)
+
+
+def _latest_admission(conn, patient_id: str):
+    return conn.execute("SELECT id, ward, bed FROM admissions WHERE patient_id=? "
+                        "ORDER BY admitted_ts DESC LIMIT 1", (patient_id,)).fetchone()
+
+
+async def override(request: web.Request) -> web.Response:
+    """A physician confirms or overrides a CRS or ICANS grade, with a reason."""
+    user = require(request, "override")
+    pid = request.match_info["id"]
+    data = await body(request)
+    scale, grade, reason = data.get("scale"), data.get("grade"), data.get("reason")
+    if scale not in SCALES:
+        raise ApiError(422, "invalid", "scale must be 'crs' or 'icans'")
+    if isinstance(grade, bool) or not isinstance(grade, int | float) or \
+            not math.isfinite(grade) or grade != int(grade) or not 0 <= grade <= SCALES[scale]:
+        raise ApiError(422, "invalid", f"grade must be a whole number 0-{SCALES[scale]}")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ApiError(422, "invalid", "a reason is required")
+    if len(reason) > 2000:
+        raise ApiError(422, "invalid", "the reason is longer than 2000 characters")
+    d = dash(request)
+    rec = next((r for r in d.daemon.ward.records.values() if r.patient_id == pid), None)
+    if rec is not None:
+        adm_id, ward, bed = rec.id, rec.ward, rec.bed
+    else:
+        found = _latest_admission(d.db, pid)
+        if found is None:
+            raise ApiError(404, "not_found", f"no patient {pid!r} is known")
+        adm_id, ward, bed = found["id"], found["ward"], found["bed"]
+    state = next((s for s in d.daemon.ward.states() if s.get("patient_id") == pid), {})
+    computed = state.get(f"{scale}_grade")
+    row = {"admission_id": adm_id, "ward": ward, "bed": bed, "patient_id": pid,
+           "ts": d.now(), "username": user.name, "scale": scale, "grade": int(grade),
+           "reason": reason.strip()}
+
+    def insert(conn):
+        cur = conn.execute("INSERT INTO grade_overrides (admission_id, ward, bed, patient_id, "
+                           "ts, username, scale, grade, reason) VALUES (:admission_id, "
+                           ":ward, :bed, :patient_id, :ts, :username, :scale, :grade, "
+                           ":reason)", row)
+        return cur.lastrowid
+
+    row["id"] = await d.daemon.store.transact(insert)
+    row["action"] = "confirm" if computed == row["grade"] else "override"
+    row["computed_grade"] = computed
+    await d.audit(f"grade.{row['action']}", user.name,
+                  {k: row[k] for k in ("patient_id", "ward", "bed", "scale", "grade",
+                                       "computed_grade", "reason")})
+    d.daemon.hub.publish({"type": "override", "ward": ward, "bed": bed,
+                          "patient_id": pid, "override": row})
+    return json(row, status=201)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/wards", wards)
+    router.add_get("/api/beds", beds)
+    router.add_get("/api/patients/{id}", patient)
+    router.add_post("/api/beds/{ward}/{bed}/care", care)
+    router.add_post("/api/patients/{id}/override", override)

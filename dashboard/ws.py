@@ -1,0 +1,117 @@
+"""GET /ws: the live dashboard feed.
+
+On connect the client gets a snapshot (every admitted bed with its active alerts, and the
+active alerts), then every hub event as JSON text: {"type": "state" | "alert" | "override"
+| "ping" | "snapshot", ...}. Each client has its own hub listener (a bounded queue) and its
+own sending task; a send that does not finish within SEND_TIMEOUT_S closes that client
+alone, so one slow client never delays the others. When a client's queue overflowed, the
+events it missed are replaced by a fresh snapshot with "resync": true. aiohttp's heartbeat
+(ping/pong) finds dead clients; the "ping" messages let the page find a dead server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import WSCloseCode, web
+
+from monitor.http import error
+
+from .auth import current, origin_ok
+from .core import Dashboard, dash
+
+log = logging.getLogger("crswatch.dashboard")
+
+HEARTBEAT_S = 20.0  # aiohttp pings; no pong within half of it closes the socket
+SEND_TIMEOUT_S = 5.0
+IDLE_PING_S = 25.0  # an application "ping" when nothing else was sent
+POLL_S = 1.0  # how often an idle sender checks whether its listener overflowed
+
+
+def _dumps(event: dict[str, Any]) -> str:
+    return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+async def _send(ws: web.WebSocketResponse, event: dict[str, Any]) -> None:
+    await asyncio.wait_for(ws.send_str(_dumps(event)), SEND_TIMEOUT_S)
+
+
+def _drain(queue: asyncio.Queue) -> None:
+    while not queue.empty():
+        queue.get_nowait()
+
+
+async def _sender(d: Dashboard, ws: web.WebSocketResponse, listener,
+                  transport: asyncio.Transport | None) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        await _send(ws, d.snapshot())
+        last_sent = loop.time()
+        while not ws.closed:
+            event = None
+            if not listener.overflowed:
+                with contextlib.suppress(TimeoutError):
+                    event = await asyncio.wait_for(listener.queue.get(), POLL_S)
+            if listener.overflowed:  # events were lost: start again from the present
+                listener.overflowed = False
+                _drain(listener.queue)
+                event = d.snapshot(resync=True)
+            elif event is None:
+                if loop.time() - last_sent < IDLE_PING_S:
+                    continue
+                event = {"type": "ping", "ts": d.now()}
+            await _send(ws, event)
+            last_sent = loop.time()
+    except TimeoutError:
+        # It reads nothing: a close handshake would wait for it too. Drop the connection;
+        # the page reconnects and starts again from a snapshot.
+        log.warning("WebSocket client too slow (a send took over %.0f s): dropped",
+                    SEND_TIMEOUT_S)
+        if transport is not None:
+            transport.abort()
+    except (ConnectionResetError, RuntimeError):
+        pass  # the client went away
+
+
+async def handler(request: web.Request) -> web.StreamResponse:
+    user = current(request)
+    if not origin_ok(request) or (user.via == "cookie" and "Origin" not in request.headers):
+        return error(403, "origin", "WebSocket from another origin refused")
+    d = dash(request)
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=16 * 1024)
+    if not ws.can_prepare(request).ok:
+        return error(400, "bad_request", "this path takes a WebSocket upgrade")
+    listener = d.daemon.hub.subscribe()  # before the snapshot: no event falls in between
+    sender = None
+    try:
+        await ws.prepare(request)
+        d.sockets.add(ws)
+        sender = asyncio.create_task(_sender(d, ws, listener, request.transport),
+                                     name="ws-sender")
+        async for _msg in ws:
+            pass  # the page sends nothing that matters; pongs are aiohttp's business
+    finally:
+        d.daemon.hub.unsubscribe(listener)
+        d.sockets.discard(ws)
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+    return ws
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: tell every page the server is going away (it will reconnect)."""
+    from .core import DASH
+
+    for ws in list(app[DASH].sockets):
+        with contextlib.suppress(Exception):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/ws", handler)
