@@ -28,6 +28,10 @@ def build_parser() -> Parser:
     demo = sub.add_parser("demo", help="embedded broker + daemon (+ simulated ward)")
     demo.add_argument("--port", type=int, default=1884, help="embedded broker port")
     demo.add_argument("--http-port", type=int, default=8080)
+    demo.add_argument("--beds", type=int, default=12)
+    demo.add_argument("--speed", type=float, default=120.0,
+                      help="simulated seconds per second (default %(default)s)")
+    demo.add_argument("--seed", type=int, default=1)
     sub.add_parser("score", help="grade one bedside snapshot (JSON on stdin)")
     ex = with_config(sub.add_parser("export", help="a patient's stored observations"))
     ex.add_argument("--patient", required=True)

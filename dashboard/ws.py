@@ -36,7 +36,10 @@ def _dumps(event: dict[str, Any]) -> str:
     return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
-async def _send(ws: web.WebSocketResponse, event: dict[str, Any]) -> None:
+async def _send(ws: web.WebSocketResponse, event: dict[str, Any], d: Dashboard) -> None:
+    # Every message carries the daemon's clock and its rate, so the page computes ages
+    # on the daemon's time (a demo or replay runs faster than the wall clock).
+    event = {**event, "now": d.now(), "rate": getattr(d.daemon.clock, "speed", 1.0)}
     await asyncio.wait_for(ws.send_str(_dumps(event)), SEND_TIMEOUT_S)
 
 
@@ -49,7 +52,7 @@ async def _sender(d: Dashboard, ws: web.WebSocketResponse, listener,
                   transport: asyncio.Transport | None) -> None:
     loop = asyncio.get_running_loop()
     try:
-        await _send(ws, d.snapshot())
+        await _send(ws, d.snapshot(), d)
         last_sent = loop.time()
         while not ws.closed:
             event = None
@@ -64,7 +67,7 @@ async def _sender(d: Dashboard, ws: web.WebSocketResponse, listener,
                 if loop.time() - last_sent < IDLE_PING_S:
                     continue
                 event = {"type": "ping", "ts": d.now()}
-            await _send(ws, event)
+            await _send(ws, event, d)
             last_sent = loop.time()
     except TimeoutError:
         # It reads nothing: a close handshake would wait for it too. Drop the connection;

@@ -1,5 +1,7 @@
 // Formatting shared by the pages: times (epoch seconds or ISO strings), grades, tiers.
 
+import { nowMs } from "./clock.js";
+
 export function toMs(ts) {
   if (ts === null || ts === undefined || ts === "") return null;
   if (typeof ts === "number") return ts * 1000;
@@ -8,7 +10,7 @@ export function toMs(ts) {
 }
 
 // "5 min ago"; short: "5 min" (tiles, where space is tight).
-export function ago(ts, now = Date.now(), short = false) {
+export function ago(ts, now = nowMs(), short = false) {
   const ms = toMs(ts);
   if (ms === null) return "never";
   const s = Math.max(0, (now - ms) / 1000);

@@ -2,6 +2,7 @@
 // exponential backoff (1 s doubling to 30 s, with jitter). A "ping" from the server at least
 // every 25 s; nothing for 60 s means a dead connection, which is closed and reopened.
 
+import { syncClock } from "./clock.js";
 import { $, api } from "./common.js";
 
 const MIN_DELAY = 1000;
@@ -45,6 +46,7 @@ export function connectLive({ onSnapshot, onEvent }) {
       lastMessage = Date.now();
       let event;
       try { event = JSON.parse(m.data); } catch { return; }
+      syncClock(event);
       if (event.type === "snapshot") {
         delay = MIN_DELAY;
         showUp();

@@ -1,6 +1,7 @@
 // The patient view: trends with care events and grades on one time axis, the grade
 // timeline, care events, alert history, and the entry forms.
 
+import { nowMs } from "./clock.js";
 import { $, api, el, initPage, user } from "./common.js";
 import { stateText, wireAckButtons } from "./alertcard.js";
 import { drawCharts, markerKind, resizeCharts } from "./charts.js";
@@ -117,7 +118,7 @@ async function load() {
     return;
   }
   renderHead(history);
-  charts = drawCharts($("#charts"), history, Date.now() / 1000, charts);
+  charts = drawCharts($("#charts"), history, nowMs() / 1000, charts);
   renderLists(history);
 }
 

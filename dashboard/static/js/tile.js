@@ -1,6 +1,7 @@
 // One bed as a tile of the ward overview. Severity is told by colour AND by text and
 // shape; a stale or lost vital by a word and a style, never by colour alone.
 
+import { nowMs } from "./clock.js";
 import { el } from "./common.js";
 import { ackButton, stateText } from "./alertcard.js";
 import { activeTier, ago, fixed, gradeLevel, gradeText, TIERS } from "./format.js";
@@ -25,7 +26,7 @@ function vitalCell(label, value, unit, vitals, names, sub = null) {
       ? el("span", { class: "status-tag" }, STATUS_TEXT[present.length ? status : "missing"])
       : null,
     present.length && sub ? el("span", { class: "vital-sub" }, sub) : null,
-    newest ? ` ${ago(newest, Date.now(), true)}` : ""));
+    newest ? ` ${ago(newest, nowMs(), true)}` : ""));
 }
 
 function v(vitals, name, digits) {

@@ -1,5 +1,6 @@
 // The ward overview: one tile per admitted bed, worst first, kept live from /ws.
 
+import { nowMs } from "./clock.js";
 import { $, coalesce, el, initPage } from "./common.js";
 import { alertCard, wireAckButtons } from "./alertcard.js";
 import { compareBeds } from "./format.js";
@@ -38,7 +39,7 @@ function render() {
     .map((b) => ({ ...b, alerts: alertsOf(b.ward, b.bed) }))
     .sort(compareBeds);
   const box = $("#tiles");
-  const minute = Math.floor(Date.now() / 15000); // ages refresh every 15 s
+  const minute = Math.floor(nowMs() / 15000); // ages refresh every 15 s
   const seen = new Set();
   const nodes = list.map((b) => {
     const k = key(b.ward, b.bed);
