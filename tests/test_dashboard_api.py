@@ -18,10 +18,12 @@ SICK = {"hr": 135, "rr": 27, "spo2": 89, "sbp": 86, "dbp": 50, "map": 62, "temp_
         "acvpu": "A"}  # NEWS2 far above 7: a tier-3 emergency
 
 
-async def beds_with(c: Client, n: int, what: str = "beds"):
+async def beds_with(c: Client, n: int, what: str = "beds", graded=lambda beds: True):
+    """The ward once n beds are admitted and `graded(beds)` holds (readings are graded
+    on the daemon's next state publication, not the instant they are stored)."""
     async def ready():
         status, beds = await c.get("/api/beds")
-        return beds if status == 200 and len(beds) == n else None
+        return beds if status == 200 and len(beds) == n and graded(beds) else None
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         beds = await ready()
@@ -46,7 +48,8 @@ async def test_wards_beds_and_patient_history(make_daemon, publisher):
         await admit(publisher, p, "w2", "b1", "P3", now)
         await publisher(f"{p}/w1/b1/vitals", {"ts": now - 5, **NORMAL, "temp_c": 37.0})
         await publisher(f"{p}/w1/b2/vitals", {"ts": now - 5, **NORMAL, "temp_c": 39.2})
-        beds = await beds_with(c, 3)
+        beds = await beds_with(c, 3, graded=lambda beds: all(
+            b["vitals"].get("temp_c", {}).get("value") for b in beds if b["ward"] == "w1"))
         assert await c.get("/api/wards") == (200, ["w1", "w2"])
         status, w1 = await c.get("/api/beds?ward=w1")
         assert status == 200 and {b["bed"] for b in w1} == {"b1", "b2"}
