@@ -57,6 +57,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http.host", "127.0.0.1", "Dashboard and API address."),
     Setting("http.port", 8080, "Dashboard and API port (0: any free port)."),
     Setting("ingest.max_message_bytes", 262144, "Larger messages are rejected."),
+    Setting("ingest.max_rate_per_bed", 50.0,
+            "Messages per second a bed may send on average; past that (and its burst) its "
+            "messages are rejected with a reason, so one flooding device cannot starve the "
+            "ward."),
+    Setting("ingest.burst_per_bed", 2000.0,
+            "Messages a bed may send at once above its rate (a gateway flushing a buffer)."),
+    Setting("ingest.max_pending", 50000,
+            "Received messages waiting for their commit. Past it, QoS 0 messages are "
+            "rejected (\"ingest queue full\"); QoS 1 ones are never refused: the broker holds "
+            "them, bounded by mqtt.receive_maximum."),
     Setting("ingest.max_future_s", 300.0,
             "A reading timestamped further ahead of the daemon's clock is rejected."),
     Setting("ingest.max_past_s", 14 * 86400.0, "A reading older than this is rejected."),

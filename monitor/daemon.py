@@ -158,6 +158,7 @@ class Daemon:
                 last_check = now
                 self.pipeline.add_rows(self.ward.tick(now))
             self.alerts.tick(self.connected, self.pipeline.store_ok, self.pipeline.store_error)
+            self.pipeline.flush_flood(now)
 
     async def _publish_loop(self) -> None:
         queue = self.outbox.queue

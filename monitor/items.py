@@ -44,6 +44,8 @@ class Item:
     new: list = field(default_factory=list)
     points: int = 0  # how many of `new` were new time points (not merged into one)
     done: Any = None  # an asyncio.Future when someone awaits the commit (dashboard entry)
+    flood: bool = False  # rejected by the per-bed rate limit (published coalesced)
+    extra: dict = field(default_factory=dict)  # added to the published rejection
 
     def reject(self, reason: str) -> None:
         self.kind, self.reason, self.new = "reject", reason, []

@@ -18,8 +18,9 @@ from .admissions import Admissions
 from .config import Config
 from .items import Item
 from .metrics import Metrics
+from .ratelimit import RateLimiter
 from .route import Router
-from .store import Store, StoreError
+from .store import REJECTED_PAYLOAD_MAX, Store, StoreError
 from .timeutil import Clock, iso
 from .ward import Ward
 
@@ -40,7 +41,8 @@ class Outbox:
 
 class Pipeline:
     def __init__(self, *, router: Router, store: Store, ward: Ward, metrics: Metrics,
-                 clock: Clock, prefix: str, batch_max: int, ack, outbox: Outbox):
+                 clock: Clock, prefix: str, batch_max: int, ack, outbox: Outbox,
+                 limiter: RateLimiter | None = None, max_pending: int = 50_000):
         self.router, self.store, self.ward = router, store, ward
         self.metrics, self.clock, self.prefix = metrics, clock, prefix
         self.batch_max = batch_max
@@ -51,6 +53,11 @@ class Pipeline:
         self.wakeup = asyncio.Event()
         self.store_ok = True
         self.store_error = ""
+        self.limiter = limiter or RateLimiter(float("inf"), float("inf"))
+        self.max_pending = max_pending
+        # Rejections of a flooding bed are stored one by one but published at most once a
+        # second per bed, with the count of those not published separately.
+        self.flood_seen: dict[str, list] = {}  # bed topic -> [last published ts, unsaid]
 
     @classmethod
     def open(cls, cfg: Config, clock: Clock, metrics: Metrics, outbox: Outbox,
@@ -70,7 +77,9 @@ class Pipeline:
                         max_past_s=cfg["ingest.max_past_s"])
         pipeline = cls(router=router, store=store, ward=ward, metrics=metrics, clock=clock,
                        prefix=cfg.prefix, batch_max=cfg["storage.batch_max"], ack=ack,
-                       outbox=outbox)
+                       outbox=outbox, max_pending=cfg["ingest.max_pending"],
+                       limiter=RateLimiter(cfg["ingest.max_rate_per_bed"],
+                                           cfg["ingest.burst_per_bed"]))
         pipeline.add_rows(ward.tick(clock()))
         return pipeline
 
@@ -113,7 +122,19 @@ class Pipeline:
         return await item.done
 
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, conn) -> None:
-        item = self.router.route(topic, payload, self.clock())
+        now = self.clock()
+        bed = topic.rsplit("/", 1)[0]
+        if not self.limiter.allow(bed, now):
+            item = Item(topic, now, "reject", payload=payload[:REJECTED_PAYLOAD_MAX],
+                        reason=f"rate limit: this bed sent more than "
+                               f"{self.limiter.rate:g} messages/s (burst "
+                               f"{self.limiter.burst:g}); not decoded", flood=True)
+        elif qos == 0 and len(self.pending) >= self.max_pending:
+            item = Item(topic, now, "reject", payload=payload[:REJECTED_PAYLOAD_MAX],
+                        reason=f"ingest queue full ({len(self.pending)} messages waiting); "
+                               "a QoS 0 message is not held: publish at QoS 1")
+        else:
+            item = self.router.route(topic, payload, now)
         item.mid, item.qos, item.conn = mid, qos, conn
         self.metrics.received.labels(topic.rsplit("/", 1)[-1]).inc()
         self.pending.append(item)
@@ -174,13 +195,39 @@ class Pipeline:
         for item in batch:
             if item.kind == "reject":
                 m.rejected.inc()
+                if item.flood and not self._say_flood(item):
+                    continue
                 self.outbox.put(f"{self.prefix}/rejected", orjson.dumps({
                     "topic": item.topic, "reason": item.reason,
-                    "received_ts": iso(item.received_ts)}))
+                    "received_ts": iso(item.received_ts), **item.extra}))
             elif item.kind == "duplicate":
                 m.duplicates.inc()
             elif item.kind == "vitals":
                 m.stored.inc(item.points)
+
+    def _say_flood(self, item: Item) -> bool:
+        """Publish this flood rejection now (True), or count it for the next one."""
+        bed = item.topic.rsplit("/", 1)[0]
+        seen = self.flood_seen.setdefault(bed, [-1e18, 0])
+        if item.received_ts - seen[0] < 1.0:
+            seen[1] += 1
+            return False
+        if seen[1]:
+            item.extra = {"rejected_since_last": seen[1]}
+        self.flood_seen[bed] = [item.received_ts, 0]
+        return True
+
+    def flush_flood(self, now: float) -> None:
+        """Publish the count of flood rejections not yet said (once a second)."""
+        for bed, (last, unsaid) in list(self.flood_seen.items()):
+            if unsaid and now - last >= 1.0:
+                self.outbox.put(f"{self.prefix}/rejected", orjson.dumps({
+                    "topic": f"{bed}/+", "reason": "rate limit: more messages from this bed "
+                    "rejected", "received_ts": iso(now), "rejected_since_last": unsaid}))
+                self.flood_seen[bed] = [now, 0]
+            elif now - last > 60:
+                del self.flood_seen[bed]
+        self.limiter.forget_idle(now)
 
     async def heartbeat(self, stop: asyncio.Event, interval: float) -> None:
         """Prove the store is writable even when no message arrives (a full disk must
