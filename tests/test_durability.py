@@ -58,6 +58,20 @@ async def daemon_online(broker, prefix: str) -> None:
                     return
 
 
+async def retained_status(broker, prefix: str) -> bytes:
+    """The daemon's retained availability as a newcomer sees it (waits for the broker to
+    notice a killed client: its socket closes at once, so the Will follows)."""
+    async with asyncio.timeout(30):
+        while True:
+            async with aiomqtt.Client(broker.host, broker.port) as c:
+                await c.subscribe(f"{prefix}/_daemon/status", qos=1)
+                async for m in c.messages:
+                    if m.payload == b"offline":
+                        return m.payload
+                    break
+            await asyncio.sleep(0.1)
+
+
 def start_daemon(cfg_path, log_path) -> subprocess.Popen:
     log = open(log_path, "ab")
     return subprocess.Popen([sys.executable, str(ROOT / "main.py"), "run", "--config",
@@ -134,6 +148,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_once(broker, tmp_path
         lock.close()
         lock = None
         assert count(db, "observations") == stored  # they really were not committed
+        assert await retained_status(broker, "dur") == b"offline"  # the Last Will
         await pub  # the device went on publishing while the daemon was dead
         daemon = start_daemon(cfg, tmp_path / "daemon.log")
         await wait_for(lambda: count(db, "observations") >= N, timeout=60, what="all stored")
