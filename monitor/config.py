@@ -85,6 +85,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vitals.temp_lost_s", 9 * 3600.0, "Temperature: lost after."),
     Setting("vitals.acvpu_stale_s", 5 * 3600.0, "Consciousness (ACVPU): stale after."),
     Setting("vitals.acvpu_lost_s", 13 * 3600.0, "Consciousness (ACVPU): lost after."),
+    Setting("forecast.enabled", True,
+            "Forecast the risk of CRS grade >= 2 within 12 h for patients below grade 2 "
+            "(research only: not clinically validated)."),
+    Setting("forecast.model_path", "forecast/model.pkl",
+            "The initial model (relative paths: from the project folder); once the ward has "
+            "taught it, the learned model in the database is used instead."),
+    Setting("forecast.learn", True, "Learn online from the ward's own outcomes."),
+    Setting("forecast.interval_s", 1800.0,
+            "A patient's features are kept as a learning example this often."),
+    Setting("forecast.persist_interval_s", 60.0,
+            "How often the model and its pending examples are saved (atomically)."),
     Setting("http.public_url", "",
             "The dashboard's address as staff reach it; pager and webhook messages link to "
             "{public_url}/alerts/{id}. Empty: http://{http.host}:{http.port}."),

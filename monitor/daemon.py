@@ -20,6 +20,7 @@ from . import config
 from .alerting import Alerting
 from .config import Config
 from .embedded_broker import start_broker
+from .forecasting import save_rows
 from .http import make_app
 from .hub import Hub
 from .metrics import Metrics
@@ -107,6 +108,20 @@ class Daemon:
         """Append a user action to the tamper-evident audit chain (committed on return)."""
         await self.alerts.audit(name, actor, detail, alert_id)
 
+    async def save_forecast(self) -> None:
+        forecaster = self.ward.forecaster
+        if forecaster is None:
+            return
+        try:
+            await self.store.transact(save_rows, forecaster.to_rows())
+        except Exception as e:  # noqa: BLE001 - a failed save is retried next time
+            log.warning("forecast not saved (%s); retried later", e)
+
+    def _forecast_gauges(self) -> None:
+        if self.ward.forecaster is not None:
+            for name, value in self.ward.forecaster.gauges().items():
+                self.metrics.forecast.labels(name.removeprefix("forecast_")).set(value)
+
     def _dead_letter(self, row: dict) -> None:
         self.pipeline.extra.append(("dead_letters", row))
         self.pipeline.wakeup.set()
@@ -151,12 +166,16 @@ class Daemon:
     async def _tick_loop(self) -> None:
         """Every second: escalations, repeats, snooze expiry and the daemon's own health
         as alerts; every state.check_interval_s: every bed against the clock."""
-        last_check = self.clock()
+        last_check = last_save = self.clock()
         while not await self._sleep(1.0):
             now = self.clock()
             if now - last_check >= self.cfg["state.check_interval_s"]:
                 last_check = now
                 self.pipeline.add_rows(self.ward.tick(now))
+                self._forecast_gauges()
+            if now - last_save >= self.cfg["forecast.persist_interval_s"]:
+                last_save = now
+                await self.save_forecast()
             self.alerts.tick(self.connected, self.pipeline.store_ok, self.pipeline.store_error)
             self.pipeline.flush_flood(now)
 
@@ -186,6 +205,7 @@ class Daemon:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.save_forecast()
         await self.http.cleanup()
         await self.webhooks.close()
         self.store.close()

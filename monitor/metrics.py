@@ -34,5 +34,8 @@ class Metrics:
                              registry=r)
         self.connected = Gauge("crswatch_broker_connected", "1 when connected to the broker",
                                registry=r)
+        self.forecast = Gauge("crswatch_forecast", "The forecast's state and its quality by "
+                              "delayed progressive validation (AUROC, Brier, calibration)",
+                              ["measure"], registry=r)
         self.admitted = Gauge("crswatch_beds_admitted", "Beds with an active admission",
                               registry=r)

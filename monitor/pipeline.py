@@ -16,6 +16,7 @@ import orjson
 
 from .admissions import Admissions
 from .config import Config
+from .forecasting import load_forecaster
 from .items import Item
 from .metrics import Metrics
 from .ratelimit import RateLimiter
@@ -69,6 +70,8 @@ class Pipeline:
         reader = store.reader()
         try:
             admissions.load(reader)
+            if cfg["forecast.enabled"]:
+                ward.forecaster = load_forecaster(cfg, reader)
             ward.restore(reader, list(admissions.active.values()))
         finally:
             reader.close()

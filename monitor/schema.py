@@ -98,6 +98,13 @@ def m002_people_and_alerts(db: Database) -> None:
     }, pk="id")
 
 
+@migrations()
+def m003_forecast(db: Database) -> None:
+    # The online forecast's model, quality, per-patient features and pending snapshots,
+    # replaced together in one transaction (forecast/service.py: to_rows).
+    db["forecast_state"].create({"kind": str, "key": str, "data": str}, pk=("kind", "key"))
+
+
 def open_db(path: str, busy_timeout_s: float = 5.0) -> Database:
     """Open (creating) the database: WAL, FULL sync (an acknowledged message survives a
     power cut), a busy timeout, and every pending migration applied."""

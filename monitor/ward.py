@@ -33,6 +33,8 @@ class Ward:
         self.defer = False
         self.touched: set[str] = set()
         self.graded: dict[str, float] = {}  # admission id -> when last graded
+        self.forecaster = None  # forecast.service.Forecaster, when enabled
+        self.risk: dict[str, dict] = {}  # admission id -> the latest forecast
 
     # -- building -----------------------------------------------------------------------
     def open_bed(self, rec: AdmissionRecord) -> BedState:
@@ -42,11 +44,15 @@ class Ward:
             self.records[rec.id] = rec
         return bed
 
-    def close_bed(self, rec: AdmissionRecord) -> None:
+    def close_bed(self, rec: AdmissionRecord, now: float) -> None:
         self.beds.pop(rec.id, None)
         self.records.pop(rec.id, None)
         self.last.pop(rec.id, None)
         self.graded.pop(rec.id, None)
+        self.risk.pop(rec.id, None)
+        if self.forecaster is not None:
+            ended = rec.discharged_ts if rec.discharged_ts is not None else now
+            self.forecaster.discharge(rec.id, ended)
         self.closed[rec.id] = rec
         self.dirty.add(rec.id)
 
@@ -93,7 +99,7 @@ class Ward:
             if kind == "admit":
                 self.open_bed(rec)
             elif kind == "discharge":
-                self.close_bed(rec)
+                self.close_bed(rec, now)
                 touched.discard(rec.id)
                 continue
             bed = self.beds.get(rec.id)
@@ -129,6 +135,8 @@ class Ward:
         at = max(now, bed.latest_ts or now)  # a device clock slightly ahead still counts
         current = bed.assess(now, at=at)
         self.graded[adm_id] = now
+        if self.forecaster is not None:
+            self.risk[adm_id] = self.forecaster.observe(adm_id, None, current, current.at) or {}
         previous = self.last.get(adm_id)
         self.last[adm_id] = current
         changed = previous is None or previous.key() != current.key()
@@ -158,6 +166,8 @@ class Ward:
         rows = []
         for adm_id in list(self.beds):
             rows += self.reassess(adm_id, now, publish=False)
+        if self.forecaster is not None:
+            self.forecaster.advance(now)
         return rows
 
     def state_of(self, adm_id: str) -> tuple[str, str, dict] | None:
@@ -170,6 +180,7 @@ class Ward:
             return None
         state = to_state(rec.ward, rec.bed, last)
         state["device"] = self.devices.get((rec.ward, rec.bed))
+        state["risk"] = self.risk.get(adm_id) or {}
         return rec.ward, rec.bed, state
 
     def admissions_at(self, ward: str, bed: str) -> AdmissionRecord | None:

@@ -128,7 +128,7 @@ async def test_physician_override_is_stored_with_reason_and_audited(make_daemon,
     try:
         await admit(publisher, p, "w1", "b1", "P1", now)
         await publisher(f"{p}/w1/b1/vitals", {"ts": now - 5, **NORMAL, "temp_c": 38.6})
-        await beds_with(doc, 1)
+        await beds_with(doc, 1, graded=lambda beds: beds[0]["crs_grade"] == 1)
         status, body = await doc.post("/api/patients/P1/override",
                                       {"scale": "crs", "grade": 2, "reason": "on oxygen "
                                        "since 10:00, not yet entered"})
