@@ -146,7 +146,19 @@ async def override(request: web.Request) -> web.Response:
     return json(row, status=201)
 
 
+async def forecast(request: web.Request) -> web.Response:
+    """The forecast's model and its quality on this ward (delayed progressive validation:
+    each prediction scored when its 12 h label arrived)."""
+    f = dash(request).daemon.ward.forecaster
+    if f is None:
+        return json({"enabled": False})
+    return json({"enabled": True, "model": f.model.version,
+                 "learned": f.model.n_learned, "quality": f.quality(),
+                 "validated": False})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/forecast", forecast)
     router.add_get("/api/wards", wards)
     router.add_get("/api/beds", beds)
     router.add_get("/api/patients/{id}", patient)

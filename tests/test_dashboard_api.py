@@ -245,3 +245,15 @@ async def test_healthz_and_metrics_stay_open_and_unchanged(make_daemon):
     async with aiohttp.ClientSession() as s:
         async with s.get(url(d, "/healthz")) as r:
             assert r.status == 200 and (await r.json())["status"] == "ok"
+
+
+async def test_forecast_quality_is_on_the_dashboard_api(make_daemon):
+    d = await make_daemon()
+    c = await Client.as_user(d, "nina", "nurse")
+    try:
+        status, body = await c.get("/api/forecast")
+        assert status == 200 and body["enabled"] is True and body["validated"] is False
+        assert body["model"] == d.ward.forecaster.model.version
+        assert set(body["quality"]) >= {"scored", "auroc", "brier", "calibration"}
+    finally:
+        await c.close()

@@ -4,6 +4,7 @@ import { nowMs } from "./clock.js";
 import { $, coalesce, el, initPage } from "./common.js";
 import { alertCard, wireAckButtons } from "./alertcard.js";
 import { compareBeds } from "./format.js";
+import { showForecastQuality } from "./forecast.js";
 import { connectLive } from "./live.js";
 import { bedTile } from "./tile.js";
 
@@ -106,3 +107,5 @@ $("#ward-select").addEventListener("change", (ev) => {
 wireAckButtons($("#main"));
 setInterval(schedule, 15000);
 connectLive({ onSnapshot, onEvent });
+showForecastQuality().catch(() => { /* the ward works without it */ });
+setInterval(() => showForecastQuality().catch(() => {}), 60000);
