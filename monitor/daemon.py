@@ -169,11 +169,12 @@ class Daemon:
         last_check = last_save = self.clock()
         while not await self._sleep(1.0):
             now = self.clock()
-            if now - last_check >= self.cfg["state.check_interval_s"]:
+            # a clock set back (negative elapsed time) makes the work due at once
+            if not 0 <= now - last_check < self.cfg["state.check_interval_s"]:
                 last_check = now
                 self.pipeline.add_rows(self.ward.tick(now))
                 self._forecast_gauges()
-            if now - last_save >= self.cfg["forecast.persist_interval_s"]:
+            if not 0 <= now - last_save < self.cfg["forecast.persist_interval_s"]:
                 last_save = now
                 await self.save_forecast()
             self.alerts.tick(self.connected, self.pipeline.store_ok, self.pipeline.store_error)

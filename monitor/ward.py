@@ -154,7 +154,8 @@ class Ward:
             if adm_id not in self.beds:
                 self.touched.discard(adm_id)
                 continue
-            if now - self.graded.get(adm_id, -1e18) < min_interval:
+            elapsed = now - self.graded.get(adm_id, -1e18)
+            if 0 <= elapsed < min_interval:  # negative: the clock was set back; due now
                 continue
             self.touched.discard(adm_id)
             rows += self.reassess(adm_id, now)
