@@ -107,7 +107,7 @@ def drain_aiomqtt(port: int, m: int, messages) -> float:
 
 
 class Daemon:
-    def __init__(self, workdir: Path, port: int, beds: int):
+    def __init__(self, workdir: Path, port: int, beds: int, protocol: str = "5"):
         self.db = workdir / "bench.db"
         self.http = free_port()
         self.cfg = workdir / "bench.toml"
@@ -116,6 +116,7 @@ port = {port}
 topic_prefix = "{PREFIX}"
 client_id = "bench-daemon"
 receive_maximum = 1000
+protocol = "{protocol}"
 [storage]
 path = "{self.db}"
 [http]

@@ -30,12 +30,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Fixed client id, so the broker keeps the session (and queued QoS 1 messages) "
             "across restarts."),
     Setting("mqtt.embedded", False, "true: start the embedded amqtt broker on host:port."),
-    Setting("mqtt.protocol", "5",
-            "MQTT version, \"5\" or \"3.1.1\". Version 5 lets the daemon set how many "
-            "unacknowledged messages the broker may send it (receive_maximum). The embedded "
-            "broker speaks 3.1.1 only."),
+    Setting("mqtt.protocol", "3.1.1",
+            "MQTT version, \"3.1.1\" or \"5\". 3.1.1 is faster here (paho parses MQTT 5 "
+            "properties on every message: 9,600 against 5,400 msg/s); the broker's "
+            "max_inflight_messages then bounds the messages in flight to the daemon (set it "
+            "to 1000 in Mosquitto). With 5 the daemon sets that bound itself "
+            "(receive_maximum)."),
     Setting("mqtt.receive_maximum", 10000,
-            "MQTT 5: unacknowledged QoS 1 messages in flight to the daemon; bounds its "
+            "MQTT 5 only: unacknowledged QoS 1 messages in flight to the daemon; bounds its "
             "ingest memory."),
     Setting("mqtt.session_expiry_s", 14 * 86400,
             "MQTT 5: how long the broker keeps the daemon's session while it is away."),

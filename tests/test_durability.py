@@ -31,12 +31,12 @@ needs_session_broker = pytest.mark.skipif(
 
 
 def write_config(path, broker: TestBroker, db, prefix="dur", client_id="crswatch-dur",
-                 http_port=0):
+                 http_port=0, protocol=None):
     path.write_text(f"""
 [mqtt]
 host = "127.0.0.1"
 port = {broker.port}
-protocol = "{broker.protocol}"
+protocol = "{protocol or broker.protocol}"
 topic_prefix = "{prefix}"
 client_id = "{client_id}"
 reconnect_min_s = 0.1
@@ -119,21 +119,24 @@ def received(port: int) -> float:
 
 
 @needs_session_broker
-async def test_sigkill_mid_stream_loses_nothing_and_stores_once(broker, tmp_path):
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+async def test_sigkill_mid_stream_loses_nothing_and_stores_once(broker, tmp_path, protocol):
     """Kill the daemon while a device streams 1,000 QoS 1 readings, at a moment when
     hundreds of them have been received but not committed (the test holds a lock on the
     database so commits wait). With acknowledgement on receipt they would be lost."""
     cfg, db = tmp_path / "config.toml", tmp_path / "crswatch.db"
+    p = f"dur{protocol[0]}"
     http_port = free_port()
-    write_config(cfg, broker, db, http_port=http_port)
+    write_config(cfg, broker, db, http_port=http_port, protocol=protocol,
+                 prefix=p, client_id=f"crswatch-dur-{protocol}")
     daemon = start_daemon(cfg, tmp_path / "daemon.log")
     lock = None
     try:
-        await daemon_online(broker, "dur")
+        await daemon_online(broker, p)
         now = time.time()
-        await admit_bed(broker, "dur", now)
+        await admit_bed(broker, p, now)
         sent: list = []
-        pub = asyncio.create_task(publish_all(broker, lambda i: "dur/w1/b1/vitals",
+        pub = asyncio.create_task(publish_all(broker, lambda i: f"{p}/w1/b1/vitals",
                                               readings(now), sent, pace=0.004))
         await wait_for(lambda: count(db, "observations") >= 200, what="200 stored")
         lock = sqlite3.connect(db, timeout=30)
@@ -148,7 +151,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_once(broker, tmp_path
         lock.close()
         lock = None
         assert count(db, "observations") == stored  # they really were not committed
-        assert await retained_status(broker, "dur") == b"offline"  # the Last Will
+        assert await retained_status(broker, p) == b"offline"  # the Last Will
         await pub  # the device went on publishing while the daemon was dead
         daemon = start_daemon(cfg, tmp_path / "daemon.log")
         await wait_for(lambda: count(db, "observations") >= N, timeout=60, what="all stored")
@@ -156,7 +159,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_once(broker, tmp_path
         assert count(db, "observations") == N
         assert query(db, "SELECT count(DISTINCT ts) FROM observations") == [(N,)]
         # redeliveries are duplicates, not conflicts
-        assert count(db, "rejections", "topic LIKE ?", "dur/%") == 0
+        assert count(db, "rejections", "topic LIKE ?", f"{p}/%") == 0
     finally:
         if lock is not None:
             lock.close()
