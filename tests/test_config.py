@@ -43,7 +43,7 @@ def test_shipped_config_loads_and_sets_spec_keys():
     ({"mqtt": {"protocol": "4"}}, "mqtt.protocol"),
     ({"mqtt": {"wards": ["ICU 1"]}}, "mqtt.wards"),
     ({"vitals": {"fast_stale_s": 400}}, "shorter than vitals.fast_lost_s"),
-    ({"mqtt": {"embedded": True}}, "embedded broker needs"),
+    ({"mqtt": {"embedded": True, "protocol": "5"}}, "embedded broker needs"),
     ({"alerts": {"tier2": {"chain": ["nobody"]}}}, "nobody"),
     ({"alerts": {"tier2_escalate_after_s": 60}}, "repeat"),
 ])
