@@ -96,7 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("forecast.learn", True, "Learn online from the ward's own outcomes."),
     Setting("forecast.interval_s", 1800.0,
             "A patient's features are kept as a learning example this often."),
-    Setting("forecast.persist_interval_s", 60.0,
+    Setting("forecast.persist_interval_s", 300.0,
             "How often the model and its pending examples are saved (atomically)."),
     Setting("http.public_url", "",
             "The dashboard's address as staff reach it; pager and webhook messages link to "

@@ -54,6 +54,7 @@ class Daemon:
                                       ack=self.edge.ack)
         self.store, self.ward = self.pipeline.store, self.pipeline.ward
         self.ward.defer = True  # graded once per state publication, not per reading
+        self.ward.tick_after_s = cfg["state.check_interval_s"]
         self._alert_sig: dict[tuple[str, str], tuple] = {}
         self.webhooks = Webhooks(clock=self.clock, dead_letter=self._dead_letter)
         public = cfg["http.public_url"] or f"http://{cfg['http.host']}:{cfg['http.port']}"

@@ -18,7 +18,7 @@ class Listener:
 
 
 class Hub:
-    def __init__(self, maxsize: int = 1000):
+    def __init__(self, maxsize: int = 10_000):
         self.maxsize = maxsize
         self.listeners: set[Listener] = set()
 

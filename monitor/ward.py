@@ -33,6 +33,7 @@ class Ward:
         self.defer = False
         self.touched: set[str] = set()
         self.graded: dict[str, float] = {}  # admission id -> when last graded
+        self.tick_after_s = 0.0  # tick(): skip beds graded less than this ago
         self.forecaster = None  # forecast.service.Forecaster, when enabled
         self.risk: dict[str, dict] = {}  # admission id -> the latest forecast
 
@@ -166,6 +167,11 @@ class Ward:
         message arriving, and that must show."""
         rows = []
         for adm_id in list(self.beds):
+            # a bed whose readings keep arriving was graded moments ago: only the quiet ones
+            # need the clock's look (stale and lost vitals); a clock set back counts as due
+            elapsed = now - self.graded.get(adm_id, -1e18)
+            if 0 <= elapsed < self.tick_after_s:
+                continue
             rows += self.reassess(adm_id, now, publish=False)
         if self.forecaster is not None:
             self.forecaster.advance(now)
