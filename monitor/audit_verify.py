@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
-from pathlib import Path
 
 from alerts.audit import verify
 
 from .alerting import audit_records
 from .config import Config
+from .schema import open_readonly
 
 
 def audit_verify(cfg: Config) -> int:
-    path = Path(cfg["storage.path"])
-    if not path.exists():
-        print(f"crswatch: audit: no database at {path}", file=sys.stderr)
+    conn = open_readonly(cfg["storage.path"], "audit")
+    if conn is None:
         return 2
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         records = audit_records(conn)
     finally:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import sqlite3
 import sys
-from pathlib import Path
 from typing import TextIO
 
 import orjson
 
 from .config import Config
-from .schema import VITAL_COLUMNS
+from .schema import VITAL_COLUMNS, open_readonly
 from .timeutil import iso
 
 HEAD = ("ts", "patient_id", "ward", "bed")
@@ -29,11 +28,9 @@ def rows(conn: sqlite3.Connection, patient_id: str):
 
 
 def export(cfg: Config, patient_id: str, fmt: str, out: TextIO) -> int:
-    path = Path(cfg["storage.path"])
-    if not path.exists():
-        print(f"crswatch: export: no database at {path}", file=sys.stderr)
+    conn = open_readonly(cfg["storage.path"], "export")
+    if conn is None:
         return 2
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         n = 0
         if fmt == "csv":

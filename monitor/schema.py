@@ -5,6 +5,10 @@ Add a new migration at the end; never edit one that has shipped.
 
 from __future__ import annotations
 
+import sqlite3
+import sys
+from pathlib import Path
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -103,6 +107,15 @@ def m003_forecast(db: Database) -> None:
     # The online forecast's model, quality, per-patient features and pending snapshots,
     # replaced together in one transaction (forecast/service.py: to_rows).
     db["forecast_state"].create({"kind": str, "key": str, "data": str}, pk=("kind", "key"))
+
+
+def open_readonly(path: str, command: str) -> sqlite3.Connection | None:
+    """A read-only connection for a command (export, audit...), or None after saying on
+    stderr that there is no database: an operator's typo must not create an empty one."""
+    if not Path(path).exists():
+        print(f"crswatch: {command}: no database at {path}", file=sys.stderr)
+        return None
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
 def open_db(path: str, busy_timeout_s: float = 5.0) -> Database:
