@@ -150,18 +150,13 @@ class Daemon:
         while not await self._sleep(self.cfg["state.publish_interval_s"]):
             self.pipeline.add_rows(self.ward.reassess_touched(
                 self.clock(), self.cfg["state.bed_min_interval_s"]))
-            dirty, self.ward.dirty = self.ward.dirty, set()
-            for adm_id in dirty:
-                found = self.ward.state_of(adm_id)
-                if found is not None:
-                    ward, bed, state = found
-                    self.outbox.put(f"{p}/{ward}/{bed}/state", orjson.dumps(state), 1, True)
-                    self.hub.publish({"type": "state", "ward": ward, "bed": bed,
-                                      "state": state})
-                    sig = alert_signature(state)
-                    if self._alert_sig.get((ward, bed)) != sig:  # else nothing to evaluate:
-                        self._alert_sig[(ward, bed)] = sig  # time-driven changes are tick()'s
-                        self.alerts.on_state(state)
+            for ward, bed, state in self.ward.take_dirty():
+                self.outbox.put(f"{p}/{ward}/{bed}/state", orjson.dumps(state), 1, True)
+                self.hub.publish({"type": "state", "ward": ward, "bed": bed, "state": state})
+                sig = alert_signature(state)
+                if self._alert_sig.get((ward, bed)) != sig:  # else nothing to evaluate:
+                    self._alert_sig[(ward, bed)] = sig  # time-driven changes are tick()'s
+                    self.alerts.on_state(state)
             self.metrics.admitted.set(len(self.ward.beds))
 
     async def _tick_loop(self) -> None:

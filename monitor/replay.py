@@ -86,11 +86,8 @@ def replay(records, cfg: config_mod.Config, progress: TextIO | None = None) -> R
             if clock.t - last_check >= cfg["state.check_interval_s"]:
                 pipe.add_rows(pipe.ward.tick(clock.t))
                 last_check = clock.t
-            dirty, pipe.ward.dirty = pipe.ward.dirty, set()
-            for adm_id in dirty:
-                found = pipe.ward.state_of(adm_id)
-                if found:
-                    alerting.on_state(found[2])
+            for _, _, state in pipe.ward.take_dirty():
+                alerting.on_state(state)
             if clock.t - last_tick >= 1.0:
                 alerting.tick()
                 last_tick = clock.t

@@ -190,6 +190,12 @@ class Ward:
         state["risk"] = self.risk.get(adm_id) or {}
         return rec.ward, rec.bed, state
 
+    def take_dirty(self) -> list[tuple[str, str, dict]]:
+        """(ward, bed, state) of every bed whose state changed since the last call: what
+        the daemon publishes and hands to alerting (replay and tests do the same)."""
+        dirty, self.dirty = self.dirty, set()
+        return [found for adm_id in dirty if (found := self.state_of(adm_id)) is not None]
+
     def admissions_at(self, ward: str, bed: str) -> AdmissionRecord | None:
         for rec in self.records.values():
             if rec.ward == ward and rec.bed == bed:

@@ -37,11 +37,8 @@ class AlertWard(Ward):
         return item
 
     def evaluate(self):
-        dirty, self.pipe.ward.dirty = self.pipe.ward.dirty, set()
-        for adm_id in dirty:
-            found = self.pipe.ward.state_of(adm_id)
-            if found:
-                self.alerting.on_state(found[2])
+        for _, _, state in self.pipe.ward.take_dirty():
+            self.alerting.on_state(state)
 
     def at(self, t: float):
         """Let time pass to t: vitals keep streaming (a live monitor), the engine ticks."""
