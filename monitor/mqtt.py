@@ -19,6 +19,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from . import bulkread
 from .config import Config
 from .route import INBOUND
 
@@ -80,6 +81,7 @@ class MqttEdge:
         while not stop.is_set():
             try:
                 client = make_client(self.cfg)
+                bulkread.install(client, self._receiver(client), asyncio.get_running_loop())
                 async with client:
                     await client.subscribe(subscriptions(self.cfg))
                     await client.publish(status_topic(self.cfg.prefix), "online", qos=1,
@@ -115,16 +117,36 @@ class MqttEdge:
                 pass
             delay = min(delay * 2, self.cfg["mqtt.reconnect_max_s"])
 
+    def _receiver(self, client: aiomqtt.Client):
+        on_message = self.on_message
+        return lambda topic, payload, mid, qos: on_message(topic, payload, mid, qos, client)
+
     async def _read(self, client: aiomqtt.Client) -> None:
-        async for m in client.messages:
-            payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
-            self.on_message(m.topic.value, payload, m.mid, m.qos, client)
+        """Messages arrive through bulkread; this only ends (raising) when the
+        connection is lost."""
+        async for _ in client.messages:
+            pass
 
     def ack(self, conn: object, mid: int, qos: int) -> None:
         """PUBACK now. Only on the connection the message came in on: after a reconnect
         the broker resends it, and the store knows it already."""
         if qos > 0 and conn is self.client and conn is not None:
             conn._client.ack(mid, qos)
+
+    def publish_state(self, topic: str, payload: bytes) -> bool:
+        """A bed's state: retained, QoS 0, handed to paho without waiting. Each state is
+        superseded by the next one, the broker keeps the last (retained), and all of them
+        are published again after a reconnect (Daemon._on_connect); QoS 1 would add a
+        PUBACK and paho's bookkeeping per state for nothing."""
+        client = self.client
+        if client is None:
+            return False
+        return client._client.publish(topic, payload, 0, True).rc == 0
+
+    def backlog(self) -> int:
+        """Packets handed to paho and not yet written to the socket."""
+        client = self.client
+        return 0 if client is None else len(client._client._out_packet)
 
     async def publish(self, topic: str, payload: bytes | str, qos: int = 1,
                       retain: bool = False) -> bool:
