@@ -108,8 +108,8 @@ def _drug(name: Any) -> str | None:
 class BedState:
     """One admission in one bed. `windows`: vital -> (stale_after_s, lost_after_s)."""
 
-    __slots__ = ("admission", "windows", "keep", "_vitals", "_first_fever", "_oxygen",
-                 "_pressors", "_meds", "_neuro")
+    __slots__ = ("admission", "windows", "keep", "_vitals", "_latest", "_first_fever",
+                 "_oxygen", "_pressors", "_meds", "_neuro")
 
     def __init__(self, admission: Admission, windows: dict[str, tuple[float, float]],
                  keep: int = 16):
@@ -119,6 +119,7 @@ class BedState:
         self.windows = dict(windows)
         self.keep = keep
         self._vitals: dict[str, _Series] = {}  # vital -> (ts, value)
+        self._latest: float | None = None  # the newest observation time held, any vital
         self._first_fever: float | None = None  # survives rotation: CRS diagnosed from then
         self._oxygen = _Series()  # (ts, (device, flow_lpm, fio2))
         self._pressors: dict[str, _Series] = {}  # drug -> (ts, "start" | "stop")
@@ -137,6 +138,8 @@ class BedState:
             if series is None:
                 series = self._vitals[name] = _Series()
             series.add(obs.ts, value, self.keep)
+            if self._latest is None or obs.ts > self._latest:
+                self._latest = series.items[-1][0]
             if name == "temp_c" and value >= FEVER_C and (
                 self._first_fever is None or obs.ts < self._first_fever
             ):
@@ -165,7 +168,7 @@ class BedState:
     @property
     def latest_ts(self) -> float | None:
         """The newest observation time held, any vital."""
-        return max((s.items[-1][0] for s in self._vitals.values() if s.items), default=None)
+        return self._latest
 
     def snapshot_at(self, t: float) -> Snapshot:
         """What the scales read as of t. Pass the present (wall clock) for the live state.

@@ -89,6 +89,8 @@ def decode_vitals(
             observation = make_observation(ts, values)
         except Rejected as exc:
             raise Rejected(prefix + exc.reason) from None
+        if len(items) == 1:  # nothing to merge (the common case: one time point)
+            return [observation]
         for name, value in observation.values.items():
             merged.add(ts, name, value, where)
     return merged.observations()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ def parse_ts(value: object, field: str = "ts") -> float:
     raise Rejected(f"{field}: expected ISO 8601 with a zone or epoch seconds")
 
 
+@functools.lru_cache(maxsize=65_536)  # a state repeats the same reading times
 def iso(ts: float | None) -> str | None:
     """Epoch seconds -> ISO 8601 UTC with milliseconds, e.g. 2026-11-25T10:00:00.000Z."""
     if ts is None:

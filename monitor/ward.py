@@ -108,7 +108,8 @@ class Ward:
                 continue
             if kind == "vitals":
                 for obs in item.new:
-                    late = bed.latest_ts is not None and obs.ts < bed.latest_ts
+                    latest = bed.latest_ts
+                    late = latest is not None and obs.ts < latest
                     bed.add_observation(obs)
                     if late:
                         rows += self._late(rec, bed, obs.ts, now)
