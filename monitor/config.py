@@ -72,8 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest.max_future_s", 300.0,
             "A reading timestamped further ahead of the daemon's clock is rejected."),
     Setting("ingest.max_past_s", 14 * 86400.0, "A reading older than this is rejected."),
-    Setting("state.publish_interval_s", 0.1,
-            "A bed's retained state is published at most this often (coalesced)."),
+    Setting("state.publish_interval_s", 0.05,
+            "How often the beds changed since the last pass are graded and their states "
+            "published: the longest a new reading waits for its state."),
     Setting("state.bed_min_interval_s", 0.5,
             "A bed's state is graded and published at most this often, however many "
             "readings arrive (a backlog or a flooding device cannot swamp the ward)."),

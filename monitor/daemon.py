@@ -16,7 +16,7 @@ from aiohttp import web
 
 from dashboard.web import setup as setup_dashboard
 
-from . import config
+from . import config, gcpolicy
 from .alerting import Alerting
 from .config import Config
 from .embedded_broker import start_broker
@@ -30,6 +30,8 @@ from .timeutil import Clock, wall_clock
 from .webhooks import Webhooks
 
 log = logging.getLogger("crswatch")
+# Packets waiting in paho for the socket beyond which the state loop waits.
+STATE_BACKLOG_MAX = 10_000
 
 
 class Daemon:
@@ -150,8 +152,10 @@ class Daemon:
         while not await self._sleep(self.cfg["state.publish_interval_s"]):
             self.pipeline.add_rows(self.ward.reassess_touched(
                 self.clock(), self.cfg["state.bed_min_interval_s"]))
+            if self.edge.backlog() > STATE_BACKLOG_MAX:
+                continue  # the broker lags: the beds stay dirty, the latest state goes later
             for ward, bed, state in self.ward.take_dirty():
-                self.outbox.put(f"{p}/{ward}/{bed}/state", orjson.dumps(state), 1, True)
+                self.edge.publish_state(f"{p}/{ward}/{bed}/state", orjson.dumps(state))
                 self.hub.publish({"type": "state", "ward": ward, "bed": bed, "state": state})
                 sig = alert_signature(state)
                 if self._alert_sig.get((ward, bed)) != sig:  # else nothing to evaluate:
@@ -223,9 +227,19 @@ def alert_signature(state: dict) -> tuple:
             tuple(state.get("reasons") or ()))
 
 
+async def manage_gc(daemon: Daemon) -> None:
+    """The process's collector as monitor/gcpolicy.py explains (a daemon process only:
+    tests run several daemons in one process and keep Python's defaults)."""
+    gcpolicy.configure(lambda s, g: daemon.metrics.gc_pause.labels(str(g)).observe(s))
+    gcpolicy.full_and_freeze()
+    while not await daemon._sleep(gcpolicy.FULL_EVERY_S):
+        gcpolicy.full_and_freeze()
+
+
 async def run_until_signal(cfg: Config) -> None:
     daemon = Daemon(cfg)
     await daemon.start()
+    gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841 - ends with the daemon
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

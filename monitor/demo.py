@@ -14,7 +14,7 @@ import socket
 from devices.ward import WardOptions, run_ward
 
 from . import config
-from .daemon import Daemon
+from .daemon import Daemon, manage_gc
 from .users import add_user
 
 DEMO_USERS = (("nurse", "nurse", "crswatch-nurse"),
@@ -51,6 +51,7 @@ async def run_demo(args) -> int:
     clock = ward.make_clock()
     daemon = Daemon(cfg, clock=clock)
     await daemon.start()
+    gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,6 +28,10 @@ class Metrics:
         self.commit_seconds = Histogram(
             "crswatch_commit_seconds", "Time to commit one batch to SQLite", registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+        self.gc_pause = Histogram(
+            "crswatch_gc_pause_seconds", "Pauses of the event loop for garbage collection",
+            ["generation"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
         self.batch_size = Gauge("crswatch_last_batch_size", "Messages in the last commit",
                                 registry=r)
         self.pending = Gauge("crswatch_ingest_pending", "Messages received, not yet committed",
