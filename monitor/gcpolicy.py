@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import time
 
-YOUNG = 50_000
+YOUNG = 10_000
 FULL_EVERY_S = 3600.0
 
 

@@ -45,6 +45,12 @@ class Item:
     points: int = 0  # how many of `new` were new time points (not merged into one)
     done: Any = None  # an asyncio.Future when someone awaits the commit (dashboard entry)
     flood: bool = False  # rejected by the per-bed rate limit (published coalesced)
+    # A flood rejection stands for `count` messages of one bed, received until last_ts;
+    # `acks` holds (seq, conn, mid, qos) of all but the first (whose are the fields above).
+    count: int = 1
+    last_ts: float = 0.0
+    acks: list | None = None
+    seq: int = 0  # order of receipt: acknowledgements go out in this order
     extra: dict = field(default_factory=dict)  # added to the published rejection
 
     def reject(self, reason: str) -> None:

@@ -59,6 +59,10 @@ class Pipeline:
         # Rejections of a flooding bed are stored one by one but published at most once a
         # second per bed, with the count of those not published separately.
         self.flood_seen: dict[str, list] = {}  # bed topic -> [last published ts, unsaid]
+        # ... and stored one row per bed and commit: the bed's rejection still waiting
+        self.flood_open: dict[str, Item] = {}
+        self.seq = 0
+        self._received: dict[str, object] = {}  # kind -> its counter
 
     @classmethod
     def open(cls, cfg: Config, clock: Clock, metrics: Metrics, outbox: Outbox,
@@ -126,22 +130,48 @@ class Pipeline:
 
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, conn) -> None:
         now = self.clock()
-        bed = topic.rsplit("/", 1)[0]
+        self.seq += 1
+        bed, _, kind = topic.rpartition("/")
+        counter = self._received.get(kind)
+        if counter is None:
+            counter = self._received[kind] = self.metrics.received.labels(kind)
+        counter.inc()
         if not self.limiter.allow(bed, now):
+            held = self.flood_open.get(bed)
+            if held is not None:  # one more for the rejection waiting for the next commit
+                held.count += 1
+                held.last_ts = now
+                held.acks.append((self.seq, conn, mid, qos))
+                return
             item = Item(topic, now, "reject", payload=payload[:REJECTED_PAYLOAD_MAX],
                         reason=f"rate limit: this bed sent more than "
                                f"{self.limiter.rate:g} messages/s (burst "
-                               f"{self.limiter.burst:g}); not decoded", flood=True)
+                               f"{self.limiter.burst:g}); not decoded", flood=True, acks=[])
+            self.flood_open[bed] = item
         elif qos == 0 and len(self.pending) >= self.max_pending:
             item = Item(topic, now, "reject", payload=payload[:REJECTED_PAYLOAD_MAX],
                         reason=f"ingest queue full ({len(self.pending)} messages waiting); "
                                "a QoS 0 message is not held: publish at QoS 1")
         else:
             item = self.router.route(topic, payload, now)
-        item.mid, item.qos, item.conn = mid, qos, conn
-        self.metrics.received.labels(topic.rsplit("/", 1)[-1]).inc()
+        item.mid, item.qos, item.conn, item.seq = mid, qos, conn, self.seq
         self.pending.append(item)
         self.wakeup.set()
+
+    def _acknowledge(self, batch: list[Item]) -> None:
+        """PUBACK every message the batch committed, in the order received (MQTT 3.1.1
+        4.6.0-2), a flood rejection's many messages included."""
+        if not any(item.acks for item in batch):
+            for item in batch:
+                self.ack(item.conn, item.mid, item.qos)
+            return
+        acks = [(item.seq, item.conn, item.mid, item.qos) for item in batch]
+        for item in batch:
+            if item.acks:
+                acks += item.acks
+        acks.sort(key=lambda a: a[0])
+        for _, conn, mid, qos in acks:
+            self.ack(conn, mid, qos)
 
     def add_rows(self, rows: list[dict]) -> None:
         if rows:
@@ -164,6 +194,7 @@ class Pipeline:
                 continue
             n = min(len(self.pending), self.batch_max)
             batch = [self.pending.popleft() for _ in range(n)]
+            self.flood_open.clear()  # later flood messages start a new row
             extra, self.extra = self.extra, []
             self.metrics.pending.set(len(self.pending))
             started = time.perf_counter()
@@ -185,8 +216,7 @@ class Pipeline:
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
             self.store_ok, self.store_error = True, ""
             self.metrics.batch_size.set(len(batch))
-            for item in batch:
-                self.ack(item.conn, item.mid, item.qos)
+            self._acknowledge(batch)
             self._account(batch)
             self.add_rows(self.ward.apply(batch, self.clock()))
             for item in batch:
@@ -197,7 +227,7 @@ class Pipeline:
         m = self.metrics
         for item in batch:
             if item.kind == "reject":
-                m.rejected.inc()
+                m.rejected.inc(item.count)
                 if item.flood and not self._say_flood(item):
                     continue
                 self.outbox.put(f"{self.prefix}/rejected", orjson.dumps({
@@ -209,14 +239,15 @@ class Pipeline:
                 m.stored.inc(item.points)
 
     def _say_flood(self, item: Item) -> bool:
-        """Publish this flood rejection now (True), or count it for the next one."""
+        """Publish this flood rejection now (True), or count it for the next one. What is
+        published carries `count`: the messages it stands for, those not said before
+        included."""
         bed = item.topic.rsplit("/", 1)[0]
         seen = self.flood_seen.setdefault(bed, [-1e18, 0])
         if item.received_ts - seen[0] < 1.0:
-            seen[1] += 1
+            seen[1] += item.count
             return False
-        if seen[1]:
-            item.extra = {"rejected_since_last": seen[1]}
+        item.extra = {"count": item.count + seen[1]}
         self.flood_seen[bed] = [item.received_ts, 0]
         return True
 
@@ -226,7 +257,7 @@ class Pipeline:
             if unsaid and now - last >= 1.0:
                 self.outbox.put(f"{self.prefix}/rejected", orjson.dumps({
                     "topic": f"{bed}/+", "reason": "rate limit: more messages from this bed "
-                    "rejected", "received_ts": iso(now), "rejected_since_last": unsaid}))
+                    "rejected", "received_ts": iso(now), "count": unsaid}))
                 self.flood_seen[bed] = [now, 0]
             elif now - last > 60:
                 del self.flood_seen[bed]

@@ -109,6 +109,14 @@ def m003_forecast(db: Database) -> None:
     db["forecast_state"].create({"kind": str, "key": str, "data": str}, pk=("kind", "key"))
 
 
+@migrations()
+def m004_rejection_counts(db: Database) -> None:
+    # A flooding bed's rejections are stored as one row per commit: `count` messages
+    # received from received_ts to last_received_ts (the first one's payload kept).
+    db["rejections"].add_column("count", int, not_null_default=1)
+    db["rejections"].add_column("last_received_ts", float)
+
+
 def open_readonly(path: str, command: str) -> sqlite3.Connection | None:
     """A read-only connection for a command (export, audit...), or None after saying on
     stderr that there is no database: an operator's typo must not create an empty one."""

@@ -157,10 +157,11 @@ class Store:
              a.indication, a.infusion_ts, a.spo2_scale, item.received_ts))
 
     def _put_rejection(self, conn, item: Item) -> None:
-        conn.execute("INSERT INTO rejections (received_ts, topic, reason, payload) "
-                     "VALUES (?, ?, ?, ?)",
+        conn.execute("INSERT INTO rejections (received_ts, topic, reason, payload, count, "
+                     "last_received_ts) VALUES (?, ?, ?, ?, ?, ?)",
                      (item.received_ts, item.topic, item.reason,
-                      item.payload[:REJECTED_PAYLOAD_MAX]))
+                      item.payload[:REJECTED_PAYLOAD_MAX], item.count,
+                      item.last_ts if item.count > 1 else None))
 
     async def transact(self, fn, *args):
         """Run `fn(conn, *args)` in the writer thread, inside one transaction, and return
