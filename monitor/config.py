@@ -97,6 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("forecast.learn", True, "Learn online from the ward's own outcomes."),
     Setting("forecast.interval_s", 1800.0,
             "A patient's features are kept as a learning example this often."),
+    Setting("forecast.refresh_s", 60.0,
+            "A bed's risk is recomputed at most this often, and at once when a grade "
+            "changes (the forecast looks hours ahead; its features move over minutes)."),
     Setting("forecast.persist_interval_s", 300.0,
             "How often the model and its pending examples are saved (atomically)."),
     Setting("http.public_url", "",

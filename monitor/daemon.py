@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import time
 
 import orjson
 from aiohttp import web
@@ -32,6 +33,10 @@ from .webhooks import Webhooks
 log = logging.getLogger("crswatch")
 # Packets waiting in paho for the socket beyond which the state loop waits.
 STATE_BACKLOG_MAX = 10_000
+# The share of the event loop's time the state passes may take, and the beds a pass
+# grades however slow the last ones were.
+STATE_SHARE = 0.5
+MIN_BEDS_PER_PASS = 20
 
 
 class Daemon:
@@ -57,6 +62,7 @@ class Daemon:
         self.store, self.ward = self.pipeline.store, self.pipeline.ward
         self.ward.defer = True  # graded once per state publication, not per reading
         self.ward.tick_after_s = cfg["state.check_interval_s"]
+        self.ward.forecast_every_s = cfg["forecast.refresh_s"]
         self._alert_sig: dict[tuple[str, str], tuple] = {}
         self.webhooks = Webhooks(clock=self.clock, dead_letter=self._dead_letter)
         public = cfg["http.public_url"] or f"http://{cfg['http.host']}:{cfg['http.port']}"
@@ -148,10 +154,21 @@ class Daemon:
         return self.stop_event.is_set()
 
     async def _state_loop(self) -> None:
+        """Every publish_interval_s: grade the beds with new readings and publish the
+        changed states. A pass may take at most STATE_SHARE of the interval: when there
+        are more beds than that affords (thousands of beds, or a backlog), each bed is
+        graded less often, the earliest touched first, and receiving and storing keep
+        the rest of the time. Nothing is lost: a bed's every reading is in its state when
+        it is next graded."""
         p = self.cfg.prefix
-        while not await self._sleep(self.cfg["state.publish_interval_s"]):
+        interval = self.cfg["state.publish_interval_s"]
+        per_bed = 100e-6  # seconds a bed's pass costs, learnt as the passes run
+        while not await self._sleep(interval):
+            started = time.perf_counter()
+            limit = max(MIN_BEDS_PER_PASS, int(interval * STATE_SHARE / per_bed))
             self.pipeline.add_rows(self.ward.reassess_touched(
-                self.clock(), self.cfg["state.bed_min_interval_s"]))
+                self.clock(), self.cfg["state.bed_min_interval_s"], limit))
+            graded = self.ward.graded_in_pass
             if self.edge.backlog() > STATE_BACKLOG_MAX:
                 continue  # the broker lags: the beds stay dirty, the latest state goes later
             for ward, bed, state in self.ward.take_dirty():
@@ -162,6 +179,9 @@ class Daemon:
                     self._alert_sig[(ward, bed)] = sig  # time-driven changes are tick()'s
                     self.alerts.on_state(state)
             self.metrics.admitted.set(len(self.ward.beds))
+            self.metrics.grading_backlog.set(len(self.ward.touched))
+            if graded >= 10:
+                per_bed = 0.7 * per_bed + 0.3 * (time.perf_counter() - started) / graded
 
     async def _tick_loop(self) -> None:
         """Every second: escalations, repeats, snooze expiry and the daemon's own health

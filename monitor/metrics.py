@@ -32,6 +32,9 @@ class Metrics:
             "crswatch_gc_pause_seconds", "Pauses of the event loop for garbage collection",
             ["generation"], registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+        self.grading_backlog = Gauge(
+            "crswatch_grading_backlog", "Beds with readings not yet graded (more than a "
+            "pass could grade within its share of time)", registry=r)
         self.batch_size = Gauge("crswatch_last_batch_size", "Messages in the last commit",
                                 registry=r)
         self.pending = Gauge("crswatch_ingest_pending", "Messages received, not yet committed",

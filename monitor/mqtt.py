@@ -75,6 +75,7 @@ class MqttEdge:
         self.set_connected = set_connected
         self.client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
+        self._qos0_mids: set[int] = set()  # QoS 0 states written, not yet reported
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = self.cfg["mqtt.reconnect_min_s"]
@@ -82,6 +83,7 @@ class MqttEdge:
             try:
                 client = make_client(self.cfg)
                 bulkread.install(client, self._receiver(client), asyncio.get_running_loop())
+                self._guard_qos0(client)
                 async with client:
                     await client.subscribe(subscriptions(self.cfg))
                     await client.publish(status_topic(self.cfg.prefix), "online", qos=1,
@@ -141,7 +143,27 @@ class MqttEdge:
         client = self.client
         if client is None:
             return False
-        return client._client.publish(topic, payload, 0, True).rc == 0
+        info = client._client.publish(topic, payload, 0, True)
+        if not info.is_published():
+            self._qos0_mids.add(info.mid)  # see _guard_qos0
+        return info.rc == 0
+
+    def _guard_qos0(self, client: aiomqtt.Client) -> None:
+        """paho reports a QoS 0 publication as published with its message id once written,
+        and aiomqtt takes that for the PUBACK of a QoS 1 publication holding the same id
+        (ids wrap at 65,535; bed states go out by thousands a second): an alert would
+        count as delivered before the broker had it. Such reports are kept from aiomqtt.
+        Were a real PUBACK taken for one, its publication times out and is sent again."""
+        self._qos0_mids: set[int] = set()
+        paho_client = client._client
+        aiomqtt_on_publish = paho_client.on_publish
+
+        def on_publish(c, userdata, mid, *rest):
+            if mid in self._qos0_mids:
+                self._qos0_mids.discard(mid)
+            else:
+                aiomqtt_on_publish(c, userdata, mid, *rest)
+        paho_client.on_publish = on_publish
 
     def backlog(self) -> int:
         """Packets handed to paho and not yet written to the socket."""

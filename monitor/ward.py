@@ -31,11 +31,14 @@ class Ward:
         # (the daemon does it once per state publication: at most once per bed per
         # state.publish_interval_s however many readings arrive meanwhile).
         self.defer = False
-        self.touched: set[str] = set()
+        self.touched: dict[str, None] = {}  # in order of first touch: graded oldest first
+        self.graded_in_pass = 0  # beds the last reassess_touched graded
         self.graded: dict[str, float] = {}  # admission id -> when last graded
         self.tick_after_s = 0.0  # tick(): skip beds graded less than this ago
         self.forecaster = None  # forecast.service.Forecaster, when enabled
         self.risk: dict[str, dict] = {}  # admission id -> the latest forecast
+        self.forecast_every_s = 0.0  # a bed's risk is recomputed at most this often...
+        self.forecast_at: dict[str, float] = {}  # ... (admission id -> when it last was)
 
     # -- building -----------------------------------------------------------------------
     def open_bed(self, rec: AdmissionRecord) -> BedState:
@@ -51,6 +54,7 @@ class Ward:
         self.last.pop(rec.id, None)
         self.graded.pop(rec.id, None)
         self.risk.pop(rec.id, None)
+        self.forecast_at.pop(rec.id, None)
         if self.forecaster is not None:
             ended = rec.discharged_ts if rec.discharged_ts is not None else now
             self.forecaster.discharge(rec.id, ended)
@@ -117,7 +121,7 @@ class Ward:
                 bed.add_care(item.body)
             touched.add(rec.id)
         if self.defer:
-            self.touched |= touched
+            self.touched.update(dict.fromkeys(touched))
             return rows
         for adm_id in touched:
             rows += self.reassess(adm_id, now)
@@ -137,30 +141,43 @@ class Ward:
         at = max(now, bed.latest_ts or now)  # a device clock slightly ahead still counts
         current = bed.assess(now, at=at)
         self.graded[adm_id] = now
-        if self.forecaster is not None:
-            self.risk[adm_id] = self.forecaster.observe(adm_id, None, current, current.at) or {}
         previous = self.last.get(adm_id)
         self.last[adm_id] = current
         changed = previous is None or previous.key() != current.key()
+        if self.forecaster is not None:
+            # the forecast looks hours ahead from features that move over minutes: it is
+            # refreshed every forecast_every_s, and at once when a grade changes
+            since = now - self.forecast_at.get(adm_id, -1e18)
+            if changed or not 0 <= since < self.forecast_every_s:
+                self.forecast_at[adm_id] = now
+                self.risk[adm_id] = (self.forecaster.observe(adm_id, None, current, current.at)
+                                     or {})
         if publish or changed or _statuses(previous) != _statuses(current):
             self.dirty.add(adm_id)
         if not changed:
             return []
         return [timeline_row(self.records[adm_id], current, now, late=False)]
 
-    def reassess_touched(self, now: float, min_interval: float = 0.0) -> list[dict]:
-        """Grade every bed touched since the last call (deferred mode); a bed graded less
-        than `min_interval` ago waits for a later call."""
+    def reassess_touched(self, now: float, min_interval: float = 0.0,
+                         limit: int | None = None) -> list[dict]:
+        """Grade the beds touched since the last call (deferred mode), those touched first
+        first; a bed graded less than `min_interval` ago waits for a later call, and so do
+        the beds past the first `limit` graded."""
         rows = []
+        graded = 0
         for adm_id in list(self.touched):
+            if limit is not None and graded >= limit:
+                break
             if adm_id not in self.beds:
-                self.touched.discard(adm_id)
+                del self.touched[adm_id]
                 continue
             elapsed = now - self.graded.get(adm_id, -1e18)
             if 0 <= elapsed < min_interval:  # negative: the clock was set back; due now
                 continue
-            self.touched.discard(adm_id)
+            del self.touched[adm_id]
             rows += self.reassess(adm_id, now)
+            graded += 1
+        self.graded_in_pass = graded
         return rows
 
     def tick(self, now: float) -> list[dict]:

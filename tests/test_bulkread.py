@@ -82,3 +82,37 @@ async def test_a_lost_connection_ends_the_messages_iterator(broker, tmp_path):
         pass  # leaving the context of a lost connection may raise too
     finally:
         own.stop()
+
+
+async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_path):
+    """Bed states (QoS 0) and alerts (QoS 1) share paho's message ids. Here a state and an
+    alert get the same id while the broker is frozen: the alert must not count as
+    delivered when the state is written, only when the broker acknowledges it."""
+    import os
+    import signal
+
+    from monitor.mqtt import MqttEdge
+    from tests.brokers import TestBroker
+    from tests.conftest import daemon_config
+    own = TestBroker(tmp_path / "own", kind=broker.kind).start()
+    cfg = daemon_config(own, tmp_path)
+    edge = MqttEdge(cfg, lambda *a: None, lambda: None, lambda up: None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(edge.run(stop))
+    try:
+        await wait_for(lambda: edge.client is not None, what="edge connected")
+        os.kill(own.proc.pid, signal.SIGSTOP)  # nothing is acknowledged from now on
+        paho_client = edge.client._client
+        before = paho_client._last_mid
+        edge.publish_state("x/w/b/state", b"{}")
+        paho_client._last_mid = before  # the alert gets the state's id
+        alert = asyncio.create_task(edge.publish("x/w/alerts", b"{}", qos=1))
+        done, _ = await asyncio.wait({alert}, timeout=1.5)
+        assert not done, "the alert counted as delivered without the broker's PUBACK"
+        os.kill(own.proc.pid, signal.SIGCONT)
+        assert await alert is True  # and is, once the broker acknowledges it
+    finally:
+        os.kill(own.proc.pid, signal.SIGCONT)
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        own.stop()
