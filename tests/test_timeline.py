@@ -151,3 +151,45 @@ def test_restart_restores_state_and_fever_memory(ward, tmp_path):
     after = ward.state()
     assert before["crs_grade"] == after["crs_grade"] == 3  # masked fever, one pressor
     assert after["patient_id"] == "P1"
+
+
+def test_deferred_grading_takes_the_beds_touched_first_first_and_no_more_than_asked(
+        tmp_path):
+    clock = FakeClock(T0 + 60)
+    cfg = config.from_dict({"storage": {"path": str(tmp_path / "d.db")}})
+    pipe = Pipeline.open(cfg, clock, Metrics(), Outbox())
+    for b in range(5):
+        pipe.process_now(f"crs/w1/b{b}/admit", orjson.dumps({"patient_id": f"P{b}", "ts": T0}))
+    ward = pipe.ward
+    ward.defer = True
+    ward.take_dirty()
+    for b in (3, 1, 4, 0, 2, 3):  # b3 touched again: it keeps its place, the first
+        pipe.process_now(f"crs/w1/b{b}/vitals", orjson.dumps({"ts": T0 + 50, **NORMAL}))
+    bed_of = {rec_id: rec.bed for rec_id, rec in ward.records.items()}
+    ward.reassess_touched(T0 + 60, limit=2)
+    assert ward.graded_in_pass == 2
+    assert sorted(bed for _, bed, _ in ward.take_dirty()) == ["b1", "b3"]
+    assert [bed_of[a] for a in ward.touched] == ["b4", "b0", "b2"]  # wait for the next pass
+    ward.reassess_touched(T0 + 60)
+    assert sorted(bed for _, bed, _ in ward.take_dirty()) == ["b0", "b2", "b4"]
+    assert not ward.touched
+
+
+def test_the_risk_is_refreshed_at_its_interval_or_at_once_on_a_grade_change(tmp_path):
+    class Counting:
+        def __init__(self):
+            self.calls = []
+
+        def observe(self, key, snapshot, assessment, t):
+            self.calls.append(t)
+            return {"p": 0.1}
+
+    w = Ward(tmp_path, FakeClock(T0))
+    forecaster = w.pipe.ward.forecaster = Counting()
+    w.pipe.ward.forecast_every_s = 60.0
+    for s in range(0, 120, 10):  # readings every 10 s, grade unchanged
+        w.vitals(T0 + 100 + s, temp_c=37.0, **NORMAL)
+    assert forecaster.calls == [T0 + 100, T0 + 160]
+    w.vitals(T0 + 230, temp_c=38.6, **NORMAL)  # fever: CRS grade 1, a new risk at once
+    assert forecaster.calls[-1] == T0 + 230
+    assert w.state()["risk"] == {"p": 0.1}
