@@ -58,7 +58,7 @@ class Daemon:
             self.broker = await start_broker(cfg["mqtt.host"], cfg["mqtt.port"])
         self.edge = MqttEdge(cfg, self._on_message, self._on_connect, self._set_connected)
         self.pipeline = Pipeline.open(cfg, self.clock, self.metrics, self.outbox,
-                                      ack=self.edge.ack)
+                                      ack=self.edge.ack_all)
         self.store, self.ward = self.pipeline.store, self.pipeline.ward
         self.ward.defer = True  # graded once per state publication, not per reading
         self.ward.tick_after_s = cfg["state.check_interval_s"]
@@ -155,20 +155,26 @@ class Daemon:
 
     async def _state_loop(self) -> None:
         """Every publish_interval_s: grade the beds with new readings and publish the
-        changed states. A pass may take at most STATE_SHARE of the interval: when there
-        are more beds than that affords (thousands of beds, or a backlog), each bed is
-        graded less often, the earliest touched first, and receiving and storing keep
-        the rest of the time. Nothing is lost: a bed's every reading is in its state when
+        changed states. While messages arrive, grading may take STATE_SHARE of the time:
+        when there are more beds than that affords (thousands of beds, or a backlog),
+        each bed is graded less often, the earliest touched first, and receiving and
+        storing keep the rest of the time (with nothing arriving, grading takes it all). Nothing is lost: a bed's every reading is in its state when
         it is next graded."""
         p = self.cfg.prefix
-        interval = self.cfg["state.publish_interval_s"]
+        interval = pause = self.cfg["state.publish_interval_s"]
         per_bed = 100e-6  # seconds a bed's pass costs, learnt as the passes run
-        while not await self._sleep(interval):
+        received = self.pipeline.seq
+        while not await self._sleep(pause):
             started = time.perf_counter()
-            limit = max(MIN_BEDS_PER_PASS, int(interval * STATE_SHARE / per_bed))
+            # with nothing received since the last pass, grading may take all the time
+            busy = self.pipeline.seq != received or bool(self.pipeline.pending)
+            received = self.pipeline.seq
+            share = STATE_SHARE if busy else 1.0
+            limit = max(MIN_BEDS_PER_PASS, int(interval * share / per_bed))
             self.pipeline.add_rows(self.ward.reassess_touched(
                 self.clock(), self.cfg["state.bed_min_interval_s"], limit))
             graded = self.ward.graded_in_pass
+            pause = interval
             if self.edge.backlog() > STATE_BACKLOG_MAX:
                 continue  # the broker lags: the beds stay dirty, the latest state goes later
             for ward, bed, state in self.ward.take_dirty():
@@ -180,8 +186,11 @@ class Daemon:
                     self.alerts.on_state(state)
             self.metrics.admitted.set(len(self.ward.beds))
             self.metrics.grading_backlog.set(len(self.ward.touched))
+            elapsed = time.perf_counter() - started
             if graded >= 10:
-                per_bed = 0.7 * per_bed + 0.3 * (time.perf_counter() - started) / graded
+                per_bed = 0.7 * per_bed + 0.3 * elapsed / graded
+            if graded >= limit:  # beds are waiting: the next pass comes sooner
+                pause = elapsed * (1 - share) / share
 
     async def _tick_loop(self) -> None:
         """Every second: escalations, repeats, snooze expiry and the daemon's own health

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
 from collections.abc import Callable
 
 import aiomqtt
+from paho.mqtt.client import PUBACK
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -129,11 +131,17 @@ class MqttEdge:
         async for _ in client.messages:
             pass
 
-    def ack(self, conn: object, mid: int, qos: int) -> None:
-        """PUBACK now. Only on the connection the message came in on: after a reconnect
-        the broker resends it, and the store knows it already."""
-        if qos > 0 and conn is self.client and conn is not None:
-            conn._client.ack(mid, qos)
+    def ack_all(self, acks: list[tuple[object, int, int]]) -> None:
+        """PUBACK these messages now, in this order, in one write: only those that came in
+        on the present connection (after a reconnect the broker sends the others again,
+        and the store knows them already). What paho's `ack()` sends for each, joined."""
+        client = self.client
+        if client is None:
+            return
+        packet = b"".join(struct.pack("!BBH", PUBACK, 2, mid)
+                          for conn, mid, qos in acks if qos == 1 and conn is client)
+        if packet:
+            client._client._packet_queue(PUBACK, packet, 0, 1)
 
     def publish_state(self, topic: str, payload: bytes) -> bool:
         """A bed's state: retained, QoS 0, handed to paho without waiting. Each state is

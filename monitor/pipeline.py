@@ -47,7 +47,7 @@ class Pipeline:
         self.router, self.store, self.ward = router, store, ward
         self.metrics, self.clock, self.prefix = metrics, clock, prefix
         self.batch_max = batch_max
-        self.ack = ack  # (conn, mid, qos) -> None
+        self.ack = ack  # [(conn, mid, qos), ...] -> None: PUBACK these, in this order
         self.outbox = outbox
         self.pending: deque[Item] = deque()
         self.extra: list[tuple[str, dict]] = []  # timeline rows waiting for the next commit
@@ -66,7 +66,7 @@ class Pipeline:
 
     @classmethod
     def open(cls, cfg: Config, clock: Clock, metrics: Metrics, outbox: Outbox,
-             ack=lambda conn, mid, qos: None, durable: bool = True) -> Pipeline:
+             ack=lambda acks: None, durable: bool = True) -> Pipeline:
         """Open the store, rebuild admissions and every bed's state from it."""
         store = Store(cfg["storage.path"], cfg["storage.busy_timeout_s"], durable)
         admissions = Admissions()
@@ -161,17 +161,13 @@ class Pipeline:
     def _acknowledge(self, batch: list[Item]) -> None:
         """PUBACK every message the batch committed, in the order received (MQTT 3.1.1
         4.6.0-2), a flood rejection's many messages included."""
-        if not any(item.acks for item in batch):
-            for item in batch:
-                self.ack(item.conn, item.mid, item.qos)
-            return
         acks = [(item.seq, item.conn, item.mid, item.qos) for item in batch]
-        for item in batch:
-            if item.acks:
-                acks += item.acks
-        acks.sort(key=lambda a: a[0])
-        for _, conn, mid, qos in acks:
-            self.ack(conn, mid, qos)
+        if any(item.acks for item in batch):
+            for item in batch:
+                if item.acks:
+                    acks += item.acks
+            acks.sort(key=lambda a: a[0])
+        self.ack([(conn, mid, qos) for _, conn, mid, qos in acks])
 
     def add_rows(self, rows: list[dict]) -> None:
         if rows:

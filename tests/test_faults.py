@@ -49,10 +49,9 @@ def spy_acks(d) -> list[int]:
     acked: list[int] = []
     real = d.pipeline.ack
 
-    def ack(conn, mid, qos):
-        if qos > 0:
-            acked.append(mid)
-        real(conn, mid, qos)
+    def ack(acks):
+        acked.extend(mid for _, mid, qos in acks if qos > 0)
+        real(acks)
 
     d.pipeline.ack = ack
     return acked

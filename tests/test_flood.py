@@ -67,7 +67,7 @@ async def test_a_flood_is_stored_as_one_row_per_commit_and_acked_in_order(tmp_pa
     acked: list[int] = []
     clock = lambda: 1_000_000.0  # noqa: E731 - time stands still: no token comes back
     pipe = Pipeline.open(cfg, clock, Metrics(), Outbox(),
-                         ack=lambda conn, mid, qos: acked.append(mid))
+                         ack=lambda acks: acked.extend(mid for _, mid, _ in acks))
     pipe.process_now("crs/w1/b1/admit", b'{"patient_id": "P", "ts": 999000}')
     for mid in range(1, 101):  # the flood, with a calm bed's message in the middle
         pipe.on_message("crs/w1/b1/vitals", b'{"ts": 999500, "hr": 80}', mid, 1, "c")
