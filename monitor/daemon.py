@@ -35,7 +35,7 @@ log = logging.getLogger("crswatch")
 STATE_BACKLOG_MAX = 10_000
 # The share of the event loop's time the state passes may take, and the beds a pass
 # grades however slow the last ones were.
-STATE_SHARE = 0.5
+STATE_SHARE = 0.35
 MIN_BEDS_PER_PASS = 20
 
 
