@@ -193,6 +193,8 @@ port, rate, seconds, topic = int(sys.argv[1]), float(sys.argv[2]), float(sys.arg
 sent, running, k = 0, [], 0
 def report(*_):  # messages per second the broker accepted from the flooder
     print(sent / (time.time() - start), flush=True)
+    for proc in running:
+        proc.kill()
     sys.exit(0)
 signal.signal(signal.SIGTERM, report)
 start = time.time()
@@ -202,7 +204,7 @@ while time.time() - start < seconds:
     running.append(subprocess.Popen(
         ["mosquitto_pub", "-p", str(port), "-i", f"bench-flooder-{k}", "-q", "1", "-t", topic,
          "-m", '{"ts":%.3f,"hr":80}' % time.time(), "--repeat", str(burst)],
-        stderr=subprocess.DEVNULL))
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # not our stdout pipe
     for proc in [p for p in running if p.poll() is not None]:
         running.remove(proc)
         sent += burst if proc.returncode == 0 else 0
