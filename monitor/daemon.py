@@ -158,8 +158,8 @@ class Daemon:
         changed states. While messages arrive, grading may take STATE_SHARE of the time:
         when there are more beds than that affords (thousands of beds, or a backlog),
         each bed is graded less often, the earliest touched first, and receiving and
-        storing keep the rest of the time (with nothing arriving, grading takes it all). Nothing is lost: a bed's every reading is in its state when
-        it is next graded."""
+        storing keep the rest of the time (with nothing arriving, grading takes it all).
+        Nothing is lost: a bed's every reading is in its state when it is next graded."""
         p = self.cfg.prefix
         interval = pause = self.cfg["state.publish_interval_s"]
         per_bed = 100e-6  # seconds a bed's pass costs, learnt as the passes run
