@@ -162,7 +162,7 @@ class MqttEdge:
         (ids wrap at 65,535; bed states go out by thousands a second): an alert would
         count as delivered before the broker had it. Such reports are kept from aiomqtt.
         Were a real PUBACK taken for one, its publication times out and is sent again."""
-        self._qos0_mids: set[int] = set()
+        self._qos0_mids = set()  # a new connection: nothing of the last one is pending
         paho_client = client._client
         aiomqtt_on_publish = paho_client.on_publish
 

@@ -56,12 +56,11 @@ class Pipeline:
         self.store_error = ""
         self.limiter = limiter or RateLimiter(float("inf"), float("inf"))
         self.max_pending = max_pending
-        # Rejections of a flooding bed are stored one by one but published at most once a
-        # second per bed, with the count of those not published separately.
+        # Rejections of a flooding bed are stored one row per bed and commit (with their
+        # count) and published at most once a second per bed (with theirs).
         self.flood_seen: dict[str, list] = {}  # bed topic -> [last published ts, unsaid]
-        # ... and stored one row per bed and commit: the bed's rejection still waiting
-        self.flood_open: dict[str, Item] = {}
-        self.seq = 0
+        self.flood_open: dict[str, Item] = {}  # bed topic -> its row waiting for a commit
+        self.seq = 0  # messages received: the order their PUBACKs go out in
         self._received: dict[str, object] = {}  # kind -> its counter
 
     @classmethod
