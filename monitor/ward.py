@@ -28,8 +28,8 @@ class Ward:
         self.closed: dict[str, AdmissionRecord] = {}  # discharged, empty state not yet sent
         self.devices: dict[tuple[str, str], str] = {}  # (ward, bed) -> online | offline
         # When set, apply() only marks touched beds and `reassess_touched` grades them later
-        # (the daemon does it once per state publication: at most once per bed per
-        # state.publish_interval_s however many readings arrive meanwhile).
+        # (the daemon's state pass: at most once per bed per state.bed_min_interval_s
+        # however many readings arrive meanwhile, within the pass's share of time).
         self.defer = False
         self.touched: dict[str, None] = {}  # in order of first touch: graded oldest first
         self.graded_in_pass = 0  # beds the last reassess_touched graded
@@ -112,8 +112,7 @@ class Ward:
                 continue
             if kind == "vitals":
                 for obs in item.new:
-                    latest = bed.latest_ts
-                    late = latest is not None and obs.ts < latest
+                    late = bed.latest_ts is not None and obs.ts < bed.latest_ts
                     bed.add_observation(obs)
                     if late:
                         rows += self._late(rec, bed, obs.ts, now)
