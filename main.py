@@ -67,17 +67,17 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_until_signal(config.load(args.config)))
             return 0
         if args.command == "demo":
-            from monitor.demo import run_demo
+            from commands.demo import run_demo
             return asyncio.run(run_demo(args))
         if args.command == "score":
-            from monitor.score import main_score
+            from monitor.clinical.score import main_score
             code, out, err = main_score(sys.stdin.read())
             sys.stdout.write(out)
             sys.stderr.write(err)
             return code
         if args.command == "export":
+            from commands.export import export
             from monitor import config
-            from monitor.export import export
             return export(config.load(args.config), args.patient, args.format, sys.stdout)
         if args.command == "simulate":
             from devices.cli import run as simulate
@@ -87,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
             from monitor.replay import main_replay
             return main_replay(args.file, args.truth, config.load(args.config))
         if args.command == "user":
-            from monitor.users import main_user_add
+            from monitor.store.accounts import main_user_add
             return main_user_add((argv if argv is not None else sys.argv[1:])[2:], sys.stdin)
         if args.command == "audit":
+            from commands.audit import audit_verify
             from monitor import config
-            from monitor.audit_verify import audit_verify
             return audit_verify(config.load(args.config))
     except ConfigError as e:
         first, *rest = str(e).splitlines()

@@ -1,6 +1,6 @@
 """Stage 1: a bed's state -> the conditions that call for an alert, each with its tier.
 
-`view` is the state dict `monitor.bedstate.to_state()` produces, plus `device` ("online",
+`view` is the state dict `monitor.state.bedstate.to_state()` produces, plus `device` ("online",
 "offline" or None) and `risk` ({} or {"p", "explanation"}) added by the daemon. Tiers follow
 SPEC.md "Alert tiers":
 

@@ -37,7 +37,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.brokers import TestBroker, free_port  # noqa: E402
+from tests.support.brokers import TestBroker, free_port  # noqa: E402
 
 PREFIX = "bench"
 
@@ -367,7 +367,7 @@ def run_size(beds: int, m: int, seconds: float, flood: float = 0.0) -> dict:
             sub_rate = drain_mosquitto_sub(broker.port, m, msgs)
             aio_rate = drain_aiomqtt(broker.port, m, msgs)
             daemon = Daemon(work, broker.port, beds)
-            from monitor.users import add_user
+            from monitor.store.accounts import add_user
             add_user(str(daemon.db), "bench", "nurse", "bench-password")
             drained = drain_daemon(daemon, broker.port, beds, m, t0)
             rss1 = psutil.Process(daemon.proc.pid).memory_info().rss

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from forecast.features import PatientFeatures  # noqa: E402
 from forecast.model import ForecastModel  # noqa: E402
 from forecast.service import Forecaster  # noqa: E402
-from monitor.messages import Admission  # noqa: E402
-from monitor.snapshot import Snapshot  # noqa: E402
+from monitor.clinical.snapshot import Snapshot  # noqa: E402
+from monitor.ingest.messages import Admission  # noqa: E402
 
 T0 = 1_767_571_200.0
 STEP = 300.0

@@ -4,8 +4,8 @@
                                         [--seed 0] [--crash-dir fuzz-crashes]
 
 Targets: the seven decoders (JSON vitals, FHIR, HL7 v2, admit, discharge, care, device)
-and `monitor.route.Router.route(topic, payload, now)`, fed random topics and payloads. A
-decoder must return what it promises (tests/fuzz_targets.py checks the observations:
+and `monitor.ingest.route.Router.route(topic, payload, now)`, fed random topics and payloads. A
+decoder must return what it promises (tests/support/fuzz.py checks the observations:
 times inside the window, values inside their ranges, oldest first) or raise `Rejected`
 with a reason. The router must return an Item: accepted (its ward and bed from the topic,
 its body decoded), or a rejection with a reason, never "internal error" (what the router
@@ -50,26 +50,26 @@ if str(ROOT) not in sys.path:
 
 import orjson  # noqa: E402
 
-from monitor.admissions import Admissions, admission_id  # noqa: E402
-from monitor.decode_fhir import decode_fhir  # noqa: E402
-from monitor.decode_hl7 import decode_hl7  # noqa: E402
-from monitor.decode_json import (  # noqa: E402
+from monitor.ingest.admissions import Admissions, admission_id  # noqa: E402
+from monitor.ingest.decode_fhir import decode_fhir  # noqa: E402
+from monitor.ingest.decode_hl7 import decode_hl7  # noqa: E402
+from monitor.ingest.decode_json import (  # noqa: E402
     decode_admit,
     decode_care,
     decode_device,
     decode_discharge,
     decode_vitals,
 )
-from monitor.items import AdmissionRecord, Item  # noqa: E402
-from monitor.messages import (  # noqa: E402
+from monitor.ingest.items import AdmissionRecord, Item  # noqa: E402
+from monitor.ingest.messages import (  # noqa: E402
     Admission,
     CareEvent,
     DeviceStatus,
     Discharge,
     Rejected,
 )
-from monitor.route import INBOUND, NAME, Router  # noqa: E402
-from tests import fuzz_targets as ft  # noqa: E402
+from monitor.ingest.route import INBOUND, NAME, Router  # noqa: E402
+from tests.support import fuzz as ft  # noqa: E402
 
 NOW = ft.NOW
 PREFIX = "crs"

@@ -12,8 +12,8 @@ import math
 import orjson
 from aiohttp import web
 
-from monitor.timeutil import iso
-from monitor.views import patient_history
+from monitor.clock import iso
+from monitor.store.reads import patient_history
 
 from .auth import require
 from .core import NAME, ApiError, body, dash, json

@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from monitor.http import error
-from monitor.timeutil import iso
-from monitor.users import HASHER, verify_password
+from monitor.clock import iso
+from monitor.ops.http import error
+from monitor.store.accounts import HASHER, verify_password
 
 from .core import ApiError, body, dash, json
 

@@ -1,4 +1,4 @@
-"""Middlewares: every API error in the one error shape (monitor.http.error), exceptions
+"""Middlewares: every API error in the one error shape (monitor.ops.http.error), exceptions
 included; and the security headers (a Content-Security-Policy allowing only 'self')."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 
 from aiohttp import web
 
-from monitor.http import error
+from monitor.ops.http import error
 
 from .auth import is_api
 from .core import ApiError

@@ -7,7 +7,7 @@ import asyncio
 
 from aiohttp import web
 
-from monitor.users import UserError, check, hash_password, put_user
+from monitor.store.accounts import UserError, check, hash_password, put_user
 
 from .auth import require
 from .core import ApiError, body, dash, json

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, web
 
-from monitor.http import error
+from monitor.ops.http import error
 
 from .auth import current, origin_ok
 from .core import Dashboard, dash

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from monitor.messages import Observation
-from monitor.timeutil import iso
+from monitor.clock import iso
+from monitor.ingest.messages import Observation
 
 from .artefacts import ArtefactPlan, Window
 from .encode import to_fhir, to_hl7, to_json

@@ -1,6 +1,6 @@
 """Observations -> the payloads bedside devices send: CRSWatch JSON, FHIR R4, HL7 v2.
 
-The inverse of monitor.decode_json / decode_fhir / decode_hl7, for the simulator and the
+The inverse of monitor.ingest.decode_json / decode_fhir / decode_hl7, for the simulator and the
 tests: decoding what is encoded here gives back the same observations (times to the
 millisecond). FHIR and HL7 carry the measured vitals only; `acvpu` is a nurse's
 assessment, not a monitor reading, and is left out of them (send it as JSON vitals or a
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from monitor.messages import Observation
-from monitor.timeutil import iso
+from monitor.clock import iso
+from monitor.ingest.messages import Observation
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"

@@ -33,7 +33,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from monitor.timeutil import iso
+from monitor.clock import iso
 
 from .artefacts import ArtefactPlan
 from .bed import PROTOCOLS, BedSim, Out

@@ -1,7 +1,7 @@
 """Per-patient features for the CRS forecast, computed incrementally from bedside snapshots.
 
 Plain Python and clock-free: `PatientFeatures.update(snapshot, t, ...)` folds in what the
-scales read at t (monitor.bedstate.BedState.snapshot_at) and returns `x`, a dict of floats.
+scales read at t (monitor.state.bedstate.BedState.snapshot_at) and returns `x`, a dict of floats.
 A feature that is not known is absent from `x`, never 0-as-normal (river's estimators skip
 missing keys). The state is a few numbers and at most TEMP_KEEP temperature readings
 (~1-2 KB per patient); `to_dict()`/`from_dict()` persist it as JSON.
@@ -133,7 +133,7 @@ def temp_slope(readings: list[list[float]], t: float) -> float | None:
 
 
 class PatientFeatures:
-    """The feature state of one admission. `admission`: monitor.messages.Admission (or any
+    """The feature state of one admission. `admission`: monitor.ingest.messages.Admission (or any
     object with age, product, indication, infusion_ts), or None when restoring."""
 
     __slots__ = ("infusion_ts", "age", "autoimmune", "first_t", "last_t", "temps",
@@ -160,7 +160,7 @@ class PatientFeatures:
 
     def update(self, s: Any, t: float, *, news2: float | None = None,
                temp_ts: float | None = None) -> dict[str, float]:
-        """Fold in snapshot `s` (monitor.snapshot.Snapshot) as of t and return x(t).
+        """Fold in snapshot `s` (monitor.clinical.snapshot.Snapshot) as of t and return x(t).
         `news2`: the complete NEWS2 total (None if incomplete); `temp_ts`: the time of the
         temperature reading in `s` (Assessment.vitals["temp_c"]["ts"])."""
         if self.last_t is not None and t < self.last_t:

@@ -64,7 +64,7 @@ class Forecaster:
 
     def observe(self, patient_key: str, snapshot: Any, assessment: Any,
                 t: float) -> dict[str, Any] | None:
-        """Fold in one assessment (monitor.assessment.Assessment) of the patient at t;
+        """Fold in one assessment (monitor.state.assessment.Assessment) of the patient at t;
         `snapshot` None means assessment.snapshot."""
         s = assessment.snapshot if snapshot is None else snapshot
         f = self.patients.get(patient_key)

@@ -16,19 +16,19 @@ import orjson
 from aiohttp import web
 
 from dashboard.web import setup as setup_dashboard
-
-from . import config, gcpolicy
-from .alerting import Alerting
-from .config import Config
-from .embedded_broker import start_broker
-from .forecasting import save_rows
-from .http import make_app
-from .hub import Hub
-from .metrics import Metrics
-from .mqtt import MqttEdge
-from .pipeline import Outbox, Pipeline
-from .timeutil import Clock, wall_clock
-from .webhooks import Webhooks
+from monitor import config
+from monitor.clock import Clock, wall_clock
+from monitor.config import Config
+from monitor.ingest.mqtt import MqttEdge
+from monitor.ops import gcpolicy
+from monitor.ops.broker import start_broker
+from monitor.ops.http import make_app
+from monitor.ops.metrics import Metrics
+from monitor.outputs.alerting import Alerting
+from monitor.outputs.hub import Hub
+from monitor.outputs.webhooks import Webhooks
+from monitor.pipeline import Outbox, Pipeline
+from monitor.state.forecasting import save_rows
 
 log = logging.getLogger("crswatch")
 # Packets waiting in paho for the socket beyond which the state loop waits.
@@ -257,7 +257,7 @@ def alert_signature(state: dict) -> tuple:
 
 
 async def manage_gc(daemon: Daemon) -> None:
-    """The process's collector as monitor/gcpolicy.py explains (a daemon process only:
+    """The process's collector as monitor/ops/gcpolicy.py explains (a daemon process only:
     tests run several daemons in one process and keep Python's defaults)."""
     gcpolicy.configure(lambda s, g: daemon.metrics.gc_pause.labels(str(g)).observe(s))
     gcpolicy.full_and_freeze()

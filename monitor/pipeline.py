@@ -14,16 +14,16 @@ from collections import deque
 
 import orjson
 
-from .admissions import Admissions
-from .config import Config
-from .forecasting import load_forecaster
-from .items import Item
-from .metrics import Metrics
-from .ratelimit import RateLimiter
-from .route import Router
-from .store import REJECTED_PAYLOAD_MAX, Store, StoreError
-from .timeutil import Clock, iso
-from .ward import Ward
+from monitor.clock import Clock, iso
+from monitor.config import Config
+from monitor.ingest.admissions import Admissions
+from monitor.ingest.items import Item
+from monitor.ingest.ratelimit import RateLimiter
+from monitor.ingest.route import Router
+from monitor.ops.metrics import Metrics
+from monitor.state.forecasting import load_forecaster
+from monitor.state.ward import Ward
+from monitor.store.writer import REJECTED_PAYLOAD_MAX, Store, StoreError
 
 log = logging.getLogger("crswatch.pipeline")
 

@@ -17,11 +17,11 @@ from typing import TextIO
 
 import orjson
 
-from . import config as config_mod
-from .alerting import Alerting
-from .metrics import Metrics
-from .pipeline import Outbox, Pipeline
-from .timeutil import iso, parse_ts
+from monitor import config as config_mod
+from monitor.clock import iso, parse_ts
+from monitor.ops.metrics import Metrics
+from monitor.outputs.alerting import Alerting
+from monitor.pipeline import Outbox, Pipeline
 
 ONSET_GRADE = 2  # the onsets scored: true CRS grade >= 2
 EARLY_S = 12 * 3600  # an alert up to 12 h before an onset counts for it (forecasts)

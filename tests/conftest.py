@@ -13,7 +13,7 @@ import pytest
 
 from monitor import config
 from monitor.daemon import Daemon
-from tests.brokers import TestBroker
+from tests.support.brokers import TestBroker
 
 _ids = itertools.count()
 

@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from monitor import config
-from monitor.alerting import Alerting
+from monitor.outputs.alerting import Alerting
 from monitor.pipeline import Outbox
-from tests.brokers import ROOT
 from tests.conftest import daemon_config
+from tests.support.brokers import ROOT
 from tests.test_timeline import NORMAL, T0, FakeClock, Ward
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from alerts.audit import GENESIS, AuditEvent, chain, verify
-from tests.test_alerts_support import LOW_FLOW, T0, Ward, view
+from tests.support.alerts import LOW_FLOW, T0, Ward, view
 
 
 def recorded() -> list[dict]:

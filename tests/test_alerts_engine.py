@@ -6,7 +6,7 @@ import pytest
 
 from alerts.config import parse_alerting
 from alerts.engine import UnknownAlert
-from tests.test_alerts_support import FEVER, LOW_FLOW, MASK, T0, Ward, brief, view
+from tests.support.alerts import FEVER, LOW_FLOW, MASK, T0, Ward, brief, view
 
 NURSE_PHYS = ("bedside_nurse", "physician_on_call")
 

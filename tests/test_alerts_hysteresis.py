@@ -5,7 +5,7 @@ from __future__ import annotations
 from alerts.config import parse_alerting
 from alerts.hysteresis import verdict, within_margin
 from alerts.rules import Condition
-from tests.test_alerts_support import FEVER, LOW_FLOW, Ward, brief, view
+from tests.support.alerts import FEVER, LOW_FLOW, Ward, brief, view
 
 
 def news(total: int, band: str, sp3: bool = False) -> dict:

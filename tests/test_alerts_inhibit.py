@@ -5,7 +5,7 @@ from __future__ import annotations
 from alerts.ack import AckMuter
 from alerts.inhibit import Inhibitor, collapse, mutes
 from alerts.rules import Condition
-from tests.test_alerts_support import LOW_FLOW, MASK, T0, Ward, brief, view
+from tests.support.alerts import LOW_FLOW, MASK, T0, Ward, brief, view
 
 
 def cond(kind: str, tier: int, bed: str = "b1", ward: str = "w1", level: int = 0) -> Condition:

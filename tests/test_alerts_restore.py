@@ -12,7 +12,7 @@ import alerts
 from alerts.alert import Alert
 from alerts.config import DEFAULT
 from alerts.engine import AlertEngine
-from tests.test_alerts_support import LOW_FLOW, MASK, T0, Ward, brief, view
+from tests.support.alerts import LOW_FLOW, MASK, T0, Ward, brief, view
 
 
 def restart(w: Ward) -> Ward:

@@ -6,9 +6,9 @@ import pytest
 
 from alerts.config import DEFAULT, parse_alerting
 from alerts.rules import conditions, split_reasons, system_conditions, undecided
-from monitor.bedstate import BedState, to_state
-from monitor.messages import Admission, CareEvent, Observation
-from tests.test_alerts_support import T0, view
+from monitor.ingest.messages import Admission, CareEvent, Observation
+from monitor.state.bedstate import BedState, to_state
+from tests.support.alerts import T0, view
 
 WINDOWS = {"hr": (60.0, 300.0), "rr": (60.0, 300.0), "spo2": (60.0, 300.0),
            "sbp": (3900.0, 7800.0), "dbp": (3900.0, 7800.0), "map": (3900.0, 7800.0),
@@ -86,7 +86,7 @@ def test_system_conditions():
 
 
 def test_reasons_from_a_real_bed_state_are_split_per_scale():
-    """The view exactly as monitor.bedstate.to_state makes it (plus device and risk)."""
+    """The view exactly as monitor.state.bedstate.to_state makes it (plus device and risk)."""
     b = BedState(Admission("P7", T0), WINDOWS)
     b.add_observation(Observation(T0 + 10, {"temp_c": 38.4, "hr": 112, "rr": 22, "spo2": 93,
                                             "sbp": 96, "map": 70, "acvpu": "A"}))

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from monitor.bedstate import BedState, day_label, to_state
-from monitor.messages import VITALS, Admission, CareEvent, Observation
-from monitor.timeutil import iso
+from monitor.clock import iso
+from monitor.ingest.messages import VITALS, Admission, CareEvent, Observation
+from monitor.state.bedstate import BedState, day_label, to_state
 
 T0 = 1_790_000_000.0  # admission time; every timeline below is in seconds after it
 WINDOWS = {  # as config.Config.windows() with the defaults

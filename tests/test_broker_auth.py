@@ -10,9 +10,9 @@ import aiomqtt
 import pytest
 
 from monitor.daemon import Daemon
-from tests.brokers import TestBroker
 from tests.conftest import daemon_config, wait_for
-from tests.dbutil import count
+from tests.support.brokers import TestBroker
+from tests.support.db import count
 from tests.test_health import health
 
 pytestmark = pytest.mark.skipif(not shutil.which("mosquitto_passwd"),

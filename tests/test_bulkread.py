@@ -1,4 +1,4 @@
-"""monitor/bulkread.py: the daemon's receive path, against the real broker.
+"""monitor/ingest/bulkread.py: the daemon's receive path, against the real broker.
 
 It relies on private parts of the pinned aiomqtt and paho; the first test names them, so
 that an upgrade that moves them fails here, by name, rather than somewhere downstream.
@@ -13,7 +13,7 @@ import aiomqtt
 import paho.mqtt.client as paho
 import pytest
 
-from monitor import bulkread
+from monitor.ingest import bulkread
 from tests.conftest import wait_for
 
 _ids = itertools.count()
@@ -67,7 +67,7 @@ async def test_a_message_larger_than_the_read_buffer_arrives_whole(broker):
 async def test_a_lost_connection_ends_the_messages_iterator(broker, tmp_path):
     """The daemon learns of a lost connection through aiomqtt's iterator, which the bulk
     reader leaves in place: a broker that goes away must end it with MqttError."""
-    from tests.brokers import TestBroker
+    from tests.support.brokers import TestBroker
     own = TestBroker(tmp_path / "own", kind=broker.kind).start()
     client = aiomqtt.Client(own.host, own.port, identifier="bulk-lost")
     bulkread.install(client, lambda *a: None, asyncio.get_running_loop())
@@ -91,9 +91,9 @@ async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_p
     import os
     import signal
 
-    from monitor.mqtt import MqttEdge
-    from tests.brokers import TestBroker
+    from monitor.ingest.mqtt import MqttEdge
     from tests.conftest import daemon_config
+    from tests.support.brokers import TestBroker
     own = TestBroker(tmp_path / "own", kind=broker.kind).start()
     cfg = daemon_config(own, tmp_path)
     edge = MqttEdge(cfg, lambda *a: None, lambda: None, lambda up: None)

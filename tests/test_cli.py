@@ -9,7 +9,7 @@ import sys
 
 import orjson
 
-from tests.brokers import ROOT
+from tests.support.brokers import ROOT
 from tests.test_timeline import NORMAL, T0, FakeClock, Ward
 
 SPEC_SNAPSHOT = {

@@ -10,8 +10,8 @@ import orjson
 
 from dashboard.core import severity_key
 from tests.conftest import wait_for
-from tests.dbutil import count, query
-from tests.test_dashboard_helpers import Client, admit, is_error, url
+from tests.support.dashboard import Client, admit, is_error, url
+from tests.support.db import count, query
 
 NORMAL = {"hr": 80, "rr": 14, "spo2": 97, "sbp": 122, "dbp": 76, "map": 91, "acvpu": "A"}
 SICK = {"hr": 135, "rr": 27, "spo2": 89, "sbp": 86, "dbp": 50, "map": 62, "temp_c": 39.4,

@@ -10,8 +10,7 @@ import aiohttp
 from yarl import URL
 
 from dashboard.auth import LOCKOUT_S, MAX_FAILURES, SESSION_S
-from tests.dbutil import query
-from tests.test_dashboard_helpers import (
+from tests.support.dashboard import (
     PASSWORD,
     Client,
     is_error,
@@ -20,6 +19,7 @@ from tests.test_dashboard_helpers import (
     new_session,
     url,
 )
+from tests.support.db import query
 
 
 async def post_login(d, name, password, **kw):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
-from tests.dbutil import query
-from tests.test_dashboard_helpers import PASSWORD, admit, make_user, url
+from tests.support.dashboard import PASSWORD, admit, make_user, url
+from tests.support.db import query
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from monitor.users import HASHER, add_user, main_user_add
-from tests.brokers import ROOT
-from tests.dbutil import query
-from tests.test_dashboard_helpers import PASSWORD, Client, is_error
+from monitor.store.accounts import HASHER, add_user, main_user_add
+from tests.support.brokers import ROOT
+from tests.support.dashboard import PASSWORD, Client, is_error
+from tests.support.db import query
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ async def test_existing_user_is_updated_and_its_sessions_end(make_daemon):
 
 def test_user_add_beside_a_running_daemon_as_a_separate_process(cfg_file):
     cfg, db = cfg_file
-    code = ("import sys; from monitor.users import main_user_add; "
+    code = ("import sys; from monitor.store.accounts import main_user_add; "
             "sys.exit(main_user_add(sys.argv[1:], sys.stdin))")
     r = subprocess.run([sys.executable, "-c", code, "ada", "--role", "admin",
                         "--password-stdin", "--config", str(cfg)], input="admin password\n",

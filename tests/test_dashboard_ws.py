@@ -11,7 +11,7 @@ import pytest
 
 from dashboard import ws as ws_module
 from dashboard.core import DASH
-from tests.test_dashboard_helpers import Client, admit, url
+from tests.support.dashboard import Client, admit, url
 
 NORMAL = {"hr": 80, "rr": 14, "spo2": 97, "sbp": 122, "dbp": 76, "map": 91, "acvpu": "A"}
 

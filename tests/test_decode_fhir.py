@@ -9,13 +9,13 @@ import json
 
 import orjson
 import pytest
-from fuzz_targets import NOW, fuzz_fhir, json_paths, replace_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_decode_json import JSON_VALUES, at
 
-from monitor.decode_fhir import decode_fhir
-from monitor.messages import Observation, Rejected
+from monitor.ingest.decode_fhir import decode_fhir
+from monitor.ingest.messages import Observation, Rejected
+from tests.support.fuzz import NOW, fuzz_fhir, json_paths, replace_at
 
 # As an EHR integration engine forwards a nurse's vital-signs set: a collection Bundle
 # with the Patient, a BP panel, a temperature in degF, a retracted reading and a weight.

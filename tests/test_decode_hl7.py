@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from fuzz_targets import NOW, fuzz_hl7, mutate_hl7
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_decode_json import at
 
-from monitor.decode_hl7 import decode_hl7
-from monitor.messages import Observation, Rejected
+from monitor.ingest.decode_hl7 import decode_hl7
+from monitor.ingest.messages import Observation, Rejected
+from tests.support.fuzz import NOW, fuzz_hl7, mutate_hl7
 
 # A multi-parameter monitor through its PCD-01 gateway: MDS/VMD/channel hierarchy OBX
 # without values, ECG and SpO2 pulse rates, a temperature that takes OBR-7, a cuff pressure

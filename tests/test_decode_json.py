@@ -7,7 +7,26 @@ from datetime import datetime
 
 import orjson
 import pytest
-from fuzz_targets import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.ingest.decode_json import (
+    decode_admit,
+    decode_care,
+    decode_device,
+    decode_discharge,
+    decode_vitals,
+)
+from monitor.ingest.messages import (
+    VITALS,
+    Admission,
+    CareEvent,
+    DeviceStatus,
+    Discharge,
+    Observation,
+)
+from monitor.ingest.messages import Rejected as R
+from tests.support.fuzz import (
     NOW,
     fuzz_admit,
     fuzz_care,
@@ -18,18 +37,6 @@ from fuzz_targets import (
     replace_at,
     seeds,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from monitor.decode_json import (
-    decode_admit,
-    decode_care,
-    decode_device,
-    decode_discharge,
-    decode_vitals,
-)
-from monitor.messages import VITALS, Admission, CareEvent, DeviceStatus, Discharge, Observation
-from monitor.messages import Rejected as R
 
 
 def at(text: str) -> float:

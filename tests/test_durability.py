@@ -16,9 +16,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from tests.brokers import ROOT, TestBroker, free_port
 from tests.conftest import wait_for
-from tests.dbutil import count, query
+from tests.support.brokers import ROOT, TestBroker, free_port
+from tests.support.db import count, query
 
 N = 1000
 

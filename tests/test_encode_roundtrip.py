@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from fuzz_targets import NOW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_decode_fhir import BUNDLE
 from test_decode_hl7 import LOINC_EXPECTED, MDC_EXPECTED, MDC_MESSAGE
 
 from devices.encode import to_fhir, to_hl7, to_json
-from monitor.decode_fhir import decode_fhir
-from monitor.decode_hl7 import decode_hl7
-from monitor.decode_json import decode_vitals
-from monitor.messages import ACVPU, Observation, Rejected
+from monitor.ingest.decode_fhir import decode_fhir
+from monitor.ingest.decode_hl7 import decode_hl7
+from monitor.ingest.decode_json import decode_vitals
+from monitor.ingest.messages import ACVPU, Observation, Rejected
+from tests.support.fuzz import NOW
 
 
 def tenths(low: float, high: float) -> st.SearchStrategy[float]:

@@ -17,9 +17,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.brokers import TestBroker
 from tests.conftest import wait_for
-from tests.dbutil import count, query
+from tests.support.brokers import TestBroker
+from tests.support.db import count, query
 
 HOUR = 3600.0
 

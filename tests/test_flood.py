@@ -9,11 +9,11 @@ import time
 import aiomqtt
 
 from monitor import config
-from monitor.metrics import Metrics
+from monitor.ingest.ratelimit import RateLimiter
+from monitor.ops.metrics import Metrics
 from monitor.pipeline import Outbox, Pipeline
-from monitor.ratelimit import RateLimiter
 from tests.conftest import wait_for
-from tests.dbutil import count, query
+from tests.support.db import count, query
 
 
 def test_token_bucket_allows_the_burst_then_the_rate():

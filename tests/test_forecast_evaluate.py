@@ -1,5 +1,5 @@
-"""forecast.evaluate and forecast.simdata: the figures' arithmetic, and a tiny simulated
-ward end to end (2 beds, 1 day: the real runs are the CLIs, see forecast/MODEL.md)."""
+"""forecast.training.evaluate and forecast.training.simdata: the figures' arithmetic, and a tiny
+simulated ward end to end (2 beds, 1 day: the real runs are the CLIs, see forecast/MODEL.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from forecast import evaluate
-from forecast.evaluate import auroc_exact, lead_time, quantile, standing_lead, warnings
-from forecast.simdata import run_bed, ward_options
+from forecast.training import evaluate
+from forecast.training.evaluate import auroc_exact, lead_time, quantile, standing_lead, warnings
+from forecast.training.simdata import run_bed, ward_options
 
 H = 3600.0
 

@@ -20,9 +20,9 @@ from forecast.features import (
     temp_slope,
 )
 from monitor import config
-from monitor.bedstate import BedState
-from monitor.messages import Admission, Observation
-from monitor.snapshot import Snapshot
+from monitor.clinical.snapshot import Snapshot
+from monitor.ingest.messages import Admission, Observation
+from monitor.state.bedstate import BedState
 
 T0 = 1_767_571_200.0  # 2026-01-05T00:00Z
 H = 3600.0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from forecast.model import DIRECTION, ForecastModel, sentence
-from forecast.train import fit
+from forecast.training.train import fit
 
 SHIPPED = Path(__file__).resolve().parent.parent / "forecast" / "model.pkl"
 

@@ -16,8 +16,8 @@ from forecast.labels import Pending
 from forecast.model import ForecastModel
 from forecast.service import Forecaster
 from monitor import config
-from monitor.bedstate import BedState
-from monitor.messages import Admission, Observation
+from monitor.ingest.messages import Admission, Observation
+from monitor.state.bedstate import BedState
 
 T0 = 1_767_571_200.0
 H = 3600.0

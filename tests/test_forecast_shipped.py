@@ -41,7 +41,8 @@ def test_model_card_names_the_shipped_model():
     m = ForecastModel.load(FORECAST / "model.pkl")
     assert m.version in card
     assert "not clinically validated" in card.lower()
-    assert "python -m forecast.train" in card and "python -m forecast.evaluate" in card
+    assert "python -m forecast.training.train" in card
+    assert "python -m forecast.training.evaluate" in card
 
 
 def test_shipped_model_learns_online_at_the_slow_rate():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from monitor.forecasting import save_rows
+from monitor.state.forecasting import save_rows
 from tests.test_timeline import T0, FakeClock, Ward
 
 CALM = {"hr": 72, "rr": 14, "spo2": 97, "sbp": 124, "map": 88, "acvpu": "A"}

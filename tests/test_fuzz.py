@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from benchmarks import fuzz
-from monitor.route import INBOUND
-from tests.brokers import ROOT
+from monitor.ingest.route import INBOUND
+from tests.support.brokers import ROOT
 
 
 def fuzz_settings(examples: int) -> settings:

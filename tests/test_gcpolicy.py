@@ -1,4 +1,4 @@
-"""monitor/gcpolicy.py: the collector settings the daemon process runs with."""
+"""monitor/ops/gcpolicy.py: the collector settings the daemon process runs with."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from monitor import gcpolicy
+from monitor.ops import gcpolicy
 
 
 @pytest.fixture

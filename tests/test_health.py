@@ -11,9 +11,9 @@ import aiohttp
 import aiomqtt
 import pytest
 
-from tests.brokers import TestBroker
 from tests.conftest import daemon_config, wait_for
-from tests.dbutil import count
+from tests.support.brokers import TestBroker
+from tests.support.db import count
 
 
 async def health(d) -> tuple[int, dict]:

@@ -1,5 +1,6 @@
-"""ICANS grade: ASTCT (Lee 2019) and the project's decisions, per /work/shared/CLINICAL.md
-("ICANS grade"). The most severe domain sets the grade; unknowns follow monitor/grade.py."""
+"""ICANS grade: ASTCT (Lee 2019) and the project's decisions, per
+CLINICAL.md ("ICANS grade"). The most severe domain sets the grade; unknowns follow
+monitor/clinical/grade.py."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.grade import Grade
-from monitor.icans import icans_grade
-from monitor.snapshot import Snapshot
+from monitor.clinical.grade import Grade
+from monitor.clinical.icans import icans_grade
+from monitor.clinical.snapshot import Snapshot
 
 AWAKE = Snapshot(ice_score=10, acvpu="A")
 

@@ -8,9 +8,9 @@ import aiohttp
 import orjson
 
 from devices import encode
-from monitor.messages import Observation
+from monitor.ingest.messages import Observation
 from tests.conftest import wait_for
-from tests.dbutil import count, query
+from tests.support.db import count, query
 
 
 async def admit(publisher, p, ward="w1", bed="b1", patient="P1", now=None):

@@ -9,9 +9,9 @@ import time
 
 import aiohttp
 
-from monitor.mqtt import subscriptions
+from monitor.ingest.mqtt import subscriptions
 from tests.conftest import daemon_config, wait_for
-from tests.dbutil import count, query
+from tests.support.db import count, query
 
 BEDS = ("b1", "b2", "b3")
 

@@ -18,10 +18,10 @@ from devices import cli
 from devices.artefacts import KINDS
 from devices.clock import SimClock, parse_start
 from devices.ward import WardOptions, generate, run_ward
-from monitor import decode_fhir, decode_hl7, decode_json
-from monitor.timeutil import parse_ts
+from monitor.clock import parse_ts
+from monitor.ingest import decode_fhir, decode_hl7, decode_json
 from tests.conftest import wait_for
-from tests.dbutil import count, query
+from tests.support.db import count, query
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DECODE = {"vitals": decode_json.decode_vitals, "fhir": decode_fhir.decode_fhir,
@@ -250,7 +250,7 @@ async def test_cli_bad_options_exit_2_with_one_line(argv, message, capsys):
 
 
 async def test_cli_unreachable_broker_exits_1(capsys):
-    from tests.brokers import free_port
+    from tests.support.brokers import free_port
     args = parse("--port", str(free_port()), "--days", "0.01", "--beds", "1")
     assert await cli.run(args) == 1
     assert "broker" in capsys.readouterr().err

@@ -7,9 +7,9 @@ import orjson
 import pytest
 
 from monitor import config
-from monitor.metrics import Metrics
+from monitor.ops.metrics import Metrics
 from monitor.pipeline import Outbox, Pipeline
-from tests.dbutil import query
+from tests.support.db import query
 
 T0 = 1_795_000_000.0  # admission time
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from monitor.webhooks import Target, Webhooks, sign, verify
+from monitor.outputs.webhooks import Target, Webhooks, sign, verify
 from tests.conftest import daemon_config, wait_for
 
 SECRET = "test-secret"

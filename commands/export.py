@@ -1,0 +1,53 @@
+"""`export --patient ID`: a patient's stored observations, one line per time point."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import sys
+from typing import TextIO
+
+import orjson
+
+from monitor.clock import iso
+from monitor.config import Config
+from monitor.store.schema import VITAL_COLUMNS, open_readonly
+
+HEAD = ("ts", "patient_id", "ward", "bed")
+
+
+def rows(conn: sqlite3.Connection, patient_id: str):
+    cols = ", ".join(VITAL_COLUMNS)
+    cur = conn.execute(f"SELECT ts, patient_id, ward, bed, {cols} FROM observations "
+                       "WHERE patient_id=? ORDER BY ts, ward, bed", (patient_id,))
+    names = HEAD + tuple(VITAL_COLUMNS)
+    for row in cur:
+        rec = dict(zip(names, row, strict=True))
+        rec["ts"] = iso(rec["ts"])
+        yield rec
+
+
+def export(cfg: Config, patient_id: str, fmt: str, out: TextIO) -> int:
+    conn = open_readonly(cfg["storage.path"], "export")
+    if conn is None:
+        return 2
+    try:
+        n = 0
+        if fmt == "csv":
+            writer = csv.DictWriter(out, fieldnames=HEAD + tuple(VITAL_COLUMNS))
+            writer.writeheader()
+            for rec in rows(conn, patient_id):
+                writer.writerow(rec)
+                n += 1
+        else:
+            for rec in rows(conn, patient_id):
+                present = {k: v for k, v in rec.items() if v is not None}
+                out.write(orjson.dumps(present).decode() + "\n")
+                n += 1
+    finally:
+        conn.close()
+    if n == 0:
+        print(f"crswatch: export: no observations stored for patient {patient_id}",
+              file=sys.stderr)
+        return 1
+    return 0

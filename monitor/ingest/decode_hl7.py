@@ -1,0 +1,310 @@
+"""HL7 v2 ORU^R01 from patient monitors (IHE PCD-01) -> Observations.
+
+The message: segments separated by CR (LF and CRLF tolerated, MLLP framing bytes 0x0b and
+0x1c removed); separators from MSH-1 and MSH-2; MSH-9 must be ORU^R01. Each OBX is read:
+- OBX-3: an MDC code (system MDC; the numeric code decides, the MDC_ name is a fallback
+  for codes we do not know, and the two must not name different vitals) or a LOINC code
+  (system LN). Codes CRSWatch does not read (device hierarchy, alarms, waveforms...) are
+  ignored, unless nothing usable is left.
+- OBX-11: F, R, C and P are used; X, D and W mean "no result / deleted / withdrawn" and the
+  OBX is skipped. Anything else rejects the message.
+- OBX-2 must be NM and OBX-5 one number; an empty OBX-5 or one of the "no value" codes of
+  monitors (NO_VALUE) is skipped as absent rather than rejected, so an unplugged probe does
+  not lose the other vitals of the bed.
+- OBX-6: an MDC unit or a UCUM unit that fits the vital; degF is converted to C.
+- the time: OBX-14, else OBR-7 of the OBX's OBR, else MSH-7; it must carry a zone.
+OBX of one time merge into one Observation; two different values of one vital at one
+time reject the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
+
+from monitor.ingest.messages import Observation, Rejected
+from monitor.ingest.validate import (
+    LOINC_VITALS,
+    ObservationSet,
+    check_time,
+    convert_unit,
+    normalise_unit,
+    payload_bytes,
+)
+
+# MDC (IEEE 11073-10101) code, reference id, vital, rank. Of two sources of one vital, the
+# lower rank wins:
+# - heart rate: the ECG rate beats the pulse rate from the SpO2 probe, over the whole
+#   message (the pleth rate is only used when the message has no ECG heart rate).
+# - blood pressure: arterial beats cuff, per time point. A cuff reading is intermittent and
+#   carries its own time; an arterial line at the same moment is the better reading, but a
+#   cuff reading taken at another time is a measurement of its own and is kept.
+MDC_OBSERVATIONS: tuple[tuple[str, str, str, int], ...] = (
+    ("147842", "MDC_ECG_HEART_RATE", "hr", 0),
+    ("149530", "MDC_PULS_OXIM_PULS_RATE", "hr", 1),
+    ("151562", "MDC_RESP_RATE", "rr", 0),
+    ("150456", "MDC_PULS_OXIM_SAT_O2", "spo2", 0),
+    ("150344", "MDC_TEMP", "temp_c", 0),
+    ("150364", "MDC_TEMP_BODY", "temp_c", 0),
+    ("150368", "MDC_TEMP_CORE", "temp_c", 0),
+    ("150392", "MDC_TEMP_TYMP", "temp_c", 0),
+    ("188420", "MDC_TEMP_RECT", "temp_c", 0),
+    ("188424", "MDC_TEMP_ORAL", "temp_c", 0),
+    ("188428", "MDC_TEMP_EAR", "temp_c", 0),
+    ("188452", "MDC_TEMP_AXILLA", "temp_c", 0),
+    # 150388 MDC_TEMP_SKIN is left out on purpose: skin is not body temperature.
+    ("150301", "MDC_PRESS_CUFF_SYS", "sbp", 1),
+    ("150302", "MDC_PRESS_CUFF_DIA", "dbp", 1),
+    ("150303", "MDC_PRESS_CUFF_MEAN", "map", 1),
+    ("150021", "MDC_PRESS_BLD_NONINV_SYS", "sbp", 1),
+    ("150022", "MDC_PRESS_BLD_NONINV_DIA", "dbp", 1),
+    ("150023", "MDC_PRESS_BLD_NONINV_MEAN", "map", 1),
+    ("150033", "MDC_PRESS_BLD_ART_ABP_SYS", "sbp", 0),
+    ("150034", "MDC_PRESS_BLD_ART_ABP_DIA", "dbp", 0),
+    ("150035", "MDC_PRESS_BLD_ART_ABP_MEAN", "map", 0),
+    ("152196", "MDC_CONC_AWAY_O2_INSP", "fio2", 0),
+)
+MDC_BY_CODE = {code: (vital, rank) for code, _, vital, rank in MDC_OBSERVATIONS}
+MDC_BY_NAME = {name: (vital, rank) for _, name, vital, rank in MDC_OBSERVATIONS} | {
+    # names some vendors send with these or other numeric codes
+    "MDC_PRESS_BLD_ART_SYS": ("sbp", 0),
+    "MDC_PRESS_BLD_ART_DIA": ("dbp", 0),
+    "MDC_PRESS_BLD_ART_MEAN": ("map", 0),
+    "MDC_TEMP_AXIL": ("temp_c", 0),
+}
+
+# MDC units -> UCUM.
+MDC_UNITS: tuple[tuple[str, str, str], ...] = (
+    ("264864", "MDC_DIM_BEAT_PER_MIN", "{beats}/min"),
+    ("264928", "MDC_DIM_RESP_PER_MIN", "{breaths}/min"),
+    ("262688", "MDC_DIM_PERCENT", "%"),
+    ("266016", "MDC_DIM_MMHG", "mm[Hg]"),
+    ("268192", "MDC_DIM_DEGC", "Cel"),
+    ("266560", "MDC_DIM_FAHR", "[degF]"),
+    ("265216", "MDC_DIM_L_PER_MIN", "L/min"),
+    ("262144", "MDC_DIM_DIMLESS", "1"),
+)
+MDC_UNIT_BY_CODE = {code: ucum for code, _, ucum in MDC_UNITS}
+MDC_UNIT_BY_NAME = {name: ucum for _, name, ucum in MDC_UNITS} | {"MDC_DIM_DEGF": "[degF]"}
+
+LOINC_SYSTEM_NAMES = ("LN", "LOINC", "HTTP://LOINC.ORG")
+USED_STATUS = ("F", "R", "C", "P")
+SKIPPED_STATUS = ("X", "D", "W")
+# Values monitors send for "no value": IEEE 11073-20601 FLOAT NaN, NRes, +INF, -INF, and
+# the -999 of several vendors.
+NO_VALUE = frozenset({8388607.0, -8388608.0, 8388606.0, -8388606.0, -999.0})
+
+HL7_TIME = re.compile(
+    r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?([+-]\d{4})?", re.ASCII
+)
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)", re.ASCII)
+
+
+class Separators(NamedTuple):
+    field: str
+    component: str
+    repetition: str
+
+
+class Reading(NamedTuple):
+    ts: float
+    vital: str
+    rank: int
+    value: float
+    where: str
+
+
+def decode_hl7(
+    payload: bytes,
+    now: float,
+    max_future_s: float = 300.0,
+    max_past_s: float = 14 * 86400.0,
+) -> list[Observation]:
+    """An ORU^R01 message -> Observations, oldest first."""
+    segments = _segments(payload)
+    seps = _separators(segments[0])
+    msh = [""] + segments[0].split(seps.field)  # msh[n] is MSH-n, n >= 2
+    _check_type(_get(msh, 9), seps)
+    times = {"OBR-7": "", "MSH-7": _get(msh, 7)}  # fallbacks for an OBX without OBX-14
+    readings: list[Reading] = []
+    unused: Counter[str] = Counter()
+    obx_count = 0
+    for segment in segments[1:]:
+        fields = segment.split(seps.field)
+        if fields[0] == "MSH":
+            raise Rejected("more than one MSH segment: send one message per publish")
+        if fields[0] == "OBR":
+            times["OBR-7"] = _get(fields, 7)
+        elif fields[0] == "OBX":
+            obx_count += 1
+            reading = _read_obx(fields, f"OBX #{obx_count}", seps, times, unused)
+            if reading is not None:
+                ts, vital, rank, value, where = reading
+                ts = check_time(ts, now, max_future_s, max_past_s, f"{where}: time")
+                readings.append(Reading(ts, vital, rank, value, where))
+    if not obx_count:
+        raise Rejected("no OBX segments in message")
+    merged = _merge(readings)
+    if not len(merged):
+        summary = ", ".join(f"{n} {why}" for why, n in unused.items())
+        raise Rejected(f"no usable vital signs in message ({summary})")
+    return merged.observations()
+
+
+def _segments(payload: bytes) -> list[str]:
+    data = payload_bytes(payload)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # HL7 v2 senders often use 8859-1
+    text = text.replace("\x0b", "").replace("\x1c", "")
+    segments = [s for s in re.split(r"\r\n|\r|\n", text) if s.strip()]
+    if not segments or not segments[0].startswith("MSH"):
+        raise Rejected("not an HL7 v2 message: the first segment is not MSH")
+    return segments
+
+
+def _separators(msh: str) -> Separators:
+    if len(msh) < 8:
+        raise Rejected("MSH: too short to hold the separators (MSH-1, MSH-2)")
+    field = msh[3]
+    encoding = msh[4:].split(field, 1)[0]
+    chars = field + encoding
+    if (
+        len(encoding) not in (4, 5)
+        or len(set(chars)) != len(chars)
+        or any(c.isalnum() or c.isspace() for c in chars)
+    ):
+        raise Rejected("MSH-1/MSH-2: separators must be distinct, not letters, digits or spaces")
+    return Separators(field, encoding[0], encoding[1])
+
+
+def _check_type(raw: str, seps: Separators) -> None:
+    parts = [p.strip().upper() for p in raw.split(seps.component)]
+    if parts[:2] != ["ORU", "R01"] or (len(parts) > 2 and parts[2] not in ("", "ORU_R01")):
+        raise Rejected(f"MSH-9: message type {raw[:20]!r} is not ORU^R01")
+
+
+def _read_obx(
+    fields: list[str],
+    where: str,
+    seps: Separators,
+    times: dict[str, str],
+    unused: Counter[str],
+) -> Reading | None:
+    """One OBX -> a Reading (ts not yet checked against the clock), or None if skipped."""
+    known = _identify(_get(fields, 3).split(seps.repetition)[0], seps, where)
+    if known is None:
+        unused["OBX with codes CRSWatch does not read"] += 1
+        return None
+    vital, rank = known
+    status = _get(fields, 11).strip().upper()
+    if status in SKIPPED_STATUS:
+        unused["OBX with status X, D or W"] += 1
+        return None
+    if status not in USED_STATUS:
+        shown = repr(status[:5]) if status else "missing"
+        raise Rejected(f"{where}: OBX-11 result status {shown} is not F, R, C or P")
+    raw = _get(fields, 5).strip()
+    if not raw:
+        unused["OBX without a value"] += 1
+        return None
+    kind = _get(fields, 2).strip().upper()
+    if kind != "NM":
+        raise Rejected(f"{where}: OBX-2 value type {kind[:5]!r} is not NM (needed for {vital})")
+    if seps.repetition in raw or not NUMBER.fullmatch(raw):
+        raise Rejected(f"{where}: OBX-5 is not one number")
+    value = float(raw)
+    if value in NO_VALUE:
+        unused["OBX without a value"] += 1
+        return None
+    unit = _unit(_get(fields, 6).split(seps.repetition)[0], seps, where)
+    value = convert_unit(vital, value, unit, f"{where}: OBX-6")
+    for name, time_raw in (("OBX-14", _get(fields, 14)), *times.items()):
+        time_raw = time_raw.split(seps.component)[0].strip()
+        if time_raw:
+            return Reading(_hl7_time(time_raw, name, where), vital, rank, value, where)
+    raise Rejected(f"{where}: no time (OBX-14, OBR-7 and MSH-7 are empty)")
+
+
+def _identify(raw: str, seps: Separators, where: str) -> tuple[str, int] | None:
+    """OBX-3 -> (vital, rank) for a code we read, else None."""
+    parts = raw.split(seps.component) + [""] * 6
+    for code, name, system in ((parts[0], parts[1], parts[2]), (parts[3], parts[4], parts[5])):
+        code, name, system = code.strip(), name.strip(), system.strip().upper()
+        if system == "MDC":
+            by_code, by_name = MDC_BY_CODE.get(code), MDC_BY_NAME.get(name)
+            if by_code and by_name and by_code[0] != by_name[0]:
+                raise Rejected(f"{where}: OBX-3 code {code[:10]} and name {name[:40]} disagree")
+            if by_code or by_name:
+                return by_code or by_name
+        elif system in LOINC_SYSTEM_NAMES and code in LOINC_VITALS:
+            return LOINC_VITALS[code], 0
+    return None
+
+
+def _unit(raw: str, seps: Separators, where: str) -> str | None:
+    """OBX-6 -> a unit string that convert_unit understands (UCUM), or what was sent."""
+    parts = raw.split(seps.component) + [""] * 6
+    sent = None
+    for code, name, system in ((parts[0], parts[1], parts[2]), (parts[3], parts[4], parts[5])):
+        code, name, system = code.strip(), name.strip(), system.strip().upper()
+        if system == "MDC" or name.startswith("MDC_DIM"):
+            by_code, by_name = MDC_UNIT_BY_CODE.get(code), MDC_UNIT_BY_NAME.get(name)
+            if by_code and by_name and by_code != by_name:
+                raise Rejected(f"{where}: OBX-6 unit code {code[:10]} and name {name[:30]} differ")
+            if by_code or by_name:
+                return by_code or by_name
+        for candidate in (code, name):
+            if candidate and normalise_unit(candidate):
+                return candidate
+        sent = sent or code or name or None
+    return sent
+
+
+def _hl7_time(raw: str, name: str, where: str) -> float:
+    """HL7 TS YYYYMMDDHHMM[SS[.S[S[S[S]]]]]+/-ZZZZ -> epoch seconds."""
+    match = HL7_TIME.fullmatch(raw)
+    if not match:
+        raise Rejected(f"{where}: {name} is not an HL7 time with minutes (YYYYMMDDHHMM[SS]+ZZZZ)")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if zone is None:
+        raise Rejected(f"{where}: no time zone in {name}; CRSWatch requires one")
+    offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+    try:
+        if int(zone[3:5]) >= 60 or offset > timedelta(hours=14):
+            raise ValueError
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+            tzinfo=timezone(-offset if zone[0] == "-" else offset),
+        )
+        return moment.timestamp()
+    except (ValueError, OverflowError):
+        raise Rejected(f"{where}: {name} is not a valid date, time or zone") from None
+
+
+def _merge(readings: list[Reading]) -> ObservationSet:
+    """Apply the source preferences (see MDC_OBSERVATIONS), then merge by time."""
+    if any(r.vital == "hr" and r.rank == 0 for r in readings):
+        readings = [r for r in readings if not (r.vital == "hr" and r.rank > 0)]
+    best: dict[tuple[float, str], int] = {}
+    for r in readings:
+        key = (r.ts, r.vital)
+        best[key] = min(best.get(key, r.rank), r.rank)
+    merged = ObservationSet()
+    for r in readings:
+        if r.rank == best[(r.ts, r.vital)]:
+            merged.add(r.ts, r.vital, r.value, r.where)
+    return merged
+
+
+def _get(fields: list[str], n: int) -> str:
+    return fields[n] if n < len(fields) else ""

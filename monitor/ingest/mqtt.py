@@ -1,0 +1,191 @@
+"""The MQTT edge: connect with a persistent session, subscribe, reconnect with backoff,
+acknowledge each QoS 1 message only once what it carried is committed.
+
+Why manual acknowledgement: aiomqtt 2.x (through paho) sends PUBACK as soon as a message
+is received. If the daemon were killed between that PUBACK and the SQLite commit, the
+broker would consider the message delivered and it would be lost. With paho's manual ack
+switched on, the broker keeps every unacknowledged message in our persistent session and
+sends it again after a restart; the store recognises redeliveries, so each is kept once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import struct
+from collections.abc import Callable
+
+import aiomqtt
+from paho.mqtt.client import PUBACK
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from monitor.config import Config
+from monitor.ingest import bulkread
+from monitor.ingest.route import INBOUND
+
+log = logging.getLogger("crswatch.mqtt")
+
+
+def status_topic(prefix: str) -> str:
+    return f"{prefix}/_daemon/status"
+
+
+def subscriptions(cfg: Config) -> list[tuple[str, int]]:
+    p = cfg.prefix
+    return [(f"{p}/{ward}/+/{kind}", 1) for ward in cfg["mqtt.wards"] for kind in INBOUND]
+
+
+def make_client(cfg: Config) -> aiomqtt.Client:
+    v5 = cfg["mqtt.protocol"] == "5"
+    kwargs: dict = {}
+    if v5:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = int(cfg["mqtt.session_expiry_s"])
+        props.ReceiveMaximum = int(cfg["mqtt.receive_maximum"])
+        kwargs.update(protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props)
+    else:
+        kwargs.update(protocol=aiomqtt.ProtocolVersion.V311, clean_session=False)
+    if cfg["mqtt.username"]:
+        kwargs.update(username=cfg["mqtt.username"], password=cfg["mqtt.password"] or None)
+    if cfg["mqtt.tls_ca"]:
+        ctx = ssl.create_default_context(cafile=cfg["mqtt.tls_ca"])
+        if cfg["mqtt.tls_cert"]:
+            ctx.load_cert_chain(cfg["mqtt.tls_cert"], cfg["mqtt.tls_key"] or None)
+        kwargs["tls_context"] = ctx
+    client = aiomqtt.Client(
+        cfg["mqtt.host"], cfg["mqtt.port"], identifier=cfg["mqtt.client_id"],
+        will=aiomqtt.Will(status_topic(cfg.prefix), "offline", qos=1, retain=True),
+        timeout=10, max_inflight_messages=1000, **kwargs,
+    )
+    # Before connecting, so that messages redelivered from the session are not acked early.
+    client._client.manual_ack_set(True)
+    client.pending_calls_threshold = 10_000  # state and alert publications run concurrently
+    return client
+
+
+OnMessage = Callable[[str, bytes, int, int, object], None]
+
+
+class MqttEdge:
+    def __init__(self, cfg: Config, on_message: OnMessage, on_connect: Callable[[], None],
+                 set_connected: Callable[[bool], None]):
+        self.cfg = cfg
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.set_connected = set_connected
+        self.client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self._qos0_mids: set[int] = set()  # QoS 0 states written, not yet reported
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = self.cfg["mqtt.reconnect_min_s"]
+        while not stop.is_set():
+            try:
+                client = make_client(self.cfg)
+                bulkread.install(client, self._receiver(client), asyncio.get_running_loop())
+                self._guard_qos0(client)
+                async with client:
+                    await client.subscribe(subscriptions(self.cfg))
+                    await client.publish(status_topic(self.cfg.prefix), "online", qos=1,
+                                         retain=True)
+                    self.client = client
+                    self.connected.set()
+                    self.set_connected(True)
+                    delay = self.cfg["mqtt.reconnect_min_s"]
+                    log.info("connected to %s:%s", self.cfg["mqtt.host"], self.cfg["mqtt.port"])
+                    self.on_connect()
+                    reader = asyncio.create_task(self._read(client))
+                    stopper = asyncio.create_task(stop.wait())
+                    done, _ = await asyncio.wait({reader, stopper},
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    stopper.cancel()
+                    if reader in done:
+                        reader.result()  # raises the MqttError that ended it
+                    else:
+                        reader.cancel()
+                        await client.publish(status_topic(self.cfg.prefix), "offline",
+                                             qos=1, retain=True)
+            except aiomqtt.MqttError as e:
+                log.warning("broker connection: %s; retrying in %.1f s", e, delay)
+            finally:
+                self.client = None
+                self.connected.clear()
+                self.set_connected(False)
+            if stop.is_set():
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, self.cfg["mqtt.reconnect_max_s"])
+
+    def _receiver(self, client: aiomqtt.Client):
+        on_message = self.on_message
+        return lambda topic, payload, mid, qos: on_message(topic, payload, mid, qos, client)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        """Messages arrive through bulkread; this only ends (raising) when the
+        connection is lost."""
+        async for _ in client.messages:
+            pass
+
+    def ack_all(self, acks: list[tuple[object, int, int]]) -> None:
+        """PUBACK these messages now, in this order, in one write: only those that came in
+        on the present connection (after a reconnect the broker sends the others again,
+        and the store knows them already). What paho's `ack()` sends for each, joined."""
+        client = self.client
+        if client is None:
+            return
+        packet = b"".join(struct.pack("!BBH", PUBACK, 2, mid)
+                          for conn, mid, qos in acks if qos == 1 and conn is client)
+        if packet:
+            client._client._packet_queue(PUBACK, packet, 0, 1)
+
+    def publish_state(self, topic: str, payload: bytes) -> bool:
+        """A bed's state: retained, QoS 0, handed to paho without waiting. Each state is
+        superseded by the next one, the broker keeps the last (retained), and all of them
+        are published again after a reconnect (Daemon._on_connect); QoS 1 would add a
+        PUBACK and paho's bookkeeping per state for nothing."""
+        client = self.client
+        if client is None:
+            return False
+        info = client._client.publish(topic, payload, 0, True)
+        if not info.is_published():
+            self._qos0_mids.add(info.mid)  # see _guard_qos0
+        return info.rc == 0
+
+    def _guard_qos0(self, client: aiomqtt.Client) -> None:
+        """paho reports a QoS 0 publication as published with its message id once written,
+        and aiomqtt takes that for the PUBACK of a QoS 1 publication holding the same id
+        (ids wrap at 65,535; bed states go out by thousands a second): an alert would
+        count as delivered before the broker had it. Such reports are kept from aiomqtt.
+        Were a real PUBACK taken for one, its publication times out and is sent again."""
+        self._qos0_mids = set()  # a new connection: nothing of the last one is pending
+        paho_client = client._client
+        aiomqtt_on_publish = paho_client.on_publish
+
+        def on_publish(c, userdata, mid, *rest):
+            if mid in self._qos0_mids:
+                self._qos0_mids.discard(mid)
+            else:
+                aiomqtt_on_publish(c, userdata, mid, *rest)
+        paho_client.on_publish = on_publish
+
+    def backlog(self) -> int:
+        """Packets handed to paho and not yet written to the socket."""
+        client = self.client
+        return 0 if client is None else len(client._client._out_packet)
+
+    async def publish(self, topic: str, payload: bytes | str, qos: int = 1,
+                      retain: bool = False) -> bool:
+        client = self.client
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=10)
+            return True
+        except aiomqtt.MqttError as e:
+            log.warning("publish to %s failed: %s", topic, e)
+            return False

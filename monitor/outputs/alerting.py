@@ -1,0 +1,160 @@
+"""The daemon's side of alerting: feeds bed states to the pure engine (alerts/), stores
+every alert, event and audit record through the one writer, and delivers notifications on
+their channels: the dashboard (live hub), MQTT `{p}/{ward}/alerts`, webhooks.
+
+Synchronous apart from user actions (which await their commit before answering), so the
+same code runs in the daemon, in `replay` and in tests with an injected clock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from alerts.alert import Decision
+from alerts.audit import GENESIS, AuditEvent, canonical, chain
+from alerts.config import AlertSettings
+from alerts.engine import AlertEngine
+from alerts.routing import deliveries
+from monitor.outputs.webhooks import Target
+
+MQTT_EVENTS = ("raised", "escalated", "acknowledged", "resolved")  # SPEC.md's alert events
+
+
+class Alerting:
+    def __init__(self, *, settings: AlertSettings, pipeline, clock, prefix: str,
+                 outbox=None, hub=None, metrics=None, webhooks=None, public_url: str = ""):
+        self.settings, self.pipeline, self.clock, self.prefix = (settings, pipeline, clock,
+                                                                 prefix)
+        self.outbox, self.hub, self.metrics, self.webhooks = outbox, hub, metrics, webhooks
+        self.public_url = public_url.rstrip("/")
+        conn = pipeline.store.reader()
+        try:
+            self.engine = AlertEngine.restore(settings, stored_records(conn))
+            row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        finally:
+            conn.close()
+        self.head = row[0] if row else GENESIS
+        self.decisions: list[Decision] = []  # every decision since start (replay reads it)
+        self.keep_decisions = False
+
+    # -- evaluation ------------------------------------------------------------------------
+    def on_state(self, state: dict[str, Any]) -> None:
+        """A bed's new state (SPEC's state payload plus `device`)."""
+        now = self.clock()
+        if state.get("patient_id") is None:
+            self.handle(self.engine.discharge(state["ward"], state["bed"], now))
+        else:
+            self.handle(self.engine.evaluate(state, now))
+
+    def tick(self, broker_connected: bool = True, store_ok: bool = True,
+             store_error: str = "") -> None:
+        now = self.clock()
+        self.handle(self.engine.tick(now))
+        self.handle(self.engine.evaluate_system(broker_connected, store_ok, store_error, now))
+
+    # -- user actions (answered once committed) -------------------------------------------
+    def active(self, ward: str | None = None, receiver: str | None = None) -> list[dict]:
+        return [a for a in self.engine.active()
+                if (ward is None or a["ward"] == ward)
+                and (receiver is None or receiver in a["told"])]
+
+    def get(self, alert_id: str) -> dict | None:
+        return next((a for a in self.engine.active() if a["id"] == alert_id), None)
+
+    async def ack(self, alert_id: str, user: str) -> dict:
+        return await self._act(self.engine.ack(alert_id, user, self.clock()), alert_id)
+
+    async def snooze(self, alert_id: str, user: str, seconds: float) -> dict:
+        return await self._act(self.engine.snooze(alert_id, user, self.clock(), seconds),
+                               alert_id)
+
+    async def resolve(self, alert_id: str, user: str, note: str = "") -> dict:
+        return await self._act(self.engine.resolve(alert_id, user, self.clock(), note),
+                               alert_id)
+
+    async def _act(self, decisions: list[Decision], alert_id: str) -> dict:
+        self.handle(decisions)
+        await self.pipeline.commit_now()
+        mine = [d for d in decisions if d.alert.get("id") == alert_id]
+        last = mine[-1] if mine else decisions[-1]
+        return {**last.alert, "event": last.event, "reason": last.reason}
+
+    async def audit(self, name: str, actor: str, detail: dict | None = None,
+                    alert_id: str | None = None) -> None:
+        """Append a user action (login, care entry, override...) to the audit chain."""
+        self._chain(AuditEvent.at(name, self.clock(), actor, alert_id, detail))
+        await self.pipeline.commit_now()
+
+    # -- decisions -> storage and channels -------------------------------------------------
+    def handle(self, decisions: list[Decision]) -> None:
+        for d in decisions:
+            self._store(d)
+            self._chain(AuditEvent.of_decision(d))
+            self._deliver(d)
+            if self.keep_decisions:
+                self.decisions.append(d)
+
+    def _store(self, d: Decision) -> None:
+        a = d.alert
+        rows = self.pipeline.extra
+        if a.get("id"):
+            engine = self.engine.record_of(a)
+            rows.append(("alerts", {
+                "id": a["id"], "ward": a["ward"], "bed": a["bed"], "patient_id": a["patient_id"],
+                "kind": a["kind"], "tier": a["tier"], "state": a["state"],
+                "raised_ts": a["raised_ts"], "updated_ts": a["ts"],
+                "record": orjson.dumps(a).decode(),
+                "engine": orjson.dumps(engine).decode() if engine else None}))
+            if self.metrics is not None:
+                self.metrics.alerts.labels(str(a["tier"]), d.event).inc()
+        rows.append(("alert_events", {
+            "alert_id": a.get("id"), "ts": a["ts"], "event": d.event, "tier": a["tier"],
+            "notify": int(d.notify), "receivers": orjson.dumps(list(d.receivers)).decode(),
+            "reason": d.reason, "message": a["message"]}))
+        self.pipeline.wakeup.set()
+
+    def _chain(self, event: AuditEvent) -> None:
+        rec = chain(self.head, event)
+        self.head = rec["hash"]
+        self.pipeline.extra.append(("audit", {
+            "ts": rec["ts"], "name": rec["name"], "actor": rec["actor"],
+            "alert_id": rec["alert_id"], "detail": canonical(rec["detail"]),
+            "prev": rec["prev"], "hash": rec["hash"]}))
+        self.pipeline.wakeup.set()
+
+    def _deliver(self, d: Decision) -> None:
+        a = d.alert
+        if self.hub is not None:
+            self.hub.publish({"type": "alert", "event": d.event, "alert": a,
+                              "reason": d.reason, "notify": d.notify,
+                              "receivers": list(d.receivers)})
+        if not d.notify or not a.get("id"):
+            return
+        payload = {**d.payload(), "link": f"{self.public_url}/alerts/{a['id']}"}
+        if self.outbox is not None and "mqtt" in d.channels and d.event in MQTT_EVENTS:
+            self.outbox.put(f"{self.prefix}/{a['ward']}/alerts", orjson.dumps(payload))
+        if self.webhooks is None:
+            return
+        for receiver, channel, hook in deliveries(self.settings, d.receivers):
+            if channel == "webhook" and hook is not None:
+                self.webhooks.send(Target(receiver, hook.url, hook.secret),
+                                   {**payload, "receiver": receiver})
+
+
+def stored_records(conn: sqlite3.Connection) -> list[dict]:
+    rows = conn.execute("SELECT engine FROM alerts WHERE state != 'resolved' "
+                        "AND engine IS NOT NULL")
+    return [orjson.loads(r[0]) for r in rows]
+
+
+def audit_records(conn: sqlite3.Connection) -> list[dict]:
+    """The audit chain as alerts.audit.verify reads it."""
+    out = []
+    for ts, name, actor, alert_id, detail, prev, digest in conn.execute(
+            "SELECT ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"):
+        out.append({"name": name, "ts": ts, "actor": actor, "alert_id": alert_id,
+                    "detail": orjson.loads(detail), "prev": prev, "hash": digest})
+    return out
