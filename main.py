@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "run":
+            from commands.run import run_until_signal
             from monitor import config
-            from monitor.daemon import run_until_signal
             asyncio.run(run_until_signal(config.load(args.config)))
             return 0
         if args.command == "demo":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from . import escalation, hysteresis, inhibit, rules
 from .ack import AckMuter
@@ -25,6 +25,7 @@ from .routing import channels, first_stage, merge, names, route_for
 from .rules import SYSTEM, Condition
 
 Key = tuple[str, str, str]
+V = TypeVar("V")
 _NONE = Condition("", 0, "")  # tier 0, for ordering
 
 
@@ -32,7 +33,7 @@ class UnknownAlert(KeyError):
     """No active alert has this id (never raised, or already resolved)."""
 
 
-class ByBed(dict):
+class ByBed(dict[Key, V]):
     """A dict keyed by (ward, bed, kind) that also knows the kinds held for each bed."""
 
     def __init__(self) -> None:
@@ -42,7 +43,7 @@ class ByBed(dict):
     def kinds(self, ward: str, bed: str) -> set[str]:
         return set(self._beds.get((ward, bed), ()))
 
-    def __setitem__(self, key: Key, value: Any) -> None:
+    def __setitem__(self, key: Key, value: V) -> None:
         super().__setitem__(key, value)
         self._beds.setdefault(key[:2], set()).add(key[2])
 
@@ -234,10 +235,12 @@ class AlertEngine:
         v = hysteresis.verdict(a.tier, a.level, cond, undecided, a.below_since, now,
                                self.settings.resolve_hold_s)
         if v.action == "worsen" and not muted:
+            assert cond is not None  # a worsening has its condition
             return [self._worsen(a, cond, now)]
         if muted:
             why = (f"worsening to tier {cond.tier} not sent: {muted}"
-                   if v.action == "worsen" else f"{muted}: repeats and escalation paused")
+                   if v.action == "worsen" and cond is not None
+                   else f"{muted}: repeats and escalation paused")
             if why != a.note:
                 a.note = why
                 out.append(self._quiet(a.snapshot(now, why), why))
@@ -249,6 +252,7 @@ class AlertEngine:
         elif v.action == "wait":
             a.below_since, a.below = v.since, cond
         elif v.action == "lower":
+            assert cond is not None  # a lowering has its condition
             out.append(self._lower(a, cond, now))
         else:
             out.append(self._resolve(a, now, v.reason))
@@ -302,6 +306,7 @@ class AlertEngine:
     def ack(self, alert_id: str, user: str, now: float) -> list[Decision]:
         a = self._find(alert_id)
         if a.state == "acknowledged":
+            assert a.acked_ts is not None  # set with the state
             why = f"already acknowledged by {a.acked_by} at {self.settings.clock(a.acked_ts)}"
             return [self._quiet(a.snapshot(now, why), why, "acknowledged", user)]
         a.state, a.acked_by, a.acked_ts = "acknowledged", user, now

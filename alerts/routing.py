@@ -76,7 +76,9 @@ def deliveries(settings: AlertSettings,
     out = []
     for name in receivers:
         receiver = settings.receivers.get(name)
-        for channel in receiver.channels if receiver else ():
+        if receiver is None:
+            continue
+        for channel in receiver.channels:
             out.append((name, channel, receiver.webhook if channel == "webhook" else None))
     return out
 

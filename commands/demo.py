@@ -11,9 +11,11 @@ import logging
 import signal
 import socket
 
+from commands.run import manage_gc
+from dashboard.web import setup as setup_dashboard
 from devices.ward import WardOptions, run_ward
 from monitor import config
-from monitor.daemon import Daemon, manage_gc
+from monitor.daemon import Daemon
 from monitor.store.accounts import add_user
 
 DEMO_USERS = (("nurse", "nurse", "crswatch-nurse"),
@@ -48,7 +50,7 @@ async def run_demo(args) -> int:
     ward = WardOptions(host=host, port=mqtt_port, prefix=cfg.prefix, speed=args.speed,
                        demo=True, discharge_first=True, beds=args.beds, seed=args.seed)
     clock = ward.make_clock()
-    daemon = Daemon(cfg, clock=clock)
+    daemon = Daemon(cfg, clock=clock, routes=setup_dashboard)
     await daemon.start()
     gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841
     stop = asyncio.Event()

@@ -22,6 +22,7 @@ from pathlib import Path
 import orjson
 
 from commands.demo import free_port
+from dashboard.web import setup as setup_dashboard
 from monitor import config
 from monitor.daemon import Daemon
 from monitor.store.accounts import add_user
@@ -95,7 +96,7 @@ async def build_ward(tmp: Path):
     end = time.time()
     start = end - HOURS * 3600
     offset[0] = start - time.time()
-    d = Daemon(cfg, clock=lambda: time.time() + offset[0])
+    d = Daemon(cfg, clock=lambda: time.time() + offset[0], routes=setup_dashboard)
     await d.start()
     add_user(cfg["storage.path"], "k.osei", "nurse", PASSWORD)
     add_user(cfg["storage.path"], "dr.lind", "physician", PASSWORD)

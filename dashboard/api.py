@@ -12,11 +12,12 @@ import math
 import orjson
 from aiohttp import web
 
+from monitor.clinical.thresholds import NAME
 from monitor.clock import iso
 from monitor.store.reads import patient_history
 
 from .auth import require
-from .core import NAME, ApiError, body, dash, json
+from .core import ApiError, body, dash, json
 
 SUBMIT_TIMEOUT_S = 15.0
 SCALES = {"crs": 4, "icans": 4}  # scale -> highest grade

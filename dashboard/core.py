@@ -14,7 +14,6 @@ from aiohttp import web
 
 log = logging.getLogger("crswatch.dashboard")
 
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # ward and bed names (SPEC.md)
 
 
 class ApiError(Exception):

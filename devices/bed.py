@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from monitor.clinical.thresholds import FEVER_C
 from monitor.clock import iso
 from monitor.ingest.messages import Observation
 
@@ -172,7 +173,7 @@ class BedSim:
         self._send(care.ts, now, "care", payload, care=True)
 
     def _grade_truth(self, t: float, s, last: tuple[int, int]) -> tuple[int, int]:
-        if s.temp_c >= 38.0 and self._fever_seen is None:
+        if s.temp_c >= FEVER_C and self._fever_seen is None:
             self._fever_seen = t
         tx = self.staff.tx
         masked = self._fever_seen is not None and any(

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from monitor.clinical.thresholds import FEVER_C
+
 DAY, HOUR = 86400.0, 3600.0
 COHORTS = ("autoimmune", "lymphoma")
-FEVER_C = 38.0
 # (product, P(CRS), P(grade 1..4 | CRS), P(ICANS | CRS), P(ICANS grade 1..4 | ICANS))
 PRODUCTS = {
     "axicabtagene ciloleucel": (0.93, (0.45, 0.41, 0.11, 0.03), 0.55, (0.45, 0.35, 0.15, 0.05)),

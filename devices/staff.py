@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.clinical.thresholds import FEVER_C
+
 from .physiology import HOUR, State, Treatment
 
 MIN = 60.0
@@ -76,7 +78,7 @@ class Staff:
 
     def see_temp(self, t: float, temp_c: float) -> None:
         self.temp = (t, temp_c)
-        if temp_c >= 38.0 and self.first_fever is None:
+        if temp_c >= FEVER_C and self.first_fever is None:
             self.first_fever = t
 
     def _see_monitor(self, t: float, hr: float, spo2: float) -> None:
@@ -94,7 +96,7 @@ class Staff:
 
     # -- what staff conclude ---------------------------------------------------------------
     def febrile(self, t: float) -> bool:
-        return self.temp is not None and self.temp[1] >= 38.0 and t - self.temp[0] <= 3 * HOUR
+        return self.temp is not None and self.temp[1] >= FEVER_C and t - self.temp[0] <= 3 * HOUR
 
     def hypotensive(self, n: int = 1) -> bool:
         return len(self.nibp) >= n and all(s < 90 for _, s in self.nibp[-n:])

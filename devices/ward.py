@@ -23,7 +23,6 @@ import hashlib
 import heapq
 import itertools
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from monitor.clinical.thresholds import NAME
 from monitor.clock import iso
 
 from .artefacts import ArtefactPlan
@@ -42,7 +42,6 @@ from .link import BedLink
 from .physiology import COHORTS, draw_patient
 
 log = logging.getLogger("crswatch.simulate")
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MIXED_PROTOCOLS = ("json", "fhir", "hl7")
 
 

@@ -40,8 +40,9 @@ import math
 import re
 from typing import Any
 
+from monitor.clinical.thresholds import FEVER_C
+
 GATE_C = 37.8  # the baseline stops learning for good at the first temperature >= this
-FEVER_C = 38.0  # CRS fever (CLINICAL.md)
 BASE_TAU_S = 6 * 3600.0
 BASE_MIN_S = 3600.0  # a baseline is known once it has learned this long
 BASE_MAX_DT_S = 3600.0  # a longer gap between updates counts as this much

@@ -6,13 +6,13 @@ mistake, and returns a frozen `Config`. A failed load changes nothing.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alerts.config import AlertConfigError, AlertSettings, parse_alerting
+from monitor.clinical.thresholds import NAME as _NAME
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,6 @@ def _type_ok(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 def _check(values: dict[str, Any]) -> list[str]:
@@ -207,6 +206,7 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     if errors:
         where = f"{path}: " if path else ""
         raise ConfigError("\n".join(where + e for e in errors))
+    assert alerting is not None  # parsed whenever there were no errors
     return Config(values, path, alerting)
 
 

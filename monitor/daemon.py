@@ -9,18 +9,16 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import signal
 import time
+from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 
-from dashboard.web import setup as setup_dashboard
 from monitor import config
 from monitor.clock import Clock, wall_clock
 from monitor.config import Config
 from monitor.ingest.mqtt import MqttEdge
-from monitor.ops import gcpolicy
 from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
 from monitor.ops.metrics import Metrics
@@ -40,8 +38,12 @@ MIN_BEDS_PER_PASS = 20
 
 
 class Daemon:
-    def __init__(self, cfg: Config, clock: Clock = wall_clock):
+    def __init__(self, cfg: Config, clock: Clock = wall_clock,
+                 routes: Callable[[web.Application, Daemon], None] | None = None):
+        """`routes` adds the pages and API served beside /healthz and /metrics (the
+        dashboard: commands/ wires it, so the daemon does not import it)."""
         self.cfg = cfg
+        self.routes = routes
         self.clock = clock
         self.stop_event = asyncio.Event()
         self.metrics = Metrics()
@@ -80,7 +82,8 @@ class Daemon:
             ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
         )]
         app = make_app(self.problems, self.metrics)
-        setup_dashboard(app, self)
+        if self.routes is not None:
+            self.routes(app, self)
         self.http = web.AppRunner(app, access_log=None)
         await self.http.setup()
         site = web.TCPSite(self.http, cfg["http.host"], cfg["http.port"])
@@ -254,26 +257,3 @@ def alert_signature(state: dict) -> tuple:
             tuple(sorted((k, v["status"]) for k, v in (state.get("vitals") or {}).items())),
             round((state.get("risk") or {}).get("p", -1.0), 2),
             tuple(state.get("reasons") or ()))
-
-
-async def manage_gc(daemon: Daemon) -> None:
-    """The process's collector as monitor/ops/gcpolicy.py explains (a daemon process only:
-    tests run several daemons in one process and keep Python's defaults)."""
-    gcpolicy.configure(lambda s, g: daemon.metrics.gc_pause.labels(str(g)).observe(s))
-    gcpolicy.full_and_freeze()
-    while not await daemon._sleep(gcpolicy.FULL_EVERY_S):
-        gcpolicy.full_and_freeze()
-
-
-async def run_until_signal(cfg: Config) -> None:
-    daemon = Daemon(cfg)
-    await daemon.start()
-    gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841 - ends with the daemon
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
-    await stopping.wait()
-    log.info("stopping")
-    await daemon.stop()

@@ -18,7 +18,8 @@ from typing import TextIO
 import orjson
 
 from monitor import config as config_mod
-from monitor.clock import iso, parse_ts
+from monitor.clock import iso
+from monitor.ingest.validate import parse_ts
 from monitor.ops.metrics import Metrics
 from monitor.outputs.alerting import Alerting
 from monitor.pipeline import Outbox, Pipeline

@@ -11,7 +11,9 @@ import aiomqtt
 import orjson
 import pytest
 
+from dashboard.web import setup as setup_dashboard
 from monitor import config
+from monitor.clock import wall_clock
 from monitor.daemon import Daemon
 from tests.support.brokers import TestBroker
 
@@ -47,7 +49,7 @@ async def make_daemon(broker, tmp_path):
 
     async def make(cfg: config.Config | None = None, clock=None, **sections) -> Daemon:
         cfg = cfg or daemon_config(broker, tmp_path, **sections)
-        d = Daemon(cfg, clock=clock) if clock else Daemon(cfg)
+        d = Daemon(cfg, clock=clock or wall_clock, routes=setup_dashboard)
         await d.start()
         started.append(d)
         await wait_for(lambda: d.connected, what="daemon connected")

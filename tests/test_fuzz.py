@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from benchmarks import fuzz
 from monitor.ingest.route import INBOUND
+from tests.support import fuzz_engine as fuzz
 from tests.support.brokers import ROOT
 
 

@@ -18,8 +18,8 @@ from devices import cli
 from devices.artefacts import KINDS
 from devices.clock import SimClock, parse_start
 from devices.ward import WardOptions, generate, run_ward
-from monitor.clock import parse_ts
 from monitor.ingest import decode_fhir, decode_hl7, decode_json
+from monitor.ingest.validate import parse_ts
 from tests.conftest import wait_for
 from tests.support.db import count, query
 

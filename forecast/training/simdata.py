@@ -23,9 +23,9 @@ from forecast.labels import Pending, unpack
 from forecast.model import ForecastModel
 from forecast.service import Forecaster, grade2
 from monitor import config as config_mod
-from monitor.clock import parse_ts
 from monitor.ingest.decode_json import decode_admit, decode_care, decode_vitals
 from monitor.ingest.messages import Rejected
+from monitor.ingest.validate import parse_ts
 from monitor.state.bedstate import BedState
 
 START = "2026-01-05T00:00:00Z"  # a fixed simulated start: the same seed, the same data

@@ -11,41 +11,17 @@ from __future__ import annotations
 
 from monitor.clinical.grade import Component, Grade, combine, decide, fmt, fmt_temp
 from monitor.clinical.snapshot import Snapshot
+from monitor.clinical.thresholds import (
+    DEVICE_GRADE,
+    DEVICE_NAME,
+    FEVER_C,
+    LOW_FLOW_MAX_LPM,
+    MAP_LOW,
+    SBP_LOW,
+    SPO2_LOW,
+    VASOPRESSIN,
+)
 
-FEVER_C = 38.0  # >= is fever; 37.9 is not (CLINICAL.md)
-SBP_LOW = 90.0  # decision: adult hypotension is systolic < 90 or mean < 65 mmHg
-MAP_LOW = 65.0
-SPO2_LOW = 90.0  # decision: SpO2 < 90 % on room air, oxygen not yet recorded, is grade 2
-LOW_FLOW_MAX_LPM = 6.0  # nasal cannula <= 6 L/min is low-flow (2), > 6 is high-flow (3)
-VASOPRESSIN = "vasopressin"  # not counted toward "several"; alone it is one (decision)
-
-# Oxygen device -> CRS grade (the device beats the flow). None: decided elsewhere
-# (room air by SpO2, nasal cannula by flow).
-DEVICE_GRADE: dict[str, int | None] = {
-    "room_air": None,
-    "blow_by": 2,
-    "nasal_cannula": None,
-    "simple_face_mask": 3,
-    "venturi": 3,
-    "non_rebreather": 3,
-    "hfnc": 3,
-    "cpap": 4,
-    "bipap": 4,
-    "ventilator": 4,
-}
-O2_DEVICES: tuple[str, ...] = tuple(DEVICE_GRADE)
-DEVICE_NAME: dict[str, str] = {
-    "room_air": "room air",
-    "blow_by": "blow-by",
-    "nasal_cannula": "nasal cannula",
-    "simple_face_mask": "simple face mask",
-    "venturi": "Venturi mask",
-    "non_rebreather": "non-rebreather mask",
-    "hfnc": "high-flow nasal cannula (HFNC)",
-    "cpap": "CPAP",
-    "bipap": "BiPAP",
-    "ventilator": "ventilator",
-}
 ANY_DEVICE_GRADE = frozenset((0, 2, 3, 4))  # what an unknown device could mean
 NO_FEVER_COMPONENTS = "no fever: hypotension/hypoxia are not graded as CRS"
 
@@ -55,8 +31,7 @@ def crs_grade(s: Snapshot) -> Grade:
     oxygen = oxygenation(s)
     circulation = circulation_component(s)
     component_reasons = oxygen.reasons + circulation.reasons
-    has_fever = s.temp_c is not None and s.temp_c >= FEVER_C
-    if has_fever:
+    if s.temp_c is not None and s.temp_c >= FEVER_C:
         fever = Component.known(1, f"fever {fmt_temp(s.temp_c)} C")
     elif s.fever_masked:
         # Fever is no longer required, but no longer makes grade 1 either: once hypotension
@@ -152,7 +127,9 @@ def oxygenation(s: Snapshot) -> Component:
     if device == "nasal_cannula":
         return _nasal_cannula(s.o2_flow_lpm)
     flow = f" {fmt(s.o2_flow_lpm)} L/min" if s.o2_flow_lpm is not None else ""
-    return Component.known(DEVICE_GRADE[device], f"oxygen by {DEVICE_NAME[device]}{flow}")
+    grade = DEVICE_GRADE[device]
+    assert grade is not None  # only room air and nasal cannula are decided elsewhere
+    return Component.known(grade, f"oxygen by {DEVICE_NAME[device]}{flow}")
 
 
 def _low_spo2(s: Snapshot) -> str:

@@ -14,11 +14,11 @@ from typing import Any
 
 import orjson
 
-from monitor.clinical.crs import O2_DEVICES, crs_grade
+from monitor.clinical.crs import crs_grade
 from monitor.clinical.icans import icans_grade
 from monitor.clinical.news2 import news2
 from monitor.clinical.snapshot import Snapshot
-from monitor.ingest.messages import ACVPU, VITAL_RANGES
+from monitor.clinical.thresholds import ACVPU, O2_DEVICES, VITAL_RANGES
 
 EDEMA_VALUES = ("focal", "diffuse")
 SPO2_SCALES = (1, 2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from monitor.clinical.thresholds import CEREBRAL_EDEMA, O2_DEVICES
 from monitor.ingest.messages import (
     ACVPU,
     Admission,
@@ -41,19 +42,6 @@ INFUSION_MAX_FUTURE_S = 2 * 86400.0
 
 PATIENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_TEXT = 100
-O2_DEVICES = (
-    "room_air",
-    "blow_by",
-    "nasal_cannula",
-    "simple_face_mask",
-    "venturi",
-    "non_rebreather",
-    "hfnc",
-    "cpap",
-    "bipap",
-    "ventilator",
-)
-CEREBRAL_EDEMA = ("focal", "diffuse")
 DEVICE_STATES = ("online", "offline")
 
 

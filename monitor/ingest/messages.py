@@ -9,24 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Numeric vitals, their units, and the plausible physical range a reading must fall in.
-# Outside it the reading is impossible (a heart rate of 900, SpO2 of 120): the message is
-# rejected. Inside it, odd values (HR 0 from a lead falling off) are accepted and left to
-# the clinical layer to distrust.
-VITAL_RANGES: dict[str, tuple[float, float, str]] = {
-    "hr": (0, 300, "/min"),
-    "rr": (0, 80, "/min"),
-    "spo2": (0, 100, "%"),
-    "sbp": (0, 300, "mmHg"),
-    "dbp": (0, 250, "mmHg"),
-    "map": (0, 250, "mmHg"),
-    "temp_c": (25.0, 45.0, "Cel"),
-    "o2_flow_lpm": (0, 80, "L/min"),
-    "fio2": (0.21, 1.0, "1"),
-}
-NUMERIC_VITALS = tuple(VITAL_RANGES)
-ACVPU = ("A", "C", "V", "P", "U")
-VITALS = (*NUMERIC_VITALS, "acvpu")  # every field an observation may carry
+from monitor.clinical.thresholds import ACVPU, NUMERIC_VITALS, VITAL_RANGES, VITALS
+
+# The records' vocabulary, re-exported for the decoders.
+__all__ = ["ACVPU", "NUMERIC_VITALS", "VITAL_RANGES", "VITALS"]
 
 
 class Rejected(Exception):

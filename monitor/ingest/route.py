@@ -7,14 +7,12 @@ wrong becomes a rejection with its reason.
 
 from __future__ import annotations
 
-import re
-
+from monitor.clinical.thresholds import NAME
 from monitor.ingest import decode_fhir, decode_hl7, decode_json
 from monitor.ingest.admissions import Admissions, admission_id
 from monitor.ingest.items import AdmissionRecord, Item
 from monitor.ingest.messages import Rejected
 
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 INBOUND = ("admit", "discharge", "vitals", "fhir", "hl7", "care", "device")
 VITALS_DECODERS = {
     "vitals": ("json", decode_json.decode_vitals),

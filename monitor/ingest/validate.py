@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from monitor.clock import iso, parse_ts
+from monitor.clock import iso
 from monitor.ingest.messages import ACVPU, VITAL_RANGES, Observation, Rejected
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # no bedside message comes near this
@@ -266,3 +267,28 @@ def load_json(payload: object) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise Rejected(f"payload is not valid JSON ({str(exc)[:80]})") from None
+
+
+def parse_ts(value: object, field: str = "ts") -> float:
+    """ISO 8601 with a zone, or epoch seconds -> epoch seconds. A naive time is rejected:
+    a bedside clock without a zone cannot be placed on the ward's timeline."""
+    if isinstance(value, bool):
+        raise Rejected(f"{field}: expected ISO 8601 with a zone or epoch seconds, got a boolean")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise Rejected(f"{field}: not a finite number")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z") or text.endswith("z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise Rejected(f"{field}: not an ISO 8601 time: {value[:40]!r}") from None
+        if parsed.tzinfo is None:
+            raise Rejected(f"{field}: ISO 8601 time without a zone: {value[:40]!r}")
+        return parsed.timestamp()
+    if value is None:
+        raise Rejected(f"{field}: missing")
+    raise Rejected(f"{field}: expected ISO 8601 with a zone or epoch seconds")

@@ -33,20 +33,13 @@ from monitor.clinical.crs import crs_grade
 from monitor.clinical.icans import icans_grade
 from monitor.clinical.news2 import news2
 from monitor.clinical.snapshot import Snapshot
+from monitor.clinical.thresholds import FEVER_C, MAP_LOW, MASKING_DRUGS, SBP_LOW, SPO2_LOW
 from monitor.clock import iso
 from monitor.ingest.messages import VITALS, Admission, CareEvent, Observation
 from monitor.state.assessment import Assessment
 
-FEVER_C = 38.0  # CRS fever, ASTCT
 SUSTAINED_S = 120.0  # one low reading standing this long by the device clock is sustained
-LOW = {"sbp": 90.0, "map": 65.0, "spo2": 90.0}  # below: hypotension / hypoxaemia
-# Antipyretics and anti-cytokine therapies: given after a CRS fever, fever is no longer
-# required for the grade (CLINICAL.md). prednisone is added to the corticosteroids listed.
-MASKING_DRUGS = frozenset({
-    "tocilizumab", "siltuximab", "anakinra",
-    "dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone",
-    "paracetamol", "acetaminophen", "ibuprofen", "metamizole",
-})
+LOW = {"sbp": SBP_LOW, "map": MAP_LOW, "spo2": SPO2_LOW}  # below: hypotension / hypoxaemia
 # Monitor streams sampled every few seconds: the scales read the median of the newest
 # three samples (within SMOOTH_S) rather than one sample, so that a single artefact does
 # not page anyone. The `vitals` in the state still show the newest sample as measured.
@@ -140,7 +133,7 @@ class BedState:
             series.add(obs.ts, value, self.keep)
             if self._latest is None or obs.ts > self._latest:
                 self._latest = series.items[-1][0]
-            if name == "temp_c" and value >= FEVER_C and (
+            if name == "temp_c" and isinstance(value, float | int) and value >= FEVER_C and (
                 self._first_fever is None or obs.ts < self._first_fever
             ):
                 self._first_fever = obs.ts

@@ -13,7 +13,7 @@ from forecast.model import ForecastModel
 from forecast.service import Forecaster
 from monitor.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_forecaster(cfg: Config, conn: sqlite3.Connection) -> Forecaster:

@@ -10,6 +10,7 @@ import sqlite3
 
 import orjson
 
+from monitor.clinical.thresholds import FEVER_C
 from monitor.ingest.items import AdmissionRecord, Item
 from monitor.ingest.messages import CareEvent, Observation
 from monitor.state.assessment import Assessment
@@ -73,7 +74,7 @@ class Ward:
                                   (rec.id,)).fetchone()[0] or 0.0
             rows = conn.execute(f"{sel} AND ts >= ? ORDER BY ts",
                                 (rec.id, newest - RESTORE_HISTORY_S)).fetchall()
-            fever = conn.execute(f"{sel} AND temp_c >= 38.0 ORDER BY ts LIMIT 1",
+            fever = conn.execute(f"{sel} AND temp_c >= {FEVER_C} ORDER BY ts LIMIT 1",
                                  (rec.id,)).fetchall()
             for row in fever + rows:
                 values = {c: v for c, v in zip(cols, row[1:], strict=True) if v is not None}
@@ -101,6 +102,7 @@ class Ward:
             if kind in ("reject", "duplicate"):
                 continue
             rec = item.record
+            assert rec is not None  # every accepted item carries its admission
             if kind == "admit":
                 self.open_bed(rec)
             elif kind == "discharge":
@@ -151,7 +153,7 @@ class Ward:
                 self.forecast_at[adm_id] = now
                 self.risk[adm_id] = (self.forecaster.observe(adm_id, None, current, current.at)
                                      or {})
-        if publish or changed or _statuses(previous) != _statuses(current):
+        if publish or previous is None or changed or _statuses(previous) != _statuses(current):
             self.dirty.add(adm_id)
         if not changed:
             return []
