@@ -29,8 +29,12 @@ def build_parser() -> Parser:
     demo.add_argument("--port", type=int, default=1884, help="embedded broker port")
     demo.add_argument("--http-port", type=int, default=8080)
     demo.add_argument("--beds", type=int, default=12)
-    demo.add_argument("--speed", type=float, default=120.0,
-                      help="simulated seconds per second (default %(default)s)")
+    demo.add_argument(
+        "--speed",
+        type=float,
+        default=120.0,
+        help="simulated seconds per second (default %(default)s)",
+    )
     demo.add_argument("--seed", type=int, default=1)
     sub.add_parser("score", help="grade one bedside snapshot (JSON on stdin)")
     ex = with_config(sub.add_parser("export", help="a patient's stored observations"))
@@ -38,9 +42,13 @@ def build_parser() -> Parser:
     ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     sim = sub.add_parser("simulate", help="bedside-device simulator (a ward over MQTT)")
     from devices.cli import add_arguments as simulate_arguments
+
     simulate_arguments(sim)
-    rp = with_config(sub.add_parser("replay", help="recorded messages through grading "
-                                                   "and alerting, faster than real time"))
+    rp = with_config(
+        sub.add_parser(
+            "replay", help="recorded messages through grading and alerting, faster than real time"
+        )
+    )
     rp.add_argument("file", help="JSONL of recorded messages (simulate --record)")
     rp.add_argument("--truth", help="ground truth JSONL (simulate --truth): score the alerts")
     user = sub.add_parser("user", help="dashboard accounts")
@@ -48,8 +56,11 @@ def build_parser() -> Parser:
     ua = with_config(user_sub.add_parser("add", help="create a user (or reset one)"))
     ua.add_argument("name")
     ua.add_argument("--role", required=True, choices=("nurse", "physician", "admin"))
-    ua.add_argument("--password-stdin", action="store_true",
-                    help="read the password from stdin instead of prompting")
+    ua.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin instead of prompting",
+    )
     audit = sub.add_parser("audit", help="the tamper-evident audit chain")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
     with_config(audit_sub.add_parser("verify", help="verify every record's hash chain"))
@@ -58,19 +69,25 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         if args.command == "run":
             from commands.run import run_until_signal
             from monitor import config
+
             asyncio.run(run_until_signal(config.load(args.config)))
             return 0
         if args.command == "demo":
             from commands.demo import run_demo
+
             return asyncio.run(run_demo(args))
         if args.command == "score":
             from monitor.clinical.score import main_score
+
             code, out, err = main_score(sys.stdin.read())
             sys.stdout.write(out)
             sys.stderr.write(err)
@@ -78,25 +95,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             from commands.export import export
             from monitor import config
+
             return export(config.load(args.config), args.patient, args.format, sys.stdout)
         if args.command == "simulate":
             from devices.cli import run as simulate
+
             return asyncio.run(simulate(args))
         if args.command == "replay":
             from monitor import config
             from monitor.replay import main_replay
+
             return main_replay(args.file, args.truth, config.load(args.config))
         if args.command == "user":
             from monitor.store.accounts import main_user_add
+
             return main_user_add((argv if argv is not None else sys.argv[1:])[2:], sys.stdin)
         if args.command == "audit":
             from commands.audit import audit_verify
             from monitor import config
+
             return audit_verify(config.load(args.config))
     except ConfigError as e:
         first, *rest = str(e).splitlines()
-        print(f"crswatch: config: {first}" + (f" (and {len(rest)} more)" if rest else ""),
-              file=sys.stderr)
+        print(
+            f"crswatch: config: {first}" + (f" (and {len(rest)} more)" if rest else ""),
+            file=sys.stderr,
+        )
         for line in rest:
             print(f"crswatch: config: {line}", file=sys.stderr)
         return 2

@@ -23,7 +23,18 @@ from .engine import AlertEngine, UnknownAlert
 from .rules import Condition, conditions, system_conditions
 
 __all__ = [
-    "DEFAULT", "Alert", "AlertConfigError", "AlertEngine", "AlertSettings", "AuditEvent",
-    "Condition", "Decision", "UnknownAlert", "chain", "conditions", "parse_alerting",
-    "system_conditions", "verify",
+    "DEFAULT",
+    "Alert",
+    "AlertConfigError",
+    "AlertEngine",
+    "AlertSettings",
+    "AuditEvent",
+    "Condition",
+    "Decision",
+    "UnknownAlert",
+    "chain",
+    "conditions",
+    "parse_alerting",
+    "system_conditions",
+    "verify",
 ]

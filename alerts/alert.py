@@ -19,8 +19,16 @@ from typing import Any
 from .rules import Condition, level_label
 
 RECORD_VERSION = 1
-EVENTS = ("raised", "escalated", "repeated", "acknowledged", "snoozed", "downgraded",
-          "resolved", "suppressed")
+EVENTS = (
+    "raised",
+    "escalated",
+    "repeated",
+    "acknowledged",
+    "snoozed",
+    "downgraded",
+    "resolved",
+    "suppressed",
+)
 STATES = ("active", "acknowledged", "snoozed", "resolved")
 
 
@@ -61,14 +69,27 @@ class Alert:
     def snapshot(self, ts: float, reason: str) -> dict[str, Any]:
         """The public view: SPEC's alert fields plus state, acks, who was told and why."""
         return {
-            "id": self.id, "tier": self.tier, "kind": self.kind, "ward": self.ward,
-            "bed": self.bed, "patient_id": self.patient_id, "ts": ts,
-            "message": self.message, "reason": reason, "state": self.state,
-            "level": self.level, "detail": dict(self.detail), "raised_ts": self.raised_ts,
-            "acked_by": self.acked_by, "acked_ts": self.acked_ts,
-            "snoozed_by": self.snoozed_by, "snoozed_until": self.snoozed_until,
-            "told": list(self.told), "escalation_level": self.escalation_level,
-            "inhibited_by": self.inhibited_by, "resolved_ts": self.resolved_ts,
+            "id": self.id,
+            "tier": self.tier,
+            "kind": self.kind,
+            "ward": self.ward,
+            "bed": self.bed,
+            "patient_id": self.patient_id,
+            "ts": ts,
+            "message": self.message,
+            "reason": reason,
+            "state": self.state,
+            "level": self.level,
+            "detail": dict(self.detail),
+            "raised_ts": self.raised_ts,
+            "acked_by": self.acked_by,
+            "acked_ts": self.acked_ts,
+            "snoozed_by": self.snoozed_by,
+            "snoozed_until": self.snoozed_until,
+            "told": list(self.told),
+            "escalation_level": self.escalation_level,
+            "inhibited_by": self.inhibited_by,
+            "resolved_ts": self.resolved_ts,
             "resolved_by": self.resolved_by,
         }
 
@@ -80,12 +101,16 @@ class Alert:
         if cond.tier > self.tier:
             why = f"worsened from tier {self.tier} to tier {cond.tier}"
         else:
-            why = (f"worsened within tier {self.tier} from "
-                   f"{level_label(self.kind, self.level)} to {level_label(self.kind, cond.level)}")
+            why = (
+                f"worsened within tier {self.tier} from "
+                f"{level_label(self.kind, self.level)} to {level_label(self.kind, cond.level)}"
+            )
         if self.state in ("acknowledged", "snoozed"):
             acked = self.state == "acknowledged"
-            why += (f"; {'acknowledgement' if acked else 'snooze'} by "
-                    f"{self.acked_by if acked else self.snoozed_by} cleared, escalation restarted")
+            why += (
+                f"; {'acknowledgement' if acked else 'snooze'} by "
+                f"{self.acked_by if acked else self.snoozed_by} cleared, escalation restarted"
+            )
         self._take(cond)
         self.state, self.acked_by, self.acked_ts = "active", None, None
         self.snoozed_by = self.snoozed_until = None
@@ -101,14 +126,20 @@ class Alert:
         if self.tier != old_tier:
             self.escalation_level, self.stage_ts, self.notified_ts = 0, now, now
             return f"improved from tier {old_tier} to tier {self.tier}"
-        return (f"improved within tier {self.tier} from {level_label(self.kind, old_level)} "
-                f"to {level_label(self.kind, self.level)}")
+        return (
+            f"improved within tier {self.tier} from {level_label(self.kind, old_level)} "
+            f"to {level_label(self.kind, self.level)}"
+        )
 
     def rearm(self, now: float) -> str:
         """A snooze expired: active again, the escalation clock restarts now."""
         who = self.snoozed_by
-        self.state, self.snoozed_by, self.snoozed_until, self.quiet_noted = ("active", None,
-                                                                             None, False)
+        self.state, self.snoozed_by, self.snoozed_until, self.quiet_noted = (
+            "active",
+            None,
+            None,
+            False,
+        )
         self.stage_ts = self.notified_ts = now
         return f"snooze by {who} expired: re-armed, told again"
 
@@ -125,8 +156,12 @@ class Alert:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "below" and value is not None:
-                value = {"kind": value.kind, "tier": value.tier, "reason": value.reason,
-                         "detail": dict(value.detail)}
+                value = {
+                    "kind": value.kind,
+                    "tier": value.tier,
+                    "reason": value.reason,
+                    "detail": dict(value.detail),
+                }
             elif isinstance(value, list | dict):
                 value = type(value)(value)
             rec[f.name] = value
@@ -139,13 +174,19 @@ class Alert:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in rec.items() if k in names}
         if values.get("state") not in STATES:
-            raise ValueError(f"alert record {rec.get('id')!r}: unknown state "
-                             f"{values.get('state')!r}")
+            raise ValueError(
+                f"alert record {rec.get('id')!r}: unknown state {values.get('state')!r}"
+            )
         below = values.get("below")
         if below is not None:
-            values["below"] = Condition(below["kind"], below["tier"], below["reason"],
-                                        dict(below.get("detail") or {}), rec["ward"],
-                                        rec["bed"])
+            values["below"] = Condition(
+                below["kind"],
+                below["tier"],
+                below["reason"],
+                dict(below.get("detail") or {}),
+                rec["ward"],
+                rec["bed"],
+            )
         values["told"] = list(values.get("told") or ())
         return cls(**values)
 
@@ -169,17 +210,39 @@ class Decision:
     def payload(self) -> dict[str, Any]:
         """The `{p}/{ward}/alerts` message (SPEC.md), ts in epoch seconds."""
         a = self.alert
-        return {"id": a["id"], "event": self.event, "tier": a["tier"], "kind": a["kind"],
-                "ward": a["ward"], "bed": a["bed"], "patient_id": a["patient_id"],
-                "ts": a["ts"], "message": a["message"], "reason": self.reason}
+        return {
+            "id": a["id"],
+            "event": self.event,
+            "tier": a["tier"],
+            "kind": a["kind"],
+            "ward": a["ward"],
+            "bed": a["bed"],
+            "patient_id": a["patient_id"],
+            "ts": a["ts"],
+            "message": a["message"],
+            "reason": self.reason,
+        }
 
 
-def provisional(cond: Condition, patient_id: str | None, now: float, state: str,
-                reason: str) -> dict[str, Any]:
+def provisional(
+    cond: Condition, patient_id: str | None, now: float, state: str, reason: str
+) -> dict[str, Any]:
     """A snapshot for a condition that has no alert (muted, or latched after a manual
     resolve), so that its suppressed decision can still be shown and audited."""
-    a = Alert("", cond.ward, cond.bed, cond.kind, patient_id, cond.tier, cond.level,
-              cond.reason, dict(cond.detail), now, now, state=state)
+    a = Alert(
+        "",
+        cond.ward,
+        cond.bed,
+        cond.kind,
+        patient_id,
+        cond.tier,
+        cond.level,
+        cond.reason,
+        dict(cond.detail),
+        now,
+        now,
+        state=state,
+    )
     snap = a.snapshot(now, reason)
     snap["id"] = None
     return snap

@@ -50,8 +50,13 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("timezone", "UTC", "Zone of the clock times written in reasons."),
 )
 BUILTIN_ESCALATE = {2: 600.0, 3: 300.0}
-DEFAULT_RECEIVERS = ("bedside_nurse", "charge_nurse", "physician_on_call", "rapid_response",
-                     "attending")
+DEFAULT_RECEIVERS = (
+    "bedside_nurse",
+    "charge_nurse",
+    "physician_on_call",
+    "rapid_response",
+    "attending",
+)
 DEFAULT_CHAINS: dict[int, list[Any]] = {
     2: [["bedside_nurse", "physician_on_call"], "charge_nurse", "attending"],
     3: [["physician_on_call", "rapid_response"], "attending"],
@@ -122,17 +127,22 @@ def _receivers(table: Any, errors: list[str]) -> dict[str, Receiver]:
             continue
         _unknown(where, spec, RECEIVER_KEYS, errors)
         chans = spec.get("channels")
-        if not isinstance(chans, list) or not chans or not all(isinstance(c, str)
-                                                               for c in chans):
-            errors.append(f"{where}.channels: expected a non-empty list of channel names "
-                          f"({', '.join(CHANNELS)})")
+        if not isinstance(chans, list) or not chans or not all(isinstance(c, str) for c in chans):
+            errors.append(
+                f"{where}.channels: expected a non-empty list of channel names "
+                f"({', '.join(CHANNELS)})"
+            )
             chans = []
         for c in chans:
             if c not in CHANNELS:
-                errors.append(f"{where}.channels: unknown channel {c!r} "
-                              f"(known: {', '.join(CHANNELS)})")
-        out[name] = Receiver(name, tuple(dict.fromkeys(chans)),
-                             _webhook(where, spec.get("webhook"), "webhook" in chans, errors))
+                errors.append(
+                    f"{where}.channels: unknown channel {c!r} (known: {', '.join(CHANNELS)})"
+                )
+        out[name] = Receiver(
+            name,
+            tuple(dict.fromkeys(chans)),
+            _webhook(where, spec.get("webhook"), "webhook" in chans, errors),
+        )
     return out
 
 
@@ -155,8 +165,9 @@ def _webhook(where: str, spec: Any, wanted: bool, errors: list[str]) -> Webhook 
     return Webhook(str(url), str(secret))
 
 
-def _chain(where: str, value: Any, receivers: dict[str, Receiver],
-           errors: list[str]) -> tuple[tuple[str, ...], ...]:
+def _chain(
+    where: str, value: Any, receivers: dict[str, Receiver], errors: list[str]
+) -> tuple[tuple[str, ...], ...]:
     if not isinstance(value, list):
         errors.append(f"{where}: expected a list of stages (a name or a list of names)")
         return ()
@@ -165,14 +176,14 @@ def _chain(where: str, value: Any, receivers: dict[str, Receiver],
     stages, seen = [], set()
     for i, stage in enumerate(value):
         names = [stage] if isinstance(stage, str) else stage
-        if not isinstance(names, list) or not names or not all(isinstance(n, str)
-                                                               for n in names):
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             errors.append(f"{where}[{i}]: a stage is a receiver name or a non-empty list")
             continue
         for n in names:
             if n not in receivers:
-                errors.append(f"{where}: unknown receiver {n!r} "
-                              f"(defined: {', '.join(sorted(receivers))})")
+                errors.append(
+                    f"{where}: unknown receiver {n!r} (defined: {', '.join(sorted(receivers))})"
+                )
             elif n in seen:
                 errors.append(f"{where}: receiver {n!r} appears in more than one stage")
             seen.add(n)
@@ -180,8 +191,9 @@ def _chain(where: str, value: Any, receivers: dict[str, Receiver],
     return tuple(stages)
 
 
-def _route(tier: int, data: dict, top: dict[str, Any], receivers: dict[str, Receiver],
-           errors: list[str]) -> Route:
+def _route(
+    tier: int, data: dict, top: dict[str, Any], receivers: dict[str, Receiver], errors: list[str]
+) -> Route:
     where = f"alerts.tier{tier}"
     table = data.get(f"tier{tier}", {})
     if not isinstance(table, dict):
@@ -193,15 +205,22 @@ def _route(tier: int, data: dict, top: dict[str, Any], receivers: dict[str, Rece
     spec_key = f"tier{tier}_escalate_after_s"
     if "escalate_after_s" in table and spec_key in data:
         errors.append(f"{where}.escalate_after_s and alerts.{spec_key} are both set: keep one")
-    escalate = (_number(f"{where}.escalate_after_s", table["escalate_after_s"], errors, True)
-                if "escalate_after_s" in table else
-                top[spec_key] or top["escalate_after_s"] or BUILTIN_ESCALATE[tier])
-    repeat = (_number(f"{where}.repeat_interval_s", table["repeat_interval_s"], errors, True)
-              if "repeat_interval_s" in table else top["repeat_interval_s"])
+    escalate = (
+        _number(f"{where}.escalate_after_s", table["escalate_after_s"], errors, True)
+        if "escalate_after_s" in table
+        else top[spec_key] or top["escalate_after_s"] or BUILTIN_ESCALATE[tier]
+    )
+    repeat = (
+        _number(f"{where}.repeat_interval_s", table["repeat_interval_s"], errors, True)
+        if "repeat_interval_s" in table
+        else top["repeat_interval_s"]
+    )
     if escalate and repeat and escalate < repeat:
-        errors.append(f"{where}: escalation after {escalate:g} s is shorter than the repeat "
-                      f"interval {repeat:g} s: those told would never be reminded before it "
-                      f"escalates; lower repeat_interval_s or raise escalate_after_s")
+        errors.append(
+            f"{where}: escalation after {escalate:g} s is shorter than the repeat "
+            f"interval {repeat:g} s: those told would never be reminded before it "
+            f"escalates; lower repeat_interval_s or raise escalate_after_s"
+        )
     return Route(tier, chain, escalate or BUILTIN_ESCALATE[tier], repeat or 300.0)
 
 
@@ -214,8 +233,10 @@ def parse_alerting(data: dict[str, Any] | None) -> AlertSettings:
     known = tuple(k for k, _, _ in SETTINGS) + ("receivers", "tier2", "tier3")
     for key in data:
         if key == "tier1":
-            errors.append("alerts.tier1: tier 1 (advisory) goes to the ward dashboard only; "
-                          "it has no chain, escalation or repeats")
+            errors.append(
+                "alerts.tier1: tier 1 (advisory) goes to the ward dashboard only; "
+                "it has no chain, escalation or repeats"
+            )
         elif key not in known:
             errors.append(f"alerts.{key}: unknown key (known: {', '.join(known)})")
     top: dict[str, Any] = {}
@@ -226,25 +247,34 @@ def parse_alerting(data: dict[str, Any] | None) -> AlertSettings:
         elif value is None:
             top[key] = None
         else:
-            top[key] = _number(f"alerts.{key}", value, errors,
-                               positive=key not in ("resolve_hold_s", "advisory_hold_s"))
+            top[key] = _number(
+                f"alerts.{key}",
+                value,
+                errors,
+                positive=key not in ("resolve_hold_s", "advisory_hold_s"),
+            )
     if top["risk_threshold"] is not None and top["risk_threshold"] > 1:
-        errors.append(f"alerts.risk_threshold: a probability, 0 < p <= 1 "
-                      f"(got {top['risk_threshold']:g})")
+        errors.append(
+            f"alerts.risk_threshold: a probability, 0 < p <= 1 (got {top['risk_threshold']:g})"
+        )
     receivers = _receivers(data.get("receivers", {}), errors)
     routes = {t: _route(t, data, top, receivers, errors) for t in (2, 3)}
     if errors:
         raise AlertConfigError(errors)
-    return AlertSettings(receivers=receivers, routes=routes,
-                         resolve_hold_s=top["resolve_hold_s"],
-                         advisory_hold_s=top["advisory_hold_s"],
-                         max_snooze_s=top["max_snooze_s"],
-                         risk_threshold=top["risk_threshold"], timezone=top["timezone"])
+    return AlertSettings(
+        receivers=receivers,
+        routes=routes,
+        resolve_hold_s=top["resolve_hold_s"],
+        advisory_hold_s=top["advisory_hold_s"],
+        max_snooze_s=top["max_snooze_s"],
+        risk_threshold=top["risk_threshold"],
+        timezone=top["timezone"],
+    )
 
 
 def _timezone(value: Any, errors: list[str]) -> str:
     if not isinstance(value, str):
-        errors.append("alerts.timezone: expected a zone name such as \"Europe/Paris\"")
+        errors.append('alerts.timezone: expected a zone name such as "Europe/Paris"')
         return "UTC"
     try:
         _zone(value)

@@ -89,8 +89,12 @@ class AlertEngine:
     # -- state -----------------------------------------------------------------------------
 
     @classmethod
-    def restore(cls, settings: AlertSettings, records: Iterable[dict[str, Any]],
-                ids: Callable[[], str] | None = None) -> AlertEngine:
+    def restore(
+        cls,
+        settings: AlertSettings,
+        records: Iterable[dict[str, Any]],
+        ids: Callable[[], str] | None = None,
+    ) -> AlertEngine:
         """An engine holding the unresolved alerts of stored records (the newest per key):
         acks, snoozes, who was told and escalation clocks survive a restart."""
         engine = cls(settings, ids)
@@ -116,8 +120,7 @@ class AlertEngine:
         rules reach every bed). Inhibition rules never cross from one bed to another."""
         out = [self._alerts[(ward, bed, k)] for k in self._alerts.kinds(ward, bed)]
         if (ward, bed) != (SYSTEM, SYSTEM):
-            out += [self._alerts[(SYSTEM, SYSTEM, k)] for k in self._alerts.kinds(SYSTEM,
-                                                                                 SYSTEM)]
+            out += [self._alerts[(SYSTEM, SYSTEM, k)] for k in self._alerts.kinds(SYSTEM, SYSTEM)]
         return out
 
     def active(self) -> list[dict[str, Any]]:
@@ -129,9 +132,11 @@ class AlertEngine:
         if a.below_since is not None:
             what = "absent" if a.below is None else "lower"
             at = self.settings.clock(a.below_since + self.settings.resolve_hold_s)
-            why = (f"{why}; " if why else "") + (f"condition {what} since "
-                                                 f"{self.settings.clock(a.below_since)}, "
-                                                 f"changes at {at} unless it returns")
+            why = (f"{why}; " if why else "") + (
+                f"condition {what} since "
+                f"{self.settings.clock(a.below_since)}, "
+                f"changes at {at} unless it returns"
+            )
         return why or "unchanged: already notified"
 
     def _sorted(self) -> list[Alert]:
@@ -155,14 +160,22 @@ class AlertEngine:
         conds = rules.conditions(view, self.settings)
         return out + self._bed(ward, bed, pid, conds, rules.undecided(view), now)
 
-    def evaluate_system(self, broker_connected: bool, store_ok: bool, store_error: str,
-                        now: float) -> list[Decision]:
+    def evaluate_system(
+        self, broker_connected: bool, store_ok: bool, store_error: str, now: float
+    ) -> list[Decision]:
         """The daemon's own health, as alerts of the pseudo-bed (SYSTEM, SYSTEM)."""
         conds = rules.system_conditions(broker_connected, store_ok, store_error)
         return self._bed(SYSTEM, SYSTEM, None, conds, frozenset(), now)
 
-    def _bed(self, ward: str, bed: str, pid: str | None, conds: list[Condition],
-             undecided: frozenset[str], now: float) -> list[Decision]:
+    def _bed(
+        self,
+        ward: str,
+        bed: str,
+        pid: str | None,
+        conds: list[Condition],
+        undecided: frozenset[str],
+        now: float,
+    ) -> list[Decision]:
         kept, _ = inhibit.collapse(conds)  # same kind: the higher tier stands
         by_kind = {c.kind: c for c in kept}
         kinds = set(by_kind)
@@ -178,8 +191,7 @@ class AlertEngine:
             key, cond = (ward, bed, kind), by_kind.get(kind)
             # what fires now: this bed's conditions and every alert still active (an alert
             # resolved earlier in this loop no longer mutes); never the target's own kind
-            ctx = [x for x in (*kept, *self._context(ward, bed))
-                   if (x.ward, x.bed, x.kind) != key]
+            ctx = [x for x in (*kept, *self._context(ward, bed)) if (x.ward, x.bed, x.kind) != key]
             alert = self._alerts.get(key)
             if alert is None:
                 out += self._new(key, pid, cond, ctx, now)
@@ -187,8 +199,9 @@ class AlertEngine:
                 out += self._update(alert, cond, kind in undecided, ctx, now)
         return out
 
-    def _new(self, key: Key, pid: str | None, cond: Condition | None, ctx: list[Any],
-             now: float) -> list[Decision]:
+    def _new(
+        self, key: Key, pid: str | None, cond: Condition | None, ctx: list[Any], now: float
+    ) -> list[Decision]:
         if cond is None:  # gone: forget any wait, mute or latch
             for table in (self._pending, self._muted, self._latched):
                 table.pop(key, None)
@@ -198,8 +211,10 @@ class AlertEngine:
             if latch[3]:
                 return []
             latch[3] = True
-            why = (f"not re-raised: resolved by {latch[2]} while the condition held; "
-                   "re-arms when it clears or worsens")
+            why = (
+                f"not re-raised: resolved by {latch[2]} while the condition held; "
+                "re-arms when it clears or worsens"
+            )
             return [self._quiet(provisional(cond, pid, now, "resolved", why), why)]
         self._latched.pop(key, None)
         muted = inhibit.mutes(cond, ctx)
@@ -216,14 +231,28 @@ class AlertEngine:
             return []
         self._pending.pop(key, None)
         told = first_stage(self.settings, cond.tier)
-        a = Alert(self._ids(), cond.ward, cond.bed, cond.kind, pid, cond.tier, cond.level,
-                  cond.reason, dict(cond.detail), now, now, told=list(told), stage_ts=now,
-                  notified_ts=now)
+        a = Alert(
+            self._ids(),
+            cond.ward,
+            cond.bed,
+            cond.kind,
+            pid,
+            cond.tier,
+            cond.level,
+            cond.reason,
+            dict(cond.detail),
+            now,
+            now,
+            told=list(told),
+            stage_ts=now,
+            notified_ts=now,
+        )
         self._alerts[key] = a
         return [self._say(a, "raised", now, told, f"new tier {a.tier} alert")]
 
-    def _update(self, a: Alert, cond: Condition | None, undecided: bool, ctx: list[Any],
-                now: float) -> list[Decision]:
+    def _update(
+        self, a: Alert, cond: Condition | None, undecided: bool, ctx: list[Any], now: float
+    ) -> list[Decision]:
         out = []
         probe = cond if cond is not None and cond.tier >= a.tier else a
         muted = inhibit.mutes(probe, ctx)
@@ -232,22 +261,28 @@ class AlertEngine:
             a.inhibited_by, a.note, a.quiet_noted = muted, None, muted is not None
             if muted is None:  # re-armed: the escalation clock restarts from now
                 a.stage_ts = a.notified_ts = now
-        v = hysteresis.verdict(a.tier, a.level, cond, undecided, a.below_since, now,
-                               self.settings.resolve_hold_s)
+        v = hysteresis.verdict(
+            a.tier, a.level, cond, undecided, a.below_since, now, self.settings.resolve_hold_s
+        )
         if v.action == "worsen" and not muted:
             assert cond is not None  # a worsening has its condition
             return [self._worsen(a, cond, now)]
         if muted:
-            why = (f"worsening to tier {cond.tier} not sent: {muted}"
-                   if v.action == "worsen" and cond is not None
-                   else f"{muted}: repeats and escalation paused")
+            why = (
+                f"worsening to tier {cond.tier} not sent: {muted}"
+                if v.action == "worsen" and cond is not None
+                else f"{muted}: repeats and escalation paused"
+            )
             if why != a.note:
                 a.note = why
                 out.append(self._quiet(a.snapshot(now, why), why))
         if v.action in ("steady", "worsen"):
             a.below_since = a.below = None
-            if cond is not None and v.action == "steady" and (cond.tier, cond.level) == (
-                    a.tier, a.level):
+            if (
+                cond is not None
+                and v.action == "steady"
+                and (cond.tier, cond.level) == (a.tier, a.level)
+            ):
                 a.message, a.detail = cond.reason, dict(cond.detail)  # fresher readings
         elif v.action == "wait":
             a.below_since, a.below = v.since, cond
@@ -273,8 +308,11 @@ class AlertEngine:
                 out.append(self._rearm(a, now))
             if a.below_since is not None and now - a.below_since >= hold:
                 if a.below is None:
-                    out.append(self._resolve(a, now, f"resolved: condition absent for "
-                                                     f"{now - a.below_since:.0f} s"))
+                    out.append(
+                        self._resolve(
+                            a, now, f"resolved: condition absent for {now - a.below_since:.0f} s"
+                        )
+                    )
                     continue
                 out.append(self._lower(a, a.below, now))
             out += self._escalate(a, now)
@@ -312,16 +350,26 @@ class AlertEngine:
         a.state, a.acked_by, a.acked_ts = "acknowledged", user, now
         a.snoozed_by = a.snoozed_until = None
         a.quiet_noted = False
-        return [self._say(a, "acknowledged", now, tuple(a.told),
-                          f"acknowledged by {user}: escalation stopped", user)]
+        return [
+            self._say(
+                a,
+                "acknowledged",
+                now,
+                tuple(a.told),
+                f"acknowledged by {user}: escalation stopped",
+                user,
+            )
+        ]
 
     def snooze(self, alert_id: str, user: str, now: float, seconds: float) -> list[Decision]:
         if not seconds > 0:
             raise ValueError(f"snooze for {seconds} s: must be more than 0")
         a = self._find(alert_id)
         if a.state == "acknowledged":
-            raise ValueError(f"alert {alert_id} is acknowledged by {a.acked_by}: "
-                             "it is muted until it resolves or worsens")
+            raise ValueError(
+                f"alert {alert_id} is acknowledged by {a.acked_by}: "
+                "it is muted until it resolves or worsens"
+            )
         limit = self.settings.max_snooze_s
         a.state, a.snoozed_by, a.snoozed_until = "snoozed", user, now + min(seconds, limit)
         a.quiet_noted = False
@@ -348,8 +396,9 @@ class AlertEngine:
         for table in (self._pending, self._muted, self._latched):
             for key in [k for k in table if k[:2] == (ward, bed)]:
                 del table[key]
-        return [self._resolve(a, now, why) for a in self._sorted() if (a.ward, a.bed) == (
-            ward, bed)]
+        return [
+            self._resolve(a, now, why) for a in self._sorted() if (a.ward, a.bed) == (ward, bed)
+        ]
 
     # -- transitions -----------------------------------------------------------------------
 
@@ -358,8 +407,9 @@ class AlertEngine:
         return self._say(a, "raised", now, a.told, why)
 
     def _lower(self, a: Alert, cond: Condition, now: float) -> Decision:
-        why = a.lower(cond, now) + (f" for {self.settings.resolve_hold_s:.0f} s: downgraded, "
-                                    "nobody paged")
+        why = a.lower(cond, now) + (
+            f" for {self.settings.resolve_hold_s:.0f} s: downgraded, nobody paged"
+        )
         return self._quiet(a.snapshot(now, why), why, "downgraded")
 
     def _rearm(self, a: Alert, now: float) -> Decision:
@@ -367,19 +417,37 @@ class AlertEngine:
 
     def _resolve(self, a: Alert, now: float, why: str, actor: str = "system") -> Decision:
         told = tuple(a.told)
-        why += (f"; resolution sent to everyone told: {names(told)}" if told
-                else "; shown on the ward dashboard")
+        why += (
+            f"; resolution sent to everyone told: {names(told)}"
+            if told
+            else "; shown on the ward dashboard"
+        )
         a.state, a.resolved_ts, a.resolved_by = "resolved", now, actor
         self._alerts.pop(a.key, None)
         return self._say(a, "resolved", now, told, why, actor)
 
-    def _say(self, a: Alert, event: str, now: float, receivers: Iterable[str], why: str,
-             actor: str = "system") -> Decision:
+    def _say(
+        self,
+        a: Alert,
+        event: str,
+        now: float,
+        receivers: Iterable[str],
+        why: str,
+        actor: str = "system",
+    ) -> Decision:
         receivers = tuple(receivers)
         a.updated_ts = now
-        return Decision(a.snapshot(now, why), event, True, receivers,
-                        channels(self.settings, receivers), why, actor)
+        return Decision(
+            a.snapshot(now, why),
+            event,
+            True,
+            receivers,
+            channels(self.settings, receivers),
+            why,
+            actor,
+        )
 
-    def _quiet(self, snap: dict[str, Any], why: str, event: str = "suppressed",
-               actor: str = "system") -> Decision:
+    def _quiet(
+        self, snap: dict[str, Any], why: str, event: str = "suppressed", actor: str = "system"
+    ) -> Decision:
         return Decision(snap, event, False, (), (), why, actor)

@@ -34,16 +34,28 @@ def due(alert: Any, route: Route | None, now: float) -> list[Step]:
     if not route.last_stage(level) and now - alert.stage_ts >= route.escalate_after_s:
         level += 1
         nxt = route.stage(level)
-        steps.append(Step("escalated", nxt, level,
-                          f"not acknowledged within {route.escalate_after_s:.0f} s: "
-                          f"escalated to {names(nxt)}",
-                          f"escalation to {names(nxt)}"))
+        steps.append(
+            Step(
+                "escalated",
+                nxt,
+                level,
+                f"not acknowledged within {route.escalate_after_s:.0f} s: "
+                f"escalated to {names(nxt)}",
+                f"escalation to {names(nxt)}",
+            )
+        )
     if now - alert.notified_ts >= route.repeat_interval_s:
         just = steps[0].receivers if steps else ()
         again = tuple(r for r in alert.told if r not in just)
         if again:
-            steps.append(Step("repeated", again, level,
-                              f"not acknowledged: repeated to {names(again)} "
-                              f"(every {route.repeat_interval_s:.0f} s)",
-                              f"repeat to {names(again)}"))
+            steps.append(
+                Step(
+                    "repeated",
+                    again,
+                    level,
+                    f"not acknowledged: repeated to {names(again)} "
+                    f"(every {route.repeat_interval_s:.0f} s)",
+                    f"repeat to {names(again)}",
+                )
+            )
     return steps

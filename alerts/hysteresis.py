@@ -44,8 +44,9 @@ def within_margin(cond: Any, tier: int) -> bool:
     return cond.detail.get("total", 0) >= NEWS2_HOLD.get(tier, math.inf)
 
 
-def verdict(tier: int, level: int, cond: Any, undecided: bool, since: float | None,
-            now: float, hold: float) -> Verdict:
+def verdict(
+    tier: int, level: int, cond: Any, undecided: bool, since: float | None, now: float, hold: float
+) -> Verdict:
     """What becomes of an active alert at (tier, level) given its condition now (None: absent)."""
     current = (tier, level)
     if cond is not None and (cond.tier, cond.level) > current:
@@ -53,12 +54,15 @@ def verdict(tier: int, level: int, cond: Any, undecided: bool, since: float | No
     if cond is not None and (cond.tier, cond.level) == current:
         return Verdict("steady", None, "unchanged: already notified")
     if within_margin(cond, tier):
-        return Verdict("steady", None, f"unchanged: NEWS2 {cond.detail.get('total')} is within "
-                       f"the exit margin of tier {tier} (left at "
-                       f"{NEWS2_HOLD[tier] - 1} or less)")
+        return Verdict(
+            "steady",
+            None,
+            f"unchanged: NEWS2 {cond.detail.get('total')} is within "
+            f"the exit margin of tier {tier} (left at "
+            f"{NEWS2_HOLD[tier] - 1} or less)",
+        )
     if undecided:
-        return Verdict("steady", None, "kept: the measure is not decided (unknown is not "
-                       "absent)")
+        return Verdict("steady", None, "kept: the measure is not decided (unknown is not absent)")
     start = now if since is None else since
     waited = now - start
     if waited >= hold:
@@ -66,5 +70,8 @@ def verdict(tier: int, level: int, cond: Any, undecided: bool, since: float | No
             return Verdict("resolve", start, f"resolved: condition absent for {waited:.0f} s")
         return Verdict("lower", start, f"lower for {waited:.0f} s")
     what = "absent" if cond is None else "lower"
-    return Verdict("wait", start, f"condition {what} since {waited:.0f} s ago; "
-                   f"held {hold:.0f} s before it changes")
+    return Verdict(
+        "wait",
+        start,
+        f"condition {what} since {waited:.0f} s ago; held {hold:.0f} s before it changes",
+    )

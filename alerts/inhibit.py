@@ -36,17 +36,36 @@ class InhibitRule:
 
 
 RULES: tuple[InhibitRule, ...] = (
-    InhibitRule(("device",), ("feed:*",), "bed", False,
-                "an offline device explains its stale and lost feeds: one alert names the "
-                "cause"),
-    InhibitRule(("broker",), ("device", "feed:*"), "any", False,
-                "without the broker, no bed's device or feeds can report; the daemon's alert "
-                "says so once instead of once per bed and vital"),
-    InhibitRule(("crs", "icans"), ("news2",), "bed", True,
-                "a higher CRS/ICANS alert already calls the team; a lower NEWS2 alert on the "
-                "same deterioration adds nothing (an equal or higher NEWS2 still shows)"),
-    InhibitRule(("crs", "icans", "news2"), ("risk",), "bed", False,
-                "the deterioration the forecast warns of is already alerting"),
+    InhibitRule(
+        ("device",),
+        ("feed:*",),
+        "bed",
+        False,
+        "an offline device explains its stale and lost feeds: one alert names the cause",
+    ),
+    InhibitRule(
+        ("broker",),
+        ("device", "feed:*"),
+        "any",
+        False,
+        "without the broker, no bed's device or feeds can report; the daemon's alert "
+        "says so once instead of once per bed and vital",
+    ),
+    InhibitRule(
+        ("crs", "icans"),
+        ("news2",),
+        "bed",
+        True,
+        "a higher CRS/ICANS alert already calls the team; a lower NEWS2 alert on the "
+        "same deterioration adds nothing (an equal or higher NEWS2 still shows)",
+    ),
+    InhibitRule(
+        ("crs", "icans", "news2"),
+        ("risk",),
+        "bed",
+        False,
+        "the deterioration the forecast warns of is already alerting",
+    ),
 )
 
 
@@ -64,8 +83,7 @@ def rule_mutes(source: Any, target: Any, rules: Iterable[InhibitRule] = RULES) -
             continue
         if rule.scope == "bed" and not same_bed:
             continue
-        if source.tier > target.tier or (not rule.strictly_higher
-                                          and source.tier >= target.tier):
+        if source.tier > target.tier or (not rule.strictly_higher and source.tier >= target.tier):
             return True
     return False
 
@@ -103,6 +121,9 @@ def collapse(conds: Iterable[Any]) -> tuple[list[Any], list[tuple[Any, str]]]:
         if key not in best or (c.tier, c.level) > (best[key].tier, best[key].level):
             best[key] = c
     kept = list(best.values())
-    muted = [(c, f"inhibited by tier {best[(c.ward, c.bed, c.kind)].tier} {c.kind} alert")
-             for c in conds if all(c is not k for k in kept)]
+    muted = [
+        (c, f"inhibited by tier {best[(c.ward, c.bed, c.kind)].tier} {c.kind} alert")
+        for c in conds
+        if all(c is not k for k in kept)
+    ]
     return kept, muted

@@ -65,13 +65,15 @@ def first_stage(settings: AlertSettings, tier: int) -> tuple[str, ...]:
 def channels(settings: AlertSettings, receivers: Iterable[str]) -> tuple[str, ...]:
     """The channels these receivers are reached on, sorted; the dashboard alone when nobody
     is named (tier 1). A name no longer configured (a restored alert) is skipped."""
-    found = {c for r in receivers if r in settings.receivers
-             for c in settings.receivers[r].channels}
+    found = {
+        c for r in receivers if r in settings.receivers for c in settings.receivers[r].channels
+    }
     return tuple(sorted(found)) or DASHBOARD_ONLY
 
 
-def deliveries(settings: AlertSettings,
-               receivers: Iterable[str]) -> list[tuple[str, str, Webhook | None]]:
+def deliveries(
+    settings: AlertSettings, receivers: Iterable[str]
+) -> list[tuple[str, str, Webhook | None]]:
     """(receiver, channel, webhook or None) for each channel of each known receiver."""
     out = []
     for name in receivers:

@@ -32,15 +32,38 @@ from typing import Any
 
 SYSTEM = "_daemon"  # the pseudo-bed (ward and bed) of the daemon's own conditions
 BANDS = ("low", "low-medium", "medium", "high")
-FEEDS = {"hr": "hr", "rr": "rr", "spo2": "spo2", "sbp": "bp", "dbp": "bp", "map": "bp",
-         "temp_c": "temp_c", "acvpu": "acvpu"}
-FEED_LABELS = {"hr": "heart rate", "rr": "respiration rate", "spo2": "SpO2",
-               "bp": "blood pressure", "temp_c": "temperature", "acvpu": "consciousness (ACVPU)"}
+FEEDS = {
+    "hr": "hr",
+    "rr": "rr",
+    "spo2": "spo2",
+    "sbp": "bp",
+    "dbp": "bp",
+    "map": "bp",
+    "temp_c": "temp_c",
+    "acvpu": "acvpu",
+}
+FEED_LABELS = {
+    "hr": "heart rate",
+    "rr": "respiration rate",
+    "spo2": "SpO2",
+    "bp": "blood pressure",
+    "temp_c": "temperature",
+    "acvpu": "consciousness (ACVPU)",
+}
 FEED_TIER = {"stale": 1, "lost": 2}
 # ICANS reasons, to split the state's merged `reasons` when the view has no `icans_reasons`.
-ICANS_MARKS = ("ICE score", "consciousness (ACVPU)", "alert (A)", "new confusion (C)",
-               "wakes to voice", "wakes only to", "unarousable", "seizure",
-               "deep focal motor weakness", "cerebral oedema")
+ICANS_MARKS = (
+    "ICE score",
+    "consciousness (ACVPU)",
+    "alert (A)",
+    "new confusion (C)",
+    "wakes to voice",
+    "wakes only to",
+    "unarousable",
+    "seizure",
+    "deep focal motor weakness",
+    "cerebral oedema",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +90,22 @@ def conditions(view: dict[str, Any], settings: Any) -> list[Condition]:
     """Every condition of this bed now (at most one per kind)."""
     crs_r, icans_r, news2_r = split_reasons(view)
     found = [
-        _graded("crs", "CRS", view.get("crs_grade"), view.get("crs_at_least"), crs_r,
-                lambda g: min(g, 3)),
-        _graded("icans", "ICANS", view.get("icans_grade"), view.get("icans_at_least"),
-                icans_r, lambda g: 2 if g <= 2 else 3),
+        _graded(
+            "crs",
+            "CRS",
+            view.get("crs_grade"),
+            view.get("crs_at_least"),
+            crs_r,
+            lambda g: min(g, 3),
+        ),
+        _graded(
+            "icans",
+            "ICANS",
+            view.get("icans_grade"),
+            view.get("icans_at_least"),
+            icans_r,
+            lambda g: 2 if g <= 2 else 3,
+        ),
         _news2(view.get("news2") or {}, news2_r),
         *_feeds(view, settings),
         _device(view.get("device")),
@@ -92,18 +127,34 @@ def undecided(view: dict[str, Any]) -> frozenset[str]:
     return frozenset(out)
 
 
-def system_conditions(broker_connected: bool, store_ok: bool,
-                      store_error: str = "") -> list[Condition]:
+def system_conditions(
+    broker_connected: bool, store_ok: bool, store_error: str = ""
+) -> list[Condition]:
     """The daemon's own conditions, on the pseudo-bed (SYSTEM, SYSTEM)."""
     out = []
     if not store_ok:
         why = f": {store_error}" if store_error else ""
-        out.append(Condition("store", 3, f"the daemon cannot write its store{why}; "
-                             "readings are not being saved", {"error": store_error},
-                             SYSTEM, SYSTEM))
+        out.append(
+            Condition(
+                "store",
+                3,
+                f"the daemon cannot write its store{why}; readings are not being saved",
+                {"error": store_error},
+                SYSTEM,
+                SYSTEM,
+            )
+        )
     if not broker_connected:
-        out.append(Condition("broker", 2, "the daemon lost the MQTT broker: no new readings "
-                             "from any bed", {}, SYSTEM, SYSTEM))
+        out.append(
+            Condition(
+                "broker",
+                2,
+                "the daemon lost the MQTT broker: no new readings from any bed",
+                {},
+                SYSTEM,
+                SYSTEM,
+            )
+        )
     return out
 
 
@@ -122,8 +173,11 @@ def split_reasons(view: dict[str, Any]) -> tuple[list[str], list[str], list[str]
     """(CRS, ICANS, NEWS2) reasons: from `crs_reasons`, `icans_reasons` and `news2_reasons`
     when the daemon adds them, else split from the merged `reasons` by their wording."""
     if "crs_reasons" in view:
-        return (list(view["crs_reasons"]), list(view.get("icans_reasons", ())),
-                list(view.get("news2_reasons", ())))
+        return (
+            list(view["crs_reasons"]),
+            list(view.get("icans_reasons", ())),
+            list(view.get("news2_reasons", ())),
+        )
     crs, icans, news = [], [], []
     for r in view.get("reasons") or ():
         if r.startswith("NEWS2"):
@@ -135,15 +189,15 @@ def split_reasons(view: dict[str, Any]) -> tuple[list[str], list[str], list[str]
     return crs, icans, news
 
 
-def _graded(kind: str, label: str, grade: int | None, at_least: int | None,
-            reasons: list[str], tier_of: Any) -> Condition | None:
+def _graded(
+    kind: str, label: str, grade: int | None, at_least: int | None, reasons: list[str], tier_of: Any
+) -> Condition | None:
     g = grade if grade is not None else at_least
     if not g:
         return None
     head = f"{label} grade {g}" if grade is not None else f"{label} grade at least {g}"
     text = head + (": " + ", ".join(reasons) if reasons else "")
-    return Condition(kind, tier_of(g), text, {"grade": grade, "at_least": at_least,
-                                              "level": g})
+    return Condition(kind, tier_of(g), text, {"grade": grade, "at_least": at_least, "level": g})
 
 
 def _news2(n: dict[str, Any], reasons: list[str]) -> Condition | None:
@@ -155,10 +209,19 @@ def _news2(n: dict[str, Any], reasons: list[str]) -> Condition | None:
     else:
         return None
     text = "; ".join(reasons) or f"NEWS2 {total} ({band})"
-    return Condition("news2", tier, text, {
-        "total": total, "band": n.get("band"), "band_at_least": band,
-        "single_parameter_3": bool(n.get("single_parameter_3")),
-        "complete": bool(n.get("complete")), "level": BANDS.index(band)})
+    return Condition(
+        "news2",
+        tier,
+        text,
+        {
+            "total": total,
+            "band": n.get("band"),
+            "band_at_least": band,
+            "single_parameter_3": bool(n.get("single_parameter_3")),
+            "complete": bool(n.get("complete")),
+            "level": BANDS.index(band),
+        },
+    )
 
 
 def _feeds(view: dict[str, Any], settings: Any) -> list[Condition]:
@@ -185,17 +248,29 @@ def _feeds(view: dict[str, Any], settings: Any) -> list[Condition]:
         if last is not None:
             age = _age((_epoch(view.get("ts")) or last) - last)
             since = f": no reading for {age} (last {v.get('value')} at {settings.clock(last)})"
-        out.append(Condition(f"feed:{feed}", tier, f"{FEED_LABELS[feed]} feed {status}{since}",
-                             {"vital": name, "status": status, "value": v.get("value"),
-                              "ts": v.get("ts"), "level": tier}))
+        out.append(
+            Condition(
+                f"feed:{feed}",
+                tier,
+                f"{FEED_LABELS[feed]} feed {status}{since}",
+                {
+                    "vital": name,
+                    "status": status,
+                    "value": v.get("value"),
+                    "ts": v.get("ts"),
+                    "level": tier,
+                },
+            )
+        )
     return out
 
 
 def _device(device: str | None) -> Condition | None:
     if device != "offline":
         return None  # online, or not known yet (None): the feeds' own states tell the rest
-    return Condition("device", 2, "bedside device offline: no readings can arrive",
-                     {"device": device})
+    return Condition(
+        "device", 2, "bedside device offline: no readings can arrive", {"device": device}
+    )
 
 
 def _risk(risk: dict[str, Any], threshold: float) -> Condition | None:
@@ -204,8 +279,12 @@ def _risk(risk: dict[str, Any], threshold: float) -> Condition | None:
         return None
     why = ", ".join(risk.get("explanation") or ())
     text = f"forecast risk {p:.2f} (threshold {threshold:.2f})" + (f": {why}" if why else "")
-    return Condition("risk", 2, text, {"p": p, "threshold": threshold,
-                                       "explanation": list(risk.get("explanation") or ())})
+    return Condition(
+        "risk",
+        2,
+        text,
+        {"p": p, "threshold": threshold, "explanation": list(risk.get("explanation") or ())},
+    )
 
 
 def _epoch(ts: Any) -> float | None:

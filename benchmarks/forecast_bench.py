@@ -38,22 +38,48 @@ STEP = 300.0
 def stream(patients: int, hours: float, seed: int = 1):
     """(t, key, snapshot, assessment) in time order, every patient every STEP."""
     rng = random.Random(seed)
-    adm = [Admission(f"P{i}", T0, age=rng.randint(20, 80), product="tisagenlecleucel",
-                     indication="diffuse large B-cell lymphoma", infusion_ts=T0 - 8 * 3600)
-           for i in range(patients)]
+    adm = [
+        Admission(
+            f"P{i}",
+            T0,
+            age=rng.randint(20, 80),
+            product="tisagenlecleucel",
+            indication="diffuse large B-cell lymphoma",
+            infusion_ts=T0 - 8 * 3600,
+        )
+        for i in range(patients)
+    ]
     crs = SimpleNamespace(at_least=1)
     out = []
     for k in range(1, int(hours * 3600 / STEP) + 1):
         t = T0 + k * STEP
         temp_ts = T0 + (k * STEP // 3600) * 3600
         for i, a in enumerate(adm):
-            s = Snapshot(temp_c=round(rng.gauss(37.4, 0.6), 1), hr=rng.gauss(90, 12),
-                         rr=rng.gauss(17, 3), spo2=rng.gauss(96, 1.5), sbp=rng.gauss(115, 12),
-                         map=rng.gauss(85, 8), o2_device="room_air", vasopressors=())
+            s = Snapshot(
+                temp_c=round(rng.gauss(37.4, 0.6), 1),
+                hr=rng.gauss(90, 12),
+                rr=rng.gauss(17, 3),
+                spo2=rng.gauss(96, 1.5),
+                sbp=rng.gauss(115, 12),
+                map=rng.gauss(85, 8),
+                o2_device="room_air",
+                vasopressors=(),
+            )
             news2 = SimpleNamespace(total=rng.randint(0, 6), complete=True)
-            out.append((t, f"bed{i}", s, SimpleNamespace(
-                snapshot=s, admission=a, news2=news2, crs=crs,
-                vitals={"temp_c": {"ts": temp_ts}})))
+            out.append(
+                (
+                    t,
+                    f"bed{i}",
+                    s,
+                    SimpleNamespace(
+                        snapshot=s,
+                        admission=a,
+                        news2=news2,
+                        crs=crs,
+                        vitals={"temp_c": {"ts": temp_ts}},
+                    ),
+                )
+            )
     return out
 
 
@@ -78,8 +104,12 @@ def memory(model: ForecastModel, events, patients: int) -> dict[str, float]:
     tracemalloc.stop()
     pending = fc.labels.count() / patients
     rows_b = len(json.dumps(fc.to_rows())) / patients
-    return {"features_bytes": features_b, "forecaster_bytes": total_b,
-            "pending_per_patient": pending, "rows_json_bytes": rows_b}
+    return {
+        "features_bytes": features_b,
+        "forecaster_bytes": total_b,
+        "pending_per_patient": pending,
+        "rows_json_bytes": rows_b,
+    }
 
 
 def timing(model: ForecastModel, events) -> dict[str, float]:
@@ -96,11 +126,16 @@ def timing(model: ForecastModel, events) -> dict[str, float]:
     f = PatientFeatures(events[0][3].admission)
     xs = [f.update(s, t) for t, _, s, _ in events[:5000]]
     m = ForecastModel.from_bytes(model.to_bytes())
-    out = {"observe_us": observe_us, "learned_on_advance": learned,
-           "advance_us_per_label": advance_us}
-    for name, call in (("learn_one_us", lambda x: m.learn_one(x, 0)),
-                       ("predict_proba_one_us", m.predict_proba_one),
-                       ("explain_us", m.explain)):
+    out = {
+        "observe_us": observe_us,
+        "learned_on_advance": learned,
+        "advance_us_per_label": advance_us,
+    }
+    for name, call in (
+        ("learn_one_us", lambda x: m.learn_one(x, 0)),
+        ("predict_proba_one_us", m.predict_proba_one),
+        ("explain_us", m.explain),
+    ):
         t0 = time.perf_counter()
         for x in xs:
             call(x)
@@ -109,27 +144,34 @@ def timing(model: ForecastModel, events) -> dict[str, float]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--patients", type=int, default=400)
     p.add_argument("--hours", type=float, default=13.0)
     p.add_argument("--model", default=str(ROOT / "forecast" / "model.pkl"))
     args = p.parse_args()
     model = ForecastModel.load(args.model)
     events = stream(args.patients, args.hours)
-    print(f"{args.patients} patients x {args.hours:g} h, observed every {STEP:g} s: "
-          f"{len(events)} observations; model {model.version}")
+    print(
+        f"{args.patients} patients x {args.hours:g} h, observed every {STEP:g} s: "
+        f"{len(events)} observations; model {model.version}"
+    )
     mem = memory(model, events, args.patients)
-    print(f"memory per patient: feature state {mem['features_bytes']:.0f} B; everything the "
-          f"Forecaster holds {mem['forecaster_bytes']:.0f} B with "
-          f"{mem['pending_per_patient']:.0f} pending snapshots; "
-          f"rows {mem['rows_json_bytes']:.0f} B of JSON")
+    print(
+        f"memory per patient: feature state {mem['features_bytes']:.0f} B; everything the "
+        f"Forecaster holds {mem['forecaster_bytes']:.0f} B with "
+        f"{mem['pending_per_patient']:.0f} pending snapshots; "
+        f"rows {mem['rows_json_bytes']:.0f} B of JSON"
+    )
     tm = timing(model, events)
-    print(f"time: observe {tm['observe_us']:.1f} us (features, predict, explain, snapshot); "
-          f"advance {tm['advance_us_per_label']:.1f} us per label learned "
-          f"({tm['learned_on_advance']} learned); learn_one {tm['learn_one_us']:.1f} us, "
-          f"predict_proba_one {tm['predict_proba_one_us']:.1f} us, "
-          f"explain {tm['explain_us']:.1f} us")
+    print(
+        f"time: observe {tm['observe_us']:.1f} us (features, predict, explain, snapshot); "
+        f"advance {tm['advance_us_per_label']:.1f} us per label learned "
+        f"({tm['learned_on_advance']} learned); learn_one {tm['learn_one_us']:.1f} us, "
+        f"predict_proba_one {tm['predict_proba_one_us']:.1f} us, "
+        f"explain {tm['explain_us']:.1f} us"
+    )
     return 0
 
 

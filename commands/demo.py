@@ -18,9 +18,11 @@ from monitor import config
 from monitor.daemon import Daemon
 from monitor.store.accounts import add_user
 
-DEMO_USERS = (("nurse", "nurse", "crswatch-nurse"),
-              ("doctor", "physician", "crswatch-doctor"),
-              ("admin", "admin", "crswatch-admin"))
+DEMO_USERS = (
+    ("nurse", "nurse", "crswatch-nurse"),
+    ("doctor", "physician", "crswatch-doctor"),
+    ("admin", "admin", "crswatch-admin"),
+)
 DB = "data/demo/crswatch.db"
 
 
@@ -39,16 +41,31 @@ async def run_demo(args) -> int:
     host = "127.0.0.1"
     mqtt_port = args.port if port_free(host, args.port) else free_port()
     http_port = args.http_port if port_free(host, args.http_port) else free_port()
-    cfg = config.from_dict({
-        "mqtt": {"host": host, "port": mqtt_port, "embedded": True, "protocol": "3.1.1",
-                 "client_id": "crswatch-demo"},
-        "storage": {"path": DB},
-        "http": {"host": host, "port": http_port},
-    })
+    cfg = config.from_dict(
+        {
+            "mqtt": {
+                "host": host,
+                "port": mqtt_port,
+                "embedded": True,
+                "protocol": "3.1.1",
+                "client_id": "crswatch-demo",
+            },
+            "storage": {"path": DB},
+            "http": {"host": host, "port": http_port},
+        }
+    )
     for name, role, password in DEMO_USERS:
         add_user(DB, name, role, password)
-    ward = WardOptions(host=host, port=mqtt_port, prefix=cfg.prefix, speed=args.speed,
-                       demo=True, discharge_first=True, beds=args.beds, seed=args.seed)
+    ward = WardOptions(
+        host=host,
+        port=mqtt_port,
+        prefix=cfg.prefix,
+        speed=args.speed,
+        demo=True,
+        discharge_first=True,
+        beds=args.beds,
+        seed=args.seed,
+    )
     clock = ward.make_clock()
     daemon = Daemon(cfg, clock=clock, routes=setup_dashboard)
     await daemon.start()
@@ -59,14 +76,17 @@ async def run_demo(args) -> int:
         loop.add_signal_handler(sig, stop.set)
     logging.getLogger("crswatch").setLevel(logging.WARNING)  # the demo prints what matters
     simulator = asyncio.create_task(run_ward(ward, clock, stop))
-    print(f"""
+    print(
+        f"""
 CRSWatch demo: {args.beds} simulated beds at {args.speed:g}x (research software, not a
 certified medical device).
   dashboard  http://{host}:{daemon.http_port}/
   logins     nurse / crswatch-nurse   doctor / crswatch-doctor   admin / crswatch-admin
   broker     mqtt://{host}:{mqtt_port}  (try: mosquitto_sub -p {mqtt_port} -t '{cfg.prefix}/#' -v)
   health     http://{host}:{daemon.http_port}/healthz   metrics: /metrics
-Ctrl-C stops.""", flush=True)
+Ctrl-C stops.""",
+        flush=True,
+    )
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait({simulator, waiter}, return_when=asyncio.FIRST_COMPLETED)
     stop.set()

@@ -18,8 +18,11 @@ HEAD = ("ts", "patient_id", "ward", "bed")
 
 def rows(conn: sqlite3.Connection, patient_id: str):
     cols = ", ".join(VITAL_COLUMNS)
-    cur = conn.execute(f"SELECT ts, patient_id, ward, bed, {cols} FROM observations "
-                       "WHERE patient_id=? ORDER BY ts, ward, bed", (patient_id,))
+    cur = conn.execute(
+        f"SELECT ts, patient_id, ward, bed, {cols} FROM observations "
+        "WHERE patient_id=? ORDER BY ts, ward, bed",
+        (patient_id,),
+    )
     names = HEAD + tuple(VITAL_COLUMNS)
     for row in cur:
         rec = dict(zip(names, row, strict=True))
@@ -47,7 +50,6 @@ def export(cfg: Config, patient_id: str, fmt: str, out: TextIO) -> int:
     finally:
         conn.close()
     if n == 0:
-        print(f"crswatch: export: no observations stored for patient {patient_id}",
-              file=sys.stderr)
+        print(f"crswatch: export: no observations stored for patient {patient_id}", file=sys.stderr)
         return 1
     return 0

@@ -70,8 +70,11 @@ def find(request: web.Request, alert_id: str) -> dict:
             raise ApiError(404, "not_found", f"no alert {alert_id!r}")
         alert = _public(orjson.loads(row[0]))
     alert = dict(alert)
-    cur = d.db.execute("SELECT ts, event, tier, notify, receivers, reason, message "
-                       "FROM alert_events WHERE alert_id=? ORDER BY id", (alert_id,))
+    cur = d.db.execute(
+        "SELECT ts, event, tier, notify, receivers, reason, message "
+        "FROM alert_events WHERE alert_id=? ORDER BY id",
+        (alert_id,),
+    )
     alert["events"] = [dict(r) for r in cur]
     return alert
 
@@ -103,10 +106,15 @@ async def ack(request: web.Request) -> web.Response:
 
 async def snooze(request: web.Request) -> web.Response:
     seconds = (await body(request)).get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or \
-            not math.isfinite(seconds) or not 0 < seconds <= MAX_SNOOZE_S:
-        raise ApiError(422, "invalid", f"seconds must be a number above 0 and at most "
-                                       f"{MAX_SNOOZE_S}")
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or not 0 < seconds <= MAX_SNOOZE_S
+    ):
+        raise ApiError(
+            422, "invalid", f"seconds must be a number above 0 and at most {MAX_SNOOZE_S}"
+        )
     return await _act(request, "snooze", seconds=seconds)
 
 

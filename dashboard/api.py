@@ -51,8 +51,9 @@ async def patient(request: web.Request) -> web.Response:
     history = await asyncio.to_thread(_history, d.daemon.store.path, pid)
     if history is None:
         raise ApiError(404, "not_found", f"no patient {pid!r} is known")
-    history["current"] = next((s for s in d.daemon.ward.states()
-                               if s.get("patient_id") == pid), None)
+    history["current"] = next(
+        (s for s in d.daemon.ward.states() if s.get("patient_id") == pid), None
+    )
     return json(history)
 
 
@@ -68,8 +69,9 @@ async def care(request: web.Request) -> web.Response:
     rec = daemon.ward.admissions_at(ward, bed)
     expected = request.query.get("patient_id")
     if expected and (rec is None or rec.patient_id != expected):
-        raise ApiError(409, "bed_changed", f"patient {expected} is no longer in {ward}/{bed}; "
-                                           "reload the page")
+        raise ApiError(
+            409, "bed_changed", f"patient {expected} is no longer in {ward}/{bed}; reload the page"
+        )
     if data.get("ts") is None:
         data["ts"] = d.now()
     topic = f"{daemon.cfg.prefix}/{ward}/{bed}/care"
@@ -78,25 +80,39 @@ async def care(request: web.Request) -> web.Response:
         item = await asyncio.wait_for(asyncio.shield(work), SUBMIT_TIMEOUT_S)
     except TimeoutError:
         d.audit_later("care.queued", user.name, {"ward": ward, "bed": bed, "event": data})
-        return json({"stored": False, "queued": True,
-                     "message": "the database is busy: the entry is queued and will be "
-                                "stored as soon as it can be"}, status=202)
+        return json(
+            {
+                "stored": False,
+                "queued": True,
+                "message": "the database is busy: the entry is queued and will be "
+                "stored as soon as it can be",
+            },
+            status=202,
+        )
     if item.kind == "reject":
-        await d.audit("care.rejected", user.name, {"ward": ward, "bed": bed,
-                                                    "reason": item.reason})
+        await d.audit("care.rejected", user.name, {"ward": ward, "bed": bed, "reason": item.reason})
         raise ApiError(422, "rejected", item.reason)
     ev = item.body
-    detail = {"ward": ward, "bed": bed, "patient_id": item.record.patient_id,
-              "ts": iso(ev.ts), "type": ev.type, "data": ev.data,
-              "duplicate": item.kind == "duplicate"}
+    detail = {
+        "ward": ward,
+        "bed": bed,
+        "patient_id": item.record.patient_id,
+        "ts": iso(ev.ts),
+        "type": ev.type,
+        "data": ev.data,
+        "duplicate": item.kind == "duplicate",
+    }
     await d.audit("care.entered", user.name, detail)
-    return json({"stored": item.kind == "care", **detail},
-                status=201 if item.kind == "care" else 200)
+    return json(
+        {"stored": item.kind == "care", **detail}, status=201 if item.kind == "care" else 200
+    )
 
 
 def _latest_admission(conn, patient_id: str):
-    return conn.execute("SELECT id, ward, bed FROM admissions WHERE patient_id=? "
-                        "ORDER BY admitted_ts DESC LIMIT 1", (patient_id,)).fetchone()
+    return conn.execute(
+        "SELECT id, ward, bed FROM admissions WHERE patient_id=? ORDER BY admitted_ts DESC LIMIT 1",
+        (patient_id,),
+    ).fetchone()
 
 
 async def override(request: web.Request) -> web.Response:
@@ -107,8 +123,13 @@ async def override(request: web.Request) -> web.Response:
     scale, grade, reason = data.get("scale"), data.get("grade"), data.get("reason")
     if scale not in SCALES:
         raise ApiError(422, "invalid", "scale must be 'crs' or 'icans'")
-    if isinstance(grade, bool) or not isinstance(grade, int | float) or \
-            not math.isfinite(grade) or grade != int(grade) or not 0 <= grade <= SCALES[scale]:
+    if (
+        isinstance(grade, bool)
+        or not isinstance(grade, int | float)
+        or not math.isfinite(grade)
+        or grade != int(grade)
+        or not 0 <= grade <= SCALES[scale]
+    ):
         raise ApiError(422, "invalid", f"grade must be a whole number 0-{SCALES[scale]}")
     if not isinstance(reason, str) or not reason.strip():
         raise ApiError(422, "invalid", "a reason is required")
@@ -125,25 +146,42 @@ async def override(request: web.Request) -> web.Response:
         adm_id, ward, bed = found["id"], found["ward"], found["bed"]
     state = next((s for s in d.daemon.ward.states() if s.get("patient_id") == pid), {})
     computed = state.get(f"{scale}_grade")
-    row = {"admission_id": adm_id, "ward": ward, "bed": bed, "patient_id": pid,
-           "ts": d.now(), "username": user.name, "scale": scale, "grade": int(grade),
-           "reason": reason.strip()}
+    row = {
+        "admission_id": adm_id,
+        "ward": ward,
+        "bed": bed,
+        "patient_id": pid,
+        "ts": d.now(),
+        "username": user.name,
+        "scale": scale,
+        "grade": int(grade),
+        "reason": reason.strip(),
+    }
 
     def insert(conn):
-        cur = conn.execute("INSERT INTO grade_overrides (admission_id, ward, bed, patient_id, "
-                           "ts, username, scale, grade, reason) VALUES (:admission_id, "
-                           ":ward, :bed, :patient_id, :ts, :username, :scale, :grade, "
-                           ":reason)", row)
+        cur = conn.execute(
+            "INSERT INTO grade_overrides (admission_id, ward, bed, patient_id, "
+            "ts, username, scale, grade, reason) VALUES (:admission_id, "
+            ":ward, :bed, :patient_id, :ts, :username, :scale, :grade, "
+            ":reason)",
+            row,
+        )
         return cur.lastrowid
 
     row["id"] = await d.daemon.store.transact(insert)
     row["action"] = "confirm" if computed == row["grade"] else "override"
     row["computed_grade"] = computed
-    await d.audit(f"grade.{row['action']}", user.name,
-                  {k: row[k] for k in ("patient_id", "ward", "bed", "scale", "grade",
-                                       "computed_grade", "reason")})
-    d.daemon.hub.publish({"type": "override", "ward": ward, "bed": bed,
-                          "patient_id": pid, "override": row})
+    await d.audit(
+        f"grade.{row['action']}",
+        user.name,
+        {
+            k: row[k]
+            for k in ("patient_id", "ward", "bed", "scale", "grade", "computed_grade", "reason")
+        },
+    )
+    d.daemon.hub.publish(
+        {"type": "override", "ward": ward, "bed": bed, "patient_id": pid, "override": row}
+    )
     return json(row, status=201)
 
 
@@ -153,9 +191,15 @@ async def forecast(request: web.Request) -> web.Response:
     f = dash(request).daemon.ward.forecaster
     if f is None:
         return json({"enabled": False})
-    return json({"enabled": True, "model": f.model.version,
-                 "learned": f.model.n_learned, "quality": f.quality(),
-                 "validated": False})
+    return json(
+        {
+            "enabled": True,
+            "model": f.model.version,
+            "learned": f.model.n_learned,
+            "quality": f.quality(),
+            "validated": False,
+        }
+    )
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -92,7 +92,9 @@ def authenticate(request: web.Request) -> User | None:
     th = token_hash(token)
     row = d.db.execute(
         "SELECT s.username, s.csrf, s.expires_ts, u.role, u.disabled FROM sessions s "
-        "JOIN users u ON u.username = s.username WHERE s.token_hash=?", (th,)).fetchone()
+        "JOIN users u ON u.username = s.username WHERE s.token_hash=?",
+        (th,),
+    ).fetchone()
     if row is None or row["expires_ts"] <= d.now() or row["disabled"]:
         return None
     return User(row["username"], row["role"], via, row["csrf"], th)
@@ -105,8 +107,11 @@ def current(request: web.Request) -> User:
 def require(request: web.Request, permission: str) -> User:
     user = request[USER]
     if not user.can(permission):
-        raise ApiError(403, "forbidden", f"a {user.role} account may not do this "
-                                         f"(needs the {permission!r} permission)")
+        raise ApiError(
+            403,
+            "forbidden",
+            f"a {user.role} account may not do this (needs the {permission!r} permission)",
+        )
     return user
 
 
@@ -121,14 +126,18 @@ async def middleware(request: web.Request, handler):
     user = authenticate(request)
     if user is None:
         if is_api(request.path):
-            return error(401, "unauthenticated",
-                         "log in first (session cookie or Authorization: Bearer token)")
+            return error(
+                401,
+                "unauthenticated",
+                "log in first (session cookie or Authorization: Bearer token)",
+            )
         raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}")
     if user.via == "cookie" and request.method not in SAFE_METHODS:
         sent = request.headers.get("X-CSRF-Token", "")
         if not sent or not hmac.compare_digest(sent, user.csrf):
-            return error(403, "csrf", "missing or wrong X-CSRF-Token header "
-                                      "(needed with the session cookie)")
+            return error(
+                403, "csrf", "missing or wrong X-CSRF-Token header (needed with the session cookie)"
+            )
     request[USER] = user
     return await handler(request)
 
@@ -136,8 +145,10 @@ async def middleware(request: web.Request, handler):
 # -- login and logout -------------------------------------------------------------------
 def _lock_message(until: float, now: float) -> str:
     minutes = max(1, round((until - now) / 60))
-    return (f"too many failed logins: this account is locked for {minutes} more "
-            f"minute{'s' if minutes != 1 else ''}")
+    return (
+        f"too many failed logins: this account is locked for {minutes} more "
+        f"minute{'s' if minutes != 1 else ''}"
+    )
 
 
 def _failed(conn, name: str, now: float) -> tuple[int, float | None]:
@@ -145,18 +156,22 @@ def _failed(conn, name: str, now: float) -> tuple[int, float | None]:
     row = conn.execute("SELECT failed_logins FROM users WHERE username=?", (name,)).fetchone()
     failures = (row[0] or 0) + 1
     locked = now + LOCKOUT_S if failures >= MAX_FAILURES else None
-    conn.execute("UPDATE users SET failed_logins=?, locked_until=? WHERE username=?",
-                 (0 if locked else failures, locked, name))
+    conn.execute(
+        "UPDATE users SET failed_logins=?, locked_until=? WHERE username=?",
+        (0 if locked else failures, locked, name),
+    )
     return failures, locked
 
 
 def _succeeded(conn, name: str, session: dict, new_hash: str | None, now: float) -> None:
     conn.execute("DELETE FROM sessions WHERE expires_ts < ?", (now,))
-    conn.execute("INSERT INTO sessions (token_hash, username, created_ts, expires_ts, csrf, "
-                 "kind) VALUES (:token_hash, :username, :created_ts, :expires_ts, :csrf, "
-                 ":kind)", session)
-    conn.execute("UPDATE users SET failed_logins=0, locked_until=NULL WHERE username=?",
-                 (name,))
+    conn.execute(
+        "INSERT INTO sessions (token_hash, username, created_ts, expires_ts, csrf, "
+        "kind) VALUES (:token_hash, :username, :created_ts, :expires_ts, :csrf, "
+        ":kind)",
+        session,
+    )
+    conn.execute("UPDATE users SET failed_logins=0, locked_until=NULL WHERE username=?", (name,))
     if new_hash:
         conn.execute("UPDATE users SET password_hash=? WHERE username=?", (new_hash, name))
 
@@ -170,8 +185,9 @@ def _check_login_csrf(request: web.Request) -> None:
     if form_token is not None:
         sent = request.headers.get("X-CSRF-Token", "")
         if not hmac.compare_digest(sent, form_token):
-            raise ApiError(403, "csrf", "the login form's token is missing or wrong; "
-                                        "reload the login page")
+            raise ApiError(
+                403, "csrf", "the login form's token is missing or wrong; reload the login page"
+            )
 
 
 async def login(request: web.Request) -> web.Response:
@@ -182,8 +198,10 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "username and password (strings) are needed")
     d = dash(request)
     now = d.now()
-    row = d.db.execute("SELECT username, password_hash, role, locked_until, disabled "
-                       "FROM users WHERE username=?", (name,)).fetchone()
+    row = d.db.execute(
+        "SELECT username, password_hash, role, locked_until, disabled FROM users WHERE username=?",
+        (name,),
+    ).fetchone()
     if row is None:
         unknown = d.unknown_failures  # name -> (failures, locked_until), in memory
         failures, until = unknown.get(name, (0, 0.0))
@@ -204,25 +222,43 @@ async def login(request: web.Request) -> web.Response:
     ok = await asyncio.to_thread(verify_password, row["password_hash"], password)
     if not ok:
         failures, locked = await d.daemon.store.transact(_failed, name, now)
-        await d.audit("user.login_failed", name,
-                      {"failures": failures, "locked": bool(locked)})
+        await d.audit("user.login_failed", name, {"failures": failures, "locked": bool(locked)})
         if locked:
             return error(423, "locked", _lock_message(locked, now))
         return error(401, "bad_credentials", "wrong user name or password")
     if row["disabled"]:
         return error(401, "bad_credentials", "wrong user name or password")
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    session = {"token_hash": token_hash(token), "username": name, "created_ts": now,
-               "expires_ts": now + SESSION_S, "csrf": csrf, "kind": "session"}
+    session = {
+        "token_hash": token_hash(token),
+        "username": name,
+        "created_ts": now,
+        "expires_ts": now + SESSION_S,
+        "csrf": csrf,
+        "kind": "session",
+    }
     new_hash = None
     if HASHER.check_needs_rehash(row["password_hash"]):
         new_hash = await asyncio.to_thread(HASHER.hash, password)
     await d.daemon.store.transact(_succeeded, name, session, new_hash, now)
     await d.audit("user.login", name, {"via": "api"})
-    resp = json({"token": token, "csrf": csrf, "user": {"name": name, "role": row["role"]},
-                 "expires": iso(now + SESSION_S)})
-    resp.set_cookie(COOKIE, token, max_age=SESSION_S, path="/", httponly=True,
-                    samesite="Strict", secure=request.secure)
+    resp = json(
+        {
+            "token": token,
+            "csrf": csrf,
+            "user": {"name": name, "role": row["role"]},
+            "expires": iso(now + SESSION_S),
+        }
+    )
+    resp.set_cookie(
+        COOKIE,
+        token,
+        max_age=SESSION_S,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
     resp.del_cookie(LOGIN_COOKIE, path="/")
     return resp
 
@@ -231,8 +267,8 @@ async def logout(request: web.Request) -> web.Response:
     user = current(request)
     d = dash(request)
     await d.daemon.store.transact(
-        lambda conn: conn.execute("DELETE FROM sessions WHERE token_hash=?",
-                                  (user.token_hash,)))
+        lambda conn: conn.execute("DELETE FROM sessions WHERE token_hash=?", (user.token_hash,))
+    )
     await d.audit("user.logout", user.name, {"via": user.via})
     resp = json({"ok": True})
     resp.del_cookie(COOKIE, path="/")
@@ -241,8 +277,14 @@ async def logout(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     user = current(request)
-    return json({"name": user.name, "role": user.role, "via": user.via,
-                 "permissions": sorted(PERMISSIONS.get(user.role, ()))})
+    return json(
+        {
+            "name": user.name,
+            "role": user.role,
+            "via": user.via,
+            "permissions": sorted(PERMISSIONS.get(user.role, ())),
+        }
+    )
 
 
 def new_login_token() -> str:

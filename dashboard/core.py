@@ -15,7 +15,6 @@ from aiohttp import web
 log = logging.getLogger("crswatch.dashboard")
 
 
-
 class ApiError(Exception):
     """Raised by a handler; the error middleware answers it in the one error shape."""
 
@@ -25,8 +24,11 @@ class ApiError(Exception):
 
 
 def json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
-                        status=status, content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+        status=status,
+        content_type="application/json",
+    )
 
 
 async def body(request: web.Request) -> dict[str, Any]:
@@ -72,8 +74,9 @@ class Dashboard:
     def alerts(self):
         return getattr(self.daemon, "alerts", None)
 
-    async def audit(self, name: str, actor: str, detail: dict[str, Any],
-                    alert_id: str | None = None) -> None:
+    async def audit(
+        self, name: str, actor: str, detail: dict[str, Any], alert_id: str | None = None
+    ) -> None:
         """Append to the daemon's audit chain; nothing when the daemon has none yet. An
         audit failure is logged, never shown to the nurse as a failed action."""
         fn = getattr(self.daemon, "audit", None)
@@ -90,8 +93,9 @@ class Dashboard:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    def active_alerts(self, ward: str | None = None,
-                      receiver: str | None = None) -> list[dict[str, Any]]:
+    def active_alerts(
+        self, ward: str | None = None, receiver: str | None = None
+    ) -> list[dict[str, Any]]:
         alerts = self.alerts
         if alerts is None:
             return []
@@ -113,8 +117,13 @@ class Dashboard:
         return out
 
     def snapshot(self, resync: bool = False) -> dict[str, Any]:
-        return {"type": "snapshot", "resync": resync, "ts": self.now(),
-                "beds": self.beds(), "alerts": self.active_alerts()}
+        return {
+            "type": "snapshot",
+            "resync": resync,
+            "ts": self.now(),
+            "beds": self.beds(),
+            "alerts": self.active_alerts(),
+        }
 
 
 def _natural(text: str) -> tuple:
@@ -134,12 +143,19 @@ def grade_rank(grade: int | None, at_least: int | None) -> float:
 def severity_key(bed: dict[str, Any]) -> tuple:
     """Worst first: the highest tier of an active alert, then the CRS grade (or the grade
     it is at least), then NEWS2, then ward and bed."""
-    tier = max((a.get("tier") or 0 for a in bed.get("alerts", ())
-                if a.get("state") != "resolved"), default=0)
+    tier = max(
+        (a.get("tier") or 0 for a in bed.get("alerts", ()) if a.get("state") != "resolved"),
+        default=0,
+    )
     crs = grade_rank(bed.get("crs_grade"), bed.get("crs_at_least"))
     news2 = (bed.get("news2") or {}).get("total")
-    return (-tier, -crs, -(news2 if news2 is not None else -1),
-            _natural(bed.get("ward", "")), _natural(bed.get("bed", "")))
+    return (
+        -tier,
+        -crs,
+        -(news2 if news2 is not None else -1),
+        _natural(bed.get("ward", "")),
+        _natural(bed.get("bed", "")),
+    )
 
 
 DASH = web.AppKey("dashboard", Dashboard)

@@ -16,17 +16,26 @@ from .core import ApiError
 
 log = logging.getLogger("crswatch.dashboard")
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
-       "form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
 def _api_error(request: web.Request, e: web.HTTPException) -> web.Response:
@@ -44,13 +53,15 @@ def _api_error(request: web.Request, e: web.HTTPException) -> web.Response:
 
 
 def error_page(status: int, title: str, detail: str = "") -> web.Response:
-    text = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{status} {html.escape(title)} - CRSWatch</title>"
-            f"<link rel=\"stylesheet\" href=\"/static/css/app.css\"></head>"
-            f"<body class=\"error-page\"><main><h1>{status} {html.escape(title)}</h1>"
-            f"<p>{html.escape(detail)}</p><p><a href=\"/\">Back to the ward</a></p>"
-            f"</main></body></html>")
+    text = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{status} {html.escape(title)} - CRSWatch</title>"
+        f'<link rel="stylesheet" href="/static/css/app.css"></head>'
+        f'<body class="error-page"><main><h1>{status} {html.escape(title)}</h1>'
+        f'<p>{html.escape(detail)}</p><p><a href="/">Back to the ward</a></p>'
+        f"</main></body></html>"
+    )
     return web.Response(text=text, status=status, content_type="text/html")
 
 
@@ -66,8 +77,7 @@ async def errors(request: web.Request, handler):
             return web.Response(status=e.status, headers=e.headers)
         if api:
             return _api_error(request, e)
-        return error_page(e.status, e.reason, "There is no such page." if e.status == 404
-                          else "")
+        return error_page(e.status, e.reason, "There is no such page." if e.status == 404 else "")
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:

@@ -14,8 +14,10 @@ from aiohttp import web
 from .auth import LOGIN_COOKIE, authenticate, current, new_login_token
 
 TEMPLATES = Path(__file__).parent / "templates"
-UPLOT = ('<link rel="stylesheet" href="/static/vendor/uplot/uPlot.min.css">\n'
-         '<script src="/static/vendor/uplot/uPlot.iife.min.js" defer></script>')
+UPLOT = (
+    '<link rel="stylesheet" href="/static/vendor/uplot/uPlot.min.css">\n'
+    '<script src="/static/vendor/uplot/uPlot.iife.min.js" defer></script>'
+)
 
 
 @cache
@@ -27,17 +29,35 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def render(request: web.Request, page: str, title: str, body: str, script: str,
-           head: str = "", main_attrs: str = "") -> web.Response:
+def render(
+    request: web.Request,
+    page: str,
+    title: str,
+    body: str,
+    script: str,
+    head: str = "",
+    main_attrs: str = "",
+) -> web.Response:
     user = current(request)
-    admin = '<a href="/users" class="{}">Accounts</a>'.format(
-        "active" if page == "users" else "") if user.can("users") else ""
+    admin = (
+        '<a href="/users" class="{}">Accounts</a>'.format("active" if page == "users" else "")
+        if user.can("users")
+        else ""
+    )
     text = _template("shell.html").substitute(
-        csrf=_esc(user.csrf), title=_esc(title), head=head, page=page, user=_esc(user.name),
-        role=_esc(user.role), nav_ward="active" if page == "ward" else "",
-        nav_oncall="active" if page in ("oncall", "alert") else "", nav_admin=admin,
-        main_attrs=main_attrs, body=body,
-        scripts=f'<script type="module" src="/static/js/{script}"></script>')
+        csrf=_esc(user.csrf),
+        title=_esc(title),
+        head=head,
+        page=page,
+        user=_esc(user.name),
+        role=_esc(user.role),
+        nav_ward="active" if page == "ward" else "",
+        nav_oncall="active" if page in ("oncall", "alert") else "",
+        nav_admin=admin,
+        main_attrs=main_attrs,
+        body=body,
+        scripts=f'<script type="module" src="/static/js/{script}"></script>',
+    )
     return web.Response(text=text, content_type="text/html")
 
 
@@ -56,39 +76,56 @@ async def login_page(request: web.Request) -> web.Response:
     token = new_login_token()
     text = _template("login.html").substitute(csrf=_esc(token), next=_esc(nxt))
     resp = web.Response(text=text, content_type="text/html")
-    resp.set_cookie(LOGIN_COOKIE, token, path="/", httponly=True, samesite="Strict",
-                    secure=request.secure, max_age=3600)
+    resp.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        max_age=3600,
+    )
     return resp
 
 
 async def ward_page(request: web.Request) -> web.Response:
-    return render(request, "ward", "Ward overview", _template("ward.html").template,
-                  "ward.js")
+    return render(request, "ward", "Ward overview", _template("ward.html").template, "ward.js")
 
 
 async def patient_page(request: web.Request) -> web.Response:
     pid = request.match_info["id"]
     body = _template("patient.html").substitute(patient_id=_esc(pid))
-    return render(request, "patient", f"Patient {pid}", body, "patient.js", head=UPLOT,
-                  main_attrs=f'data-patient-id="{_esc(pid)}"')
+    return render(
+        request,
+        "patient",
+        f"Patient {pid}",
+        body,
+        "patient.js",
+        head=UPLOT,
+        main_attrs=f'data-patient-id="{_esc(pid)}"',
+    )
 
 
 async def oncall_page(request: web.Request) -> web.Response:
-    return render(request, "oncall", "On call", _template("oncall.html").template,
-                  "oncall.js")
+    return render(request, "oncall", "On call", _template("oncall.html").template, "oncall.js")
 
 
 async def alert_page(request: web.Request) -> web.Response:
     aid = request.match_info["id"]
-    return render(request, "alert", "Alert", _template("alert.html").template, "alert.js",
-                  main_attrs=f'data-alert-id="{_esc(aid)}"')
+    return render(
+        request,
+        "alert",
+        "Alert",
+        _template("alert.html").template,
+        "alert.js",
+        main_attrs=f'data-alert-id="{_esc(aid)}"',
+    )
 
 
 async def users_page(request: web.Request) -> web.Response:
     if not current(request).can("users"):
         raise web.HTTPForbidden(reason="Accounts are for admins")
-    return render(request, "users", "Accounts", _template("users.html").template,
-                  "users.js")
+    return render(request, "users", "Accounts", _template("users.html").template, "users.js")
 
 
 async def favicon(request: web.Request) -> web.StreamResponse:

@@ -17,12 +17,21 @@ async def list_users(request: web.Request) -> web.Response:
     require(request, "users")
     d = dash(request)
     now = d.now()
-    rows = d.db.execute("SELECT username, role, created_ts, locked_until, disabled "
-                        "FROM users ORDER BY username")
-    return json([{"username": r["username"], "role": r["role"],
-                  "created_ts": r["created_ts"],
-                  "locked": bool(r["locked_until"] and r["locked_until"] > now),
-                  "disabled": bool(r["disabled"])} for r in rows])
+    rows = d.db.execute(
+        "SELECT username, role, created_ts, locked_until, disabled FROM users ORDER BY username"
+    )
+    return json(
+        [
+            {
+                "username": r["username"],
+                "role": r["role"],
+                "created_ts": r["created_ts"],
+                "locked": bool(r["locked_until"] and r["locked_until"] > now),
+                "disabled": bool(r["disabled"]),
+            }
+            for r in rows
+        ]
+    )
 
 
 async def create_user(request: web.Request) -> web.Response:

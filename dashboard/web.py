@@ -1,9 +1,9 @@
 """Mounts the dashboard and its API on the daemon's aiohttp application.
 
-    /login, /, /patients/{id}, /oncall, /alerts/{id}, /users   pages (login first)
-    /api/...                                                   JSON (cookie or bearer)
-    /ws                                                        live feed
-    /static/...                                                JS, CSS, vendored uPlot
+/login, /, /patients/{id}, /oncall, /alerts/{id}, /users   pages (login first)
+/api/...                                                   JSON (cookie or bearer)
+/ws                                                        live feed
+/static/...                                                JS, CSS, vendored uPlot
 """
 
 from __future__ import annotations
@@ -35,4 +35,5 @@ def setup(app: web.Application, daemon) -> None:
 def _close(d: Dashboard):
     async def close(app: web.Application) -> None:
         d.close()
+
     return close

@@ -48,8 +48,9 @@ def _drain(queue: asyncio.Queue) -> None:
         queue.get_nowait()
 
 
-async def _sender(d: Dashboard, ws: web.WebSocketResponse, listener,
-                  transport: asyncio.Transport | None) -> None:
+async def _sender(
+    d: Dashboard, ws: web.WebSocketResponse, listener, transport: asyncio.Transport | None
+) -> None:
     loop = asyncio.get_running_loop()
     try:
         await _send(ws, d.snapshot(), d)
@@ -72,8 +73,7 @@ async def _sender(d: Dashboard, ws: web.WebSocketResponse, listener,
     except TimeoutError:
         # It reads nothing: a close handshake would wait for it too. Drop the connection;
         # the page reconnects and starts again from a snapshot.
-        log.warning("WebSocket client too slow (a send took over %.0f s): dropped",
-                    SEND_TIMEOUT_S)
+        log.warning("WebSocket client too slow (a send took over %.0f s): dropped", SEND_TIMEOUT_S)
         if transport is not None:
             transport.abort()
     except (ConnectionResetError, RuntimeError):
@@ -93,8 +93,7 @@ async def handler(request: web.Request) -> web.StreamResponse:
     try:
         await ws.prepare(request)
         d.sockets.add(ws)
-        sender = asyncio.create_task(_sender(d, ws, listener, request.transport),
-                                     name="ws-sender")
+        sender = asyncio.create_task(_sender(d, ws, listener, request.transport), name="ws-sender")
         async for _msg in ws:
             pass  # the page sends nothing that matters; pongs are aiohttp's business
     finally:

@@ -24,10 +24,22 @@ from dataclasses import dataclass
 import numpy as np
 
 KINDS = ("spo2_dropout", "motion", "lead_off", "duplicate", "late", "offline")
-RATE_PER_DAY = {"spo2_dropout": 4.0, "motion": 8.0, "lead_off": 2.0, "duplicate": 12.0,
-                "late": 1.5, "offline": 0.7}
-DURATION_S = {"spo2_dropout": (20, 300), "motion": (3, 15), "lead_off": (10, 90),
-              "duplicate": (0, 0), "late": (120, 600), "offline": (120, 1800)}
+RATE_PER_DAY = {
+    "spo2_dropout": 4.0,
+    "motion": 8.0,
+    "lead_off": 2.0,
+    "duplicate": 12.0,
+    "late": 1.5,
+    "offline": 0.7,
+}
+DURATION_S = {
+    "spo2_dropout": (20, 300),
+    "motion": (3, 15),
+    "lead_off": (10, 90),
+    "duplicate": (0, 0),
+    "late": (120, 600),
+    "offline": (120, 1800),
+}
 SETTLE_S = 60.0  # no artefact in the first minute (the admission and first readings)
 GAP_S = 60.0  # between an offline and a late window
 
@@ -75,8 +87,10 @@ class ArtefactPlan:
             self.windows[kind] = self._draw(kind, start + SETTLE_S, end, scale)
         offline = self.windows["offline"]
         self.windows["late"] = [
-            w for w in self.windows["late"]
-            if not any(o.start - GAP_S < w.end and w.start < o.end + GAP_S for o in offline)]
+            w
+            for w in self.windows["late"]
+            if not any(o.start - GAP_S < w.end and w.start < o.end + GAP_S for o in offline)
+        ]
         self._cursors = {k: _Cursor(v) for k, v in self.windows.items()}
         self._dups = [w.start for w in self.windows["duplicate"]]
         self._dup_i = 0
@@ -97,8 +111,10 @@ class ArtefactPlan:
 
     def all(self) -> list[Window]:
         """Every planned window, by start time (duplicates are points)."""
-        return sorted((w for ws in self.windows.values() for w in ws),
-                      key=lambda w: (w.start, KINDS.index(w.kind)))
+        return sorted(
+            (w for ws in self.windows.values() for w in ws),
+            key=lambda w: (w.start, KINDS.index(w.kind)),
+        )
 
     def active(self, kind: str, ts: float) -> Window | None:
         """The window of `kind` covering ts (call with non-decreasing ts per kind)."""

@@ -58,10 +58,21 @@ class Out:
 
 
 class BedSim:
-    def __init__(self, *, index: int, ward: str, bed: str, prefix: str, protocol: str,
-                 patient: Patient, staff_rng: np.random.Generator,
-                 noise_rng: np.random.Generator, plan: ArtefactPlan, end: float,
-                 fast_s: float = 5.0):
+    def __init__(
+        self,
+        *,
+        index: int,
+        ward: str,
+        bed: str,
+        prefix: str,
+        protocol: str,
+        patient: Patient,
+        staff_rng: np.random.Generator,
+        noise_rng: np.random.Generator,
+        plan: ArtefactPlan,
+        end: float,
+        fast_s: float = 5.0,
+    ):
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}")
         self.index, self.ward, self.bed, self.protocol = index, ward, bed, protocol
@@ -78,19 +89,36 @@ class BedSim:
         self._windows = plan.all()
 
     # -- output helpers --------------------------------------------------------------------
-    def _push(self, deliver: float, kind: str, topic: str = "", payload: bytes = b"",
-              retain: bool = False, truth: dict | None = None) -> None:
+    def _push(
+        self,
+        deliver: float,
+        kind: str,
+        topic: str = "",
+        payload: bytes = b"",
+        retain: bool = False,
+        truth: dict | None = None,
+    ) -> None:
         out = Out(deliver, self._seq, kind, topic, payload, retain, truth, self.index)
         heapq.heappush(self._heap, (deliver, self._seq, out))
         self._seq += 1
 
     def _truth(self, ts: float, **fields) -> None:
         p = self.patient
-        self._push(ts, "truth", truth={"ts": iso(ts), "ward": self.ward, "bed": self.bed,
-                                       "patient_id": p.patient_id, **fields})
+        self._push(
+            ts,
+            "truth",
+            truth={
+                "ts": iso(ts),
+                "ward": self.ward,
+                "bed": self.bed,
+                "patient_id": p.patient_id,
+                **fields,
+            },
+        )
 
-    def _send(self, ts: float, deliver: float, kind: str, payload: bytes,
-              care: bool = False) -> bool:
+    def _send(
+        self, ts: float, deliver: float, kind: str, payload: bytes, care: bool = False
+    ) -> bool:
         """Route one message through the offline and late artefacts; False if lost."""
         off = self.plan.active("offline", deliver)
         if off is not None:
@@ -113,11 +141,20 @@ class BedSim:
         self._push(self.start, "msg", f"{self.base}/admit", self._admit_payload())
         self._push(self.start, "birth", f"{self.base}/device", b"online", retain=True)
         c = p.course
-        self._truth(self.start, crs_grade=0, icans_grade=0, cohort=p.cohort, age=p.age,
-                    product=p.product, planned={
-                        "crs_grade": c.crs_grade, "fever_onset": iso(c.fever_onset),
-                        "icans_grade": c.icans_grade,
-                        "icans_onset": iso(c.icans.onset) if c.icans else None})
+        self._truth(
+            self.start,
+            crs_grade=0,
+            icans_grade=0,
+            cohort=p.cohort,
+            age=p.age,
+            product=p.product,
+            planned={
+                "crs_grade": c.crs_grade,
+                "fever_onset": iso(c.fever_onset),
+                "icans_grade": c.icans_grade,
+                "icans_onset": iso(c.icans.onset) if c.icans else None,
+            },
+        )
         grades = (0, 0)
         next_fast = self.start + self.fast_s
         next_nibp = self._grid(self.start + float(self.rng.uniform(60, 300)))
@@ -164,9 +201,17 @@ class BedSim:
 
     def _admit_payload(self) -> bytes:
         p = self.patient
-        return orjson.dumps({"patient_id": p.patient_id, "ts": iso(p.admit_ts), "age": p.age,
-                             "product": p.product, "indication": p.indication,
-                             "infusion_ts": iso(p.infusion_ts), "spo2_scale": 1})
+        return orjson.dumps(
+            {
+                "patient_id": p.patient_id,
+                "ts": iso(p.admit_ts),
+                "age": p.age,
+                "product": p.product,
+                "indication": p.indication,
+                "infusion_ts": iso(p.infusion_ts),
+                "spo2_scale": 1,
+            }
+        )
 
     def _care(self, care: Care, now: float) -> None:
         payload = orjson.dumps({"ts": iso(care.ts), **care.body})
@@ -177,7 +222,8 @@ class BedSim:
             self._fever_seen = t
         tx = self.staff.tx
         masked = self._fever_seen is not None and any(
-            self._fever_seen <= d <= t for f in MASKING_DRUGS for d in getattr(tx, f))
+            self._fever_seen <= d <= t for f in MASKING_DRUGS for d in getattr(tx, f)
+        )
         now = (crs_truth(s, self.patient, masked), icans_truth(s))
         if now != last:
             self._truth(t, crs_grade=now[0], icans_grade=now[1])
@@ -199,8 +245,11 @@ class BedSim:
         for (name, (sd, phi)), zi in zip(NOISE.items(), z, strict=True):
             e = self._noise[name] = phi * self._noise[name] + math.sqrt(1 - phi * phi) * sd * zi
             out[name] = getattr(s, name) + e
-        return {"hr": int(round(out["hr"])), "spo2": int(min(100, round(out["spo2"]))),
-                "rr": int(max(4, round(out["rr"])))}
+        return {
+            "hr": int(round(out["hr"])),
+            "spo2": int(min(100, round(out["spo2"]))),
+            "rr": int(max(4, round(out["rr"]))),
+        }
 
     def _nibp(self, ts: float, s) -> dict:
         sbp = int(round(s.sbp + self.rng.normal(0, 4)))
@@ -231,9 +280,9 @@ class BedSim:
             payload = to_fhir([obs], self.patient.patient_id)
         else:
             self._msg_no += 1
-            payload = to_hl7([obs], self.patient.patient_id, self.ward, self.bed,
-                             f"{self.bed}-{self._msg_no}")
+            payload = to_hl7(
+                [obs], self.patient.patient_id, self.ward, self.bed, f"{self.bed}-{self._msg_no}"
+            )
         if self._send(ts, ts, kind, payload) and self.plan.take_duplicate(ts):
             self._send(ts, ts, kind, payload)
             self._truth(ts, artefact="duplicate", topic=f"{self.base}/{kind}")
-

@@ -29,38 +29,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = WardOptions()
     a = parser.add_argument
     a("--beds", type=int, default=d.beds, help="number of beds (default %(default)s)")
-    a("--speed", type=float, default=d.speed,
-      help="simulated seconds per wall second, 1 to 3600 (default %(default)s)")
-    a("--protocol", choices=("json", "fhir", "hl7", "mixed"), default=d.protocol,
-      help="what the beds speak; mixed: json, fhir, hl7 in turn (default %(default)s)")
+    a(
+        "--speed",
+        type=float,
+        default=d.speed,
+        help="simulated seconds per wall second, 1 to 3600 (default %(default)s)",
+    )
+    a(
+        "--protocol",
+        choices=("json", "fhir", "hl7", "mixed"),
+        default=d.protocol,
+        help="what the beds speak; mixed: json, fhir, hl7 in turn (default %(default)s)",
+    )
     a("--host", default=d.host, help="broker host (default %(default)s)")
     a("--port", type=int, default=d.port, help="broker port (default %(default)s)")
     a("--prefix", default=d.prefix, help="topic prefix (default %(default)s)")
     a("--ward", default=d.ward, help="ward name in the topics (default %(default)s)")
-    a("--cohort", choices=("autoimmune", "lymphoma", "mixed"), default=d.cohort,
-      help="patients' indication; mixed: drawn per bed (default %(default)s)")
-    a("--seed", type=int, default=d.seed,
-      help="the same seed gives the same patients and messages (default %(default)s)")
-    a("--days", type=float, default=d.days,
-      help="simulated days to run (default %(default)s)")
-    a("--start", default=None,
-      help="simulated start and admission time: ISO 8601 with a zone, or an offset from now: "
-           "--start=-2d, --start now-36h, now-90m (default: now)")
+    a(
+        "--cohort",
+        choices=("autoimmune", "lymphoma", "mixed"),
+        default=d.cohort,
+        help="patients' indication; mixed: drawn per bed (default %(default)s)",
+    )
+    a(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="the same seed gives the same patients and messages (default %(default)s)",
+    )
+    a("--days", type=float, default=d.days, help="simulated days to run (default %(default)s)")
+    a(
+        "--start",
+        default=None,
+        help="simulated start and admission time: ISO 8601 with a zone, or an offset from now: "
+        "--start=-2d, --start now-36h, now-90m (default: now)",
+    )
     a("--truth", metavar="FILE", help="write ground truth (JSONL): grade changes, artefacts")
     a("--record", metavar="FILE", help="write every message published (JSONL), for replay")
-    a("--no-mqtt", action="store_true",
-      help="no broker: generate and write --record/--truth as fast as possible")
+    a(
+        "--no-mqtt",
+        action="store_true",
+        help="no broker: generate and write --record/--truth as fast as possible",
+    )
     a("--username", default=None, help="broker user name")
     a("--password", default=None, help="broker password")
-    a("--demo", action="store_true",
-      help="CRS starts within the first day (median 5 h after admission): lively at 120x")
-    a("--fast-interval", type=float, default=d.fast_interval_s, metavar="S",
-      help="HR, SpO2 and RR every S seconds (default %(default)s)")
-    a("--artefacts", type=float, default=d.artefact_scale, metavar="X",
-      help="artefact rates times X; 0 for none (default %(default)s)")
-    a("--discharge-first", action="store_true",
-      help="send an empty discharge before each admission (beds reused from an earlier run; "
-           "the daemon rejects it when the bed is empty)")
+    a(
+        "--demo",
+        action="store_true",
+        help="CRS starts within the first day (median 5 h after admission): lively at 120x",
+    )
+    a(
+        "--fast-interval",
+        type=float,
+        default=d.fast_interval_s,
+        metavar="S",
+        help="HR, SpO2 and RR every S seconds (default %(default)s)",
+    )
+    a(
+        "--artefacts",
+        type=float,
+        default=d.artefact_scale,
+        metavar="X",
+        help="artefact rates times X; 0 for none (default %(default)s)",
+    )
+    a(
+        "--discharge-first",
+        action="store_true",
+        help="send an empty discharge before each admission (beds reused from an earlier run; "
+        "the daemon rejects it when the bed is empty)",
+    )
 
 
 def _error(message: str) -> int:
@@ -81,17 +118,22 @@ async def run(args: argparse.Namespace) -> int:
         else:
             ahead = opts.start + opts.days * 86400 - (time.time() + opts.days * 86400 / opts.speed)
             if ahead > 300:
-                print(f"{PROG}: warning: at {opts.speed:g}x the simulated clock runs ahead of "
-                      "the wall clock; a daemon on the wall clock rejects readings more than "
-                      "300 s in its future (start earlier, e.g. --start=-2d, or run slower)",
-                      file=sys.stderr)
+                print(
+                    f"{PROG}: warning: at {opts.speed:g}x the simulated clock runs ahead of "
+                    "the wall clock; a daemon on the wall clock rejects readings more than "
+                    "300 s in its future (start earlier, e.g. --start=-2d, or run slower)",
+                    file=sys.stderr,
+                )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
-            print(f"{PROG}: {opts.beds} beds on mqtt://{opts.host}:{opts.port} under "
-                  f"{opts.prefix}/{opts.ward}/, {opts.speed:g}x; Ctrl-C stops", file=sys.stderr)
+            print(
+                f"{PROG}: {opts.beds} beds on mqtt://{opts.host}:{opts.port} under "
+                f"{opts.prefix}/{opts.ward}/, {opts.speed:g}x; Ctrl-C stops",
+                file=sys.stderr,
+            )
             stats = await run_ward(opts, None, stop)
     except OSError as e:
         return _error(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}".lstrip(": "))

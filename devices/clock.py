@@ -21,8 +21,13 @@ _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 class SimClock:
     """Callable like `monitor.clock.Clock`: `clock()` is the simulated now (epoch s)."""
 
-    def __init__(self, start_sim_ts: float, speed: float = 1.0, wall_start: float | None = None,
-                 wall: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        start_sim_ts: float,
+        speed: float = 1.0,
+        wall_start: float | None = None,
+        wall: Callable[[], float] = time.time,
+    ):
         if not (math.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be a positive number, not {speed!r}")
         self.start_sim_ts = float(start_sim_ts)

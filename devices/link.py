@@ -20,9 +20,18 @@ log = logging.getLogger("crswatch.simulate")
 
 
 class BedLink:
-    def __init__(self, *, host: str, port: int, prefix: str, ward: str, bed: str,
-                 username: str | None = None, password: str | None = None,
-                 queue_size: int = 5000):
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        prefix: str,
+        ward: str,
+        bed: str,
+        username: str | None = None,
+        password: str | None = None,
+        queue_size: int = 5000,
+    ):
         self.host, self.port = host, port
         self.identifier = f"crssim-{prefix}-{ward}-{bed}"
         self.device_topic = f"{prefix}/{ward}/{bed}/device"
@@ -33,9 +42,15 @@ class BedLink:
 
     def _make_client(self) -> aiomqtt.Client:
         return aiomqtt.Client(
-            self.host, self.port, identifier=self.identifier, username=self.username,
-            password=self.password, keepalive=30, timeout=10,
-            will=aiomqtt.Will(self.device_topic, "offline", qos=1, retain=True))
+            self.host,
+            self.port,
+            identifier=self.identifier,
+            username=self.username,
+            password=self.password,
+            keepalive=30,
+            timeout=10,
+            will=aiomqtt.Will(self.device_topic, "offline", qos=1, retain=True),
+        )
 
     async def connect(self) -> None:
         client = self._make_client()
@@ -54,15 +69,15 @@ class BedLink:
                 await self.client.publish(self.device_topic, b"online", qos=1, retain=True)
             except aiomqtt.MqttError as e:
                 await self._abandon()
-                log.warning("%s: broker connection: %s; retrying in %.1f s",
-                            self.identifier, e, delay)
+                log.warning(
+                    "%s: broker connection: %s; retrying in %.1f s", self.identifier, e, delay
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, 5.0)
         return True
 
-    async def publish(self, topic: str, payload: bytes, retain: bool,
-                      stop: asyncio.Event) -> bool:
+    async def publish(self, topic: str, payload: bytes, retain: bool, stop: asyncio.Event) -> bool:
         while await self._ensure(stop):
             try:
                 await self.client.publish(topic, payload, qos=1, retain=retain)

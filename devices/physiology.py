@@ -47,10 +47,16 @@ PRODUCTS = {
     "CD19 CAR-T (academic)": (11 / 15, (10 / 11, 1 / 11, 0, 0), 1 / 11, (1, 0, 0, 0)),
 }
 INDICATIONS = {
-    "autoimmune": (("systemic lupus erythematosus", 8), ("idiopathic inflammatory myositis", 3),
-                   ("systemic sclerosis", 4)),
-    "lymphoma": (("diffuse large B-cell lymphoma", 75), ("high-grade B-cell lymphoma", 15),
-                 ("transformed follicular lymphoma", 10)),
+    "autoimmune": (
+        ("systemic lupus erythematosus", 8),
+        ("idiopathic inflammatory myositis", 3),
+        ("systemic sclerosis", 4),
+    ),
+    "lymphoma": (
+        ("diffuse large B-cell lymphoma", 75),
+        ("high-grade B-cell lymphoma", 15),
+        ("transformed follicular lymphoma", 10),
+    ),
 }
 # Untreated trough reached at full intensity, per level of need (ASTCT grade 2/3/4).
 # Inside each band of need_levels() (bp: < 90, < 80, < 65; SpO2: < 92, < 86, < 76), the
@@ -183,8 +189,9 @@ def _pick(rng: np.random.Generator, weights) -> int:
     return int(rng.choice(len(w), p=w / w.sum()))
 
 
-def _lognormal_days(rng: np.random.Generator, median: float, sigma: float,
-                    low: float, high: float) -> float:
+def _lognormal_days(
+    rng: np.random.Generator, median: float, sigma: float, low: float, high: float
+) -> float:
     return float(np.clip(median * math.exp(sigma * rng.standard_normal()), low, high)) * DAY
 
 
@@ -204,8 +211,9 @@ def draw_baseline(rng: np.random.Generator, age: int) -> Baseline:
     )
 
 
-def draw_patient(rng: np.random.Generator, cohort: str, patient_id: str, admit_ts: float,
-                 demo: bool = False) -> Patient:
+def draw_patient(
+    rng: np.random.Generator, cohort: str, patient_id: str, admit_ts: float, demo: bool = False
+) -> Patient:
     """One patient of `cohort`, admitted at `admit_ts`, infused 0-24 h before. `demo`: CRS
     starts within the first day after admission (median ~5 h), for a lively demo."""
     if cohort not in COHORTS:
@@ -220,12 +228,20 @@ def draw_patient(rng: np.random.Generator, cohort: str, patient_id: str, admit_t
     infusion_ts = float(admit_ts - round(rng.uniform(0, DAY)))
     baseline = draw_baseline(rng, age)
     course = draw_course(rng, cohort, product, baseline, infusion_ts, admit_ts, demo)
-    return Patient(patient_id, cohort, age, product, indication, infusion_ts, float(admit_ts),
-                   baseline, course)
+    return Patient(
+        patient_id, cohort, age, product, indication, infusion_ts, float(admit_ts), baseline, course
+    )
 
 
-def draw_course(rng: np.random.Generator, cohort: str, product: str, b: Baseline,
-                infusion_ts: float, admit_ts: float, demo: bool) -> Course:
+def draw_course(
+    rng: np.random.Generator,
+    cohort: str,
+    product: str,
+    b: Baseline,
+    infusion_ts: float,
+    admit_ts: float,
+    demo: bool,
+) -> Course:
     p_crs, crs_grades, p_icans, icans_grades = PRODUCTS[product]
     if rng.random() >= p_crs:
         return Course(0, None, None, None, 0.0, 0.0, 0.0, 0.0, 0, None, 10)
@@ -238,8 +254,11 @@ def draw_course(rng: np.random.Generator, cohort: str, product: str, b: Baseline
     else:
         onset = infusion_ts + _lognormal_days(rng, 1.5, 0.5, 0.5, 6.0)
     onset = max(onset, admit_ts + rng.uniform(0.5, 2) * HOUR)
-    duration = _lognormal_days(rng, 7.0, 0.45, 2.0, 21.0) if lymphoma else \
-        _lognormal_days(rng, 2.0, 0.5, 0.5, 6.0)
+    duration = (
+        _lognormal_days(rng, 7.0, 0.45, 2.0, 21.0)
+        if lymphoma
+        else _lognormal_days(rng, 2.0, 0.5, 0.5, 6.0)
+    )
     peak_temp = rng.uniform(38.4, 39.3) if grade == 1 else rng.uniform(38.8, 40.2)
     fever_c = float(peak_temp - b.temp_c)
     # What capillary leak does at full intensity: exactly the need of the drawn grade.
@@ -250,15 +269,21 @@ def draw_course(rng: np.random.Generator, cohort: str, product: str, b: Baseline
             hypotension = rng.random() < 0.6
             hypoxia = not hypotension
         setter = "bp" if hypotension and (not hypoxia or rng.random() < 0.5) else "o2"
-        bp_level = grade if setter == "bp" else (int(rng.integers(2, grade + 1))
-                                                 if hypotension else 0)
-        o2_level = grade if setter == "o2" else (int(rng.integers(2, grade + 1))
-                                                 if hypoxia else 0)
+        bp_level = (
+            grade if setter == "bp" else (int(rng.integers(2, grade + 1)) if hypotension else 0)
+        )
+        o2_level = grade if setter == "o2" else (int(rng.integers(2, grade + 1)) if hypoxia else 0)
     floor_sbp = b.sbp - b.sbp_amp - 93  # room for a harmless fall, staying >= 93
-    bp_drop = b.sbp - b.sbp_amp - rng.uniform(*BP_TROUGH[bp_level]) if bp_level else \
-        float(min(rng.uniform(0, 10), max(floor_sbp, 0)))
-    spo2_drop = b.spo2 - rng.uniform(*SPO2_TROUGH[o2_level]) if o2_level else \
-        float(min(rng.uniform(0, 2), b.spo2 - 93.5))
+    bp_drop = (
+        b.sbp - b.sbp_amp - rng.uniform(*BP_TROUGH[bp_level])
+        if bp_level
+        else float(min(rng.uniform(0, 10), max(floor_sbp, 0)))
+    )
+    spo2_drop = (
+        b.spo2 - rng.uniform(*SPO2_TROUGH[o2_level])
+        if o2_level
+        else float(min(rng.uniform(0, 2), b.spo2 - 93.5))
+    )
     # The fever episode: rises within hours, crossing 38.0 C at the drawn onset.
     f_rise = rng.uniform(1, 4) * HOUR
     f_plateau = rng.uniform(0.2, 0.5) * duration
@@ -268,17 +293,19 @@ def draw_course(rng: np.random.Generator, cohort: str, product: str, b: Baseline
     # Capillary leak (and tachycardia): after the fever in ~80 %, ahead of it otherwise.
     lead = rng.uniform(1, 8) if rng.random() < 0.8 else -rng.uniform(2, 8)
     l_total = rng.uniform(0.5, 0.8) * duration
-    l_rise = min((rng.uniform(4, 12) if grade == 1 else rng.uniform(12, 36)) * HOUR,
-                 0.5 * l_total)
+    l_rise = min((rng.uniform(4, 12) if grade == 1 else rng.uniform(12, 36)) * HOUR, 0.5 * l_total)
     l_plateau = rng.uniform(0.1, 0.25) * l_total
     leak = Episode(onset + lead * HOUR, l_rise, l_plateau, l_total - l_rise - l_plateau)
-    toci_response = float(rng.uniform(0.85, 0.97) if rng.random() < 0.85 else
-                          rng.uniform(0.4, 0.7))
+    toci_response = float(rng.uniform(0.85, 0.97) if rng.random() < 0.85 else rng.uniform(0.4, 0.7))
     icans_grade, icans, ice_min = 0, None, 10
     if rng.random() < p_icans:
         icans_grade = 1 + _pick(rng, icans_grades)
-        ice_min = {1: int(rng.integers(7, 10)), 2: int(rng.integers(3, 7)),
-                   3: int(rng.integers(0, 3)), 4: 0}[icans_grade]
+        ice_min = {
+            1: int(rng.integers(7, 10)),
+            2: int(rng.integers(3, 7)),
+            3: int(rng.integers(0, 3)),
+            4: 0,
+        }[icans_grade]
         start = onset + _lognormal_days(rng, 1.5 if lymphoma else 1.0, 0.5, 0.25, 6.0)
         if demo:
             start = onset + rng.uniform(2, 12) * HOUR
@@ -286,8 +313,19 @@ def draw_course(rng: np.random.Generator, cohort: str, product: str, b: Baseline
         i_rise = min(rng.uniform(6, 24) * HOUR, 0.4 * length)
         i_plateau = min(rng.uniform(0.1, 0.3) * length, 0.3 * length)
         icans = Episode(start, i_rise, i_plateau, length - i_rise - i_plateau)
-    return Course(grade, float(onset), crs, leak, fever_c, float(bp_drop), float(spo2_drop),
-                  toci_response, icans_grade, icans, ice_min)
+    return Course(
+        grade,
+        float(onset),
+        crs,
+        leak,
+        fever_c,
+        float(bp_drop),
+        float(spo2_drop),
+        toci_response,
+        icans_grade,
+        icans,
+        ice_min,
+    )
 
 
 # -- the state at a time -------------------------------------------------------------------
@@ -338,22 +376,45 @@ def state_at(p: Patient, t: float, tx: Treatment) -> State:
     temp = b.temp_c + b.temp_amp * circ + fever
     sbp_normal = b.sbp + b.sbp_amp * circ
     sbp_untreated = sbp_normal - c.bp_drop * leak
-    fluids = min(12.0, sum(8.0 * math.exp(-(t - f) / (4 * HOUR) * math.log(2))
-                           for f in tx.fluids[-4:] if f <= t))
+    fluids = min(
+        12.0,
+        sum(8.0 * math.exp(-(t - f) / (4 * HOUR) * math.log(2)) for f in tx.fluids[-4:] if f <= t),
+    )
     pr = tx.pressors
-    pressor = min(70.0, 200 * pr.get("norepinephrine", 0.0) + 150 * pr.get("epinephrine", 0.0)
-                  + (10.0 if pr.get("vasopressin", 0.0) > 0 else 0.0))
+    pressor = min(
+        70.0,
+        200 * pr.get("norepinephrine", 0.0)
+        + 150 * pr.get("epinephrine", 0.0)
+        + (10.0 if pr.get("vasopressin", 0.0) > 0 else 0.0),
+    )
     sbp = min(sbp_untreated + fluids + pressor, sbp_normal + 20)
     dbp = b.dbp + 0.55 * (sbp - b.sbp)
     spo2_room = b.spo2 - c.spo2_drop * leak
     spo2 = min(100.0, b.spo2 - c.spo2_drop * leak * (1 - tx.o2_support))
-    hr = (b.hr + b.hr_amp * circ + 9 * fever + 0.35 * max(0.0, sbp_normal - sbp)
-          + 6 * intensity + 60 * pr.get("epinephrine", 0.0))
+    hr = (
+        b.hr
+        + b.hr_amp * circ
+        + 9 * fever
+        + 0.35 * max(0.0, sbp_normal - sbp)
+        + 6 * intensity
+        + 60 * pr.get("epinephrine", 0.0)
+    )
     rr = b.rr + 1.5 * fever + 0.4 * max(0.0, 95 - spo2) + 2 * leak
     ice, acvpu = neuro_at(p, t, tx)
-    return State(temp_c=temp, hr=min(hr, 175.0), rr=min(rr, 45.0), spo2=spo2, sbp=sbp,
-                 dbp=dbp, map=(sbp + 2 * dbp) / 3, ice=ice, acvpu=acvpu,
-                 sbp_untreated=sbp_untreated, spo2_room_air=spo2_room, leak=leak)
+    return State(
+        temp_c=temp,
+        hr=min(hr, 175.0),
+        rr=min(rr, 45.0),
+        spo2=spo2,
+        sbp=sbp,
+        dbp=dbp,
+        map=(sbp + 2 * dbp) / 3,
+        ice=ice,
+        acvpu=acvpu,
+        sbp_untreated=sbp_untreated,
+        spo2_room_air=spo2_room,
+        leak=leak,
+    )
 
 
 def neuro_at(p: Patient, t: float, tx: Treatment) -> tuple[int, str]:

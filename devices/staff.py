@@ -129,9 +129,14 @@ class Staff:
         return hr >= 110 or hr >= (self.hr_admit or hr) + 20 or spo2 < 94
 
     def unstable(self, t: float) -> bool:
-        return bool(self.tx.pressors or self.o2 or self.grade(t) >= 2
-                    or (self.nibp and self.nibp[-1][1] < 100) or self.icans() >= 2
-                    or self.alarming_monitor())
+        return bool(
+            self.tx.pressors
+            or self.o2
+            or self.grade(t) >= 2
+            or (self.nibp and self.nibp[-1][1] < 100)
+            or self.icans() >= 2
+            or self.alarming_monitor()
+        )
 
     def nibp_interval(self, t: float) -> float:
         """Automatic NIBP cycle: 15 min when unstable (vasopressor, oxygen, systolic < 100,
@@ -172,37 +177,54 @@ class Staff:
         if action == "neuro":
             return t >= self.next_neuro
         if action == "o2_up":
-            return (self.o2 < len(O2_LADDER) - 1 and self.spo2_low_since is not None
-                    and t - self.spo2_low_since >= 5 * MIN
-                    and self._since_change("o2", t) >= 15 * MIN)
+            return (
+                self.o2 < len(O2_LADDER) - 1
+                and self.spo2_low_since is not None
+                and t - self.spo2_low_since >= 5 * MIN
+                and self._since_change("o2", t) >= 15 * MIN
+            )
         if action == "o2_down":
-            return (self.o2 > 0 and self.spo2_good_since is not None
-                    and t - self.spo2_good_since >= 2 * HOUR
-                    and self._since_change("o2", t) >= 2 * HOUR)
+            return (
+                self.o2 > 0
+                and self.spo2_good_since is not None
+                and t - self.spo2_good_since >= 2 * HOUR
+                and self._since_change("o2", t) >= 2 * HOUR
+            )
         if action == "paracetamol":
             return self.febrile(t) and not self._recent(tx.paracetamol, t, 6 * HOUR)
         if action == "fluids":
-            return (self.hypotensive() and not self._recent(tx.fluids, t, HOUR)
-                    and self._recent(tx.fluids, t, 12 * HOUR) < 3)
+            return (
+                self.hypotensive()
+                and not self._recent(tx.fluids, t, HOUR)
+                and self._recent(tx.fluids, t, 12 * HOUR) < 3
+            )
         if action == "pressor_up":
             if not tx.pressors:
-                after_fluids = (self._recent(tx.fluids, t, 6 * HOUR) > 0
-                                and not self._recent(tx.fluids, t, 30 * MIN))
+                after_fluids = self._recent(tx.fluids, t, 6 * HOUR) > 0 and not self._recent(
+                    tx.fluids, t, 30 * MIN
+                )
                 severe = bool(self.nibp) and self.nibp[-1][1] < 75
                 return (self.hypotensive(2) and after_fluids) or severe
-            return (self.hypotensive() and self.nibp[-1][0] > self.last_change["pressor"]
-                    and self._since_change("pressor", t) >= 20 * MIN
-                    and tx.pressors.get("epinephrine", 0) < 0.2)
+            return (
+                self.hypotensive()
+                and self.nibp[-1][0] > self.last_change["pressor"]
+                and self._since_change("pressor", t) >= 20 * MIN
+                and tx.pressors.get("epinephrine", 0) < 0.2
+            )
         if action == "pressor_down":
-            return (bool(tx.pressors) and len(self.nibp) >= 2
-                    and all(s >= 105 for _, s in self.nibp[-2:])
-                    and self._since_change("pressor", t) >= 2 * HOUR)
+            return (
+                bool(tx.pressors)
+                and len(self.nibp) >= 2
+                and all(s >= 105 for _, s in self.nibp[-2:])
+                and self._since_change("pressor", t) >= 2 * HOUR
+            )
         if action == "toci":
             if len(tx.toci) >= 3 or self.first_fever is None:
                 return False
             if tx.toci:  # again after 8 h when not improving
                 worse = self.last_change.get("o2_up", 0) > tx.toci[-1] or (
-                    tx.pressors and self.last_change["pressor_up"] > tx.toci[-1])
+                    tx.pressors and self.last_change["pressor_up"] > tx.toci[-1]
+                )
                 still = self.hypotensive() or worse or self.febrile(t)
                 return bool(still) and t - tx.toci[-1] >= 8 * HOUR
             long_fever = t - self.first_fever >= 72 * HOUR and self.febrile(t)
@@ -220,8 +242,9 @@ class Staff:
             ice = self.icans()
             hours = (1, 2) if ice >= 2 else (2, 4) if ice else (8, 12)
             self.next_neuro = ts + self._uniform(*hours) * HOUR
-            return [Care(ts, {"type": "neuro", "ice_score": s.ice, "acvpu": s.acvpu,
-                              "seizure": False})]
+            return [
+                Care(ts, {"type": "neuro", "ice_score": s.ice, "acvpu": s.acvpu, "seizure": False})
+            ]
         if action in ("o2_up", "o2_down"):
             self.o2 += 1 if action == "o2_up" else -1
             self.last_change["o2"] = self.last_change[action] = ts
@@ -232,14 +255,24 @@ class Staff:
             body.update({k: v for k, v in (("flow_lpm", flow), ("fio2", fio2)) if v})
             return [Care(ts, body)]
         if action in ("paracetamol", "toci", "dex", "fluids"):
-            getattr(tx, {"toci": "toci", "dex": "dex", "paracetamol": "paracetamol",
-                         "fluids": "fluids"}[action]).append(ts)
-            drug = {"toci": "tocilizumab", "dex": "dexamethasone", "paracetamol": "paracetamol",
-                    "fluids": "crystalloid bolus"}[action]
+            getattr(
+                tx,
+                {"toci": "toci", "dex": "dex", "paracetamol": "paracetamol", "fluids": "fluids"}[
+                    action
+                ],
+            ).append(ts)
+            drug = {
+                "toci": "tocilizumab",
+                "dex": "dexamethasone",
+                "paracetamol": "paracetamol",
+                "fluids": "crystalloid bolus",
+            }[action]
             return [Care(ts, {"type": "medication", "drug": drug})]
         self.last_change["pressor"] = self.last_change[action] = ts
-        return [Care(ts, {"type": "vasopressor", "drug": drug, "action": act, **dose})
-                for drug, act, dose in self._titrate(action == "pressor_up")]
+        return [
+            Care(ts, {"type": "vasopressor", "drug": drug, "action": act, **dose})
+            for drug, act, dose in self._titrate(action == "pressor_up")
+        ]
 
     def _titrate(self, up: bool) -> list[tuple[str, str, dict]]:
         p = self.tx.pressors

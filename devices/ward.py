@@ -124,8 +124,10 @@ class WardStats:
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.artefacts.items())) or "none"
-        return (f"{len(self.beds)} beds, {self.messages} messages from {iso(self.start)} to "
-                f"{iso(self.end)}; artefacts: {kinds}")
+        return (
+            f"{len(self.beds)} beds, {self.messages} messages from {iso(self.start)} to "
+            f"{iso(self.end)}; artefacts: {kinds}"
+        )
 
 
 def patient_id(seed: int, ward: str, bed: str) -> str:
@@ -144,13 +146,25 @@ def build_beds(opts: WardOptions, start: float) -> list[BedSim]:
             cohort = COHORTS[int(rng_patient.integers(2))]
         protocol = MIXED_PROTOCOLS[i % 3] if opts.protocol == "mixed" else opts.protocol
         name = f"bed{i + 1:02d}"
-        patient = draw_patient(rng_patient, cohort, patient_id(opts.seed, opts.ward, name),
-                               start, demo=opts.demo)
+        patient = draw_patient(
+            rng_patient, cohort, patient_id(opts.seed, opts.ward, name), start, demo=opts.demo
+        )
         plan = ArtefactPlan(rng_art, start, end, opts.artefact_scale)
-        beds.append(BedSim(index=i, ward=opts.ward, bed=name, prefix=opts.prefix,
-                           protocol=protocol, patient=patient, staff_rng=rng_staff,
-                           noise_rng=rng_noise, plan=plan, end=end,
-                           fast_s=opts.fast_interval_s))
+        beds.append(
+            BedSim(
+                index=i,
+                ward=opts.ward,
+                bed=name,
+                prefix=opts.prefix,
+                protocol=protocol,
+                patient=patient,
+                staff_rng=rng_staff,
+                noise_rng=rng_noise,
+                plan=plan,
+                end=end,
+                fast_s=opts.fast_interval_s,
+            )
+        )
     return beds
 
 
@@ -187,8 +201,16 @@ class Sinks:
             return
         self.stats.messages += 1
         if self.record:
-            self.record.write(orjson.dumps({"ts": iso(out.deliver_ts), "topic": out.topic,
-                                            "payload": out.payload.decode("utf-8")}) + b"\n")
+            self.record.write(
+                orjson.dumps(
+                    {
+                        "ts": iso(out.deliver_ts),
+                        "topic": out.topic,
+                        "payload": out.payload.decode("utf-8"),
+                    }
+                )
+                + b"\n"
+            )
 
     def close(self) -> None:
         for f in (self.truth, self.record):
@@ -197,9 +219,19 @@ class Sinks:
 
 
 def _stats(opts: WardOptions, beds: list[BedSim], start: float) -> WardStats:
-    return WardStats(start=start, end=start + opts.days * 86400.0, beds=[
-        {"bed": b.bed, "patient_id": b.patient.patient_id, "protocol": b.protocol,
-         "cohort": b.patient.cohort} for b in beds])
+    return WardStats(
+        start=start,
+        end=start + opts.days * 86400.0,
+        beds=[
+            {
+                "bed": b.bed,
+                "patient_id": b.patient.patient_id,
+                "protocol": b.protocol,
+                "cohort": b.patient.cohort,
+            }
+            for b in beds
+        ],
+    )
 
 
 def generate(options: Any, start: float | None = None) -> WardStats:
@@ -217,8 +249,9 @@ def generate(options: Any, start: float | None = None) -> WardStats:
     return stats
 
 
-async def run_ward(options: Any, clock: SimClock | None = None,
-                   stop_event: asyncio.Event | None = None) -> WardStats:
+async def run_ward(
+    options: Any, clock: SimClock | None = None, stop_event: asyncio.Event | None = None
+) -> WardStats:
     """Publish the ward over MQTT in simulated real time until --days have passed or
     `stop_event` is set. `options`: WardOptions or an object with its attributes; `clock`:
     shared with the daemon in the demo (its start is the admission time of every bed;
@@ -232,8 +265,18 @@ async def run_ward(options: Any, clock: SimClock | None = None,
         return generate(opts, start)
     beds = build_beds(opts, start)
     stats = _stats(opts, beds, start)
-    links = [BedLink(host=opts.host, port=opts.port, prefix=opts.prefix, ward=opts.ward,
-                     bed=b.bed, username=opts.username, password=opts.password) for b in beds]
+    links = [
+        BedLink(
+            host=opts.host,
+            port=opts.port,
+            prefix=opts.prefix,
+            ward=opts.ward,
+            bed=b.bed,
+            username=opts.username,
+            password=opts.password,
+        )
+        for b in beds
+    ]
     sinks = Sinks(opts.truth, opts.record, stats)
     senders: list[asyncio.Task] = []
     try:
@@ -252,8 +295,9 @@ async def run_ward(options: Any, clock: SimClock | None = None,
     return stats
 
 
-async def _dispatch(stream: Iterator[Out], links: list[BedLink], clock: SimClock,
-                    stop: asyncio.Event, sinks: Sinks) -> None:
+async def _dispatch(
+    stream: Iterator[Out], links: list[BedLink], clock: SimClock, stop: asyncio.Event, sinks: Sinks
+) -> None:
     for n, out in enumerate(stream):
         if stop.is_set():
             return
@@ -276,8 +320,9 @@ async def _wait_senders(senders: list[asyncio.Task], stop: asyncio.Event) -> Non
     pending = set(senders)
     try:
         while pending and not stop.is_set():
-            _, pending = await asyncio.wait(pending | {stopper},
-                                            return_when=asyncio.FIRST_COMPLETED)
+            _, pending = await asyncio.wait(
+                pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
+            )
             pending.discard(stopper)
     finally:
         stopper.cancel()

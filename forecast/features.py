@@ -59,30 +59,106 @@ FEVER_HOURS_CAP = 72.0
 
 # Every feature, in a fixed order (labels.py packs x in this order).
 FEATURES = (
-    "hours_since_infusion", "age", "autoimmune", "prior_grade2",
-    "temp_c", "temp_max", "temp_slope", "febrile", "fever_ever", "hours_since_fever",
-    "hr", "hr_delta", "sbp", "sbp_delta", "map_delta", "shock_index",
-    "spo2", "o2_level", "pressor", "rr", "news2",
+    "hours_since_infusion",
+    "age",
+    "autoimmune",
+    "prior_grade2",
+    "temp_c",
+    "temp_max",
+    "temp_slope",
+    "febrile",
+    "fever_ever",
+    "hours_since_fever",
+    "hr",
+    "hr_delta",
+    "sbp",
+    "sbp_delta",
+    "map_delta",
+    "shock_index",
+    "spo2",
+    "o2_level",
+    "pressor",
+    "rr",
+    "news2",
 )
 # Plausible ranges: a value outside is clipped (an artefact must not dominate a sum).
-CLIP = {"hr": (20.0, 220.0), "sbp": (40.0, 250.0), "map": (25.0, 200.0), "rr": (3.0, 60.0),
-        "spo2": (50.0, 100.0), "temp_c": (33.0, 43.0), "temp_slope": (-3.0, 3.0),
-        "shock_index": (0.2, 3.0), "hours_since_infusion": (-48.0, 30 * 24.0)}
-O2_LEVEL = {"room_air": 0, "blow_by": 1, "nasal_cannula": 1, "simple_face_mask": 2,
-            "venturi": 2, "non_rebreather": 2, "hfnc": 2, "cpap": 3, "bipap": 3,
-            "ventilator": 3}
+CLIP = {
+    "hr": (20.0, 220.0),
+    "sbp": (40.0, 250.0),
+    "map": (25.0, 200.0),
+    "rr": (3.0, 60.0),
+    "spo2": (50.0, 100.0),
+    "temp_c": (33.0, 43.0),
+    "temp_slope": (-3.0, 3.0),
+    "shock_index": (0.2, 3.0),
+    "hours_since_infusion": (-48.0, 30 * 24.0),
+}
+O2_LEVEL = {
+    "room_air": 0,
+    "blow_by": 1,
+    "nasal_cannula": 1,
+    "simple_face_mask": 2,
+    "venturi": 2,
+    "non_rebreather": 2,
+    "hfnc": 2,
+    "cpap": 3,
+    "bipap": 3,
+    "ventilator": 3,
+}
 LOW_FLOW_MAX_LPM = 6.0
 
 _WORD = re.compile(r"[a-z0-9]+")
-AUTOIMMUNE_WORDS = frozenset({
-    "lupus", "sle", "myositis", "dermatomyositis", "polymyositis", "sclerosis", "scleroderma",
-    "vasculitis", "arthritis", "myasthenia", "neuromyelitis", "autoimmune", "sjogren",
-    "pemphigus", "antisynthetase", "anca"})
-ONCOLOGY_WORDS = frozenset({
-    "lymphoma", "leukaemia", "leukemia", "myeloma", "cancer", "tumour", "tumor", "carcinoma",
-    "sarcoma", "glioma", "glioblastoma", "neuroblastoma", "dlbcl", "cll", "all", "mcl", "fl"})
-ONCOLOGY_PRODUCTS = ("axicabtagene", "tisagenlecleucel", "lisocabtagene", "brexucabtagene",
-                     "idecabtagene", "ciltacabtagene", "obecabtagene", "relmacabtagene")
+AUTOIMMUNE_WORDS = frozenset(
+    {
+        "lupus",
+        "sle",
+        "myositis",
+        "dermatomyositis",
+        "polymyositis",
+        "sclerosis",
+        "scleroderma",
+        "vasculitis",
+        "arthritis",
+        "myasthenia",
+        "neuromyelitis",
+        "autoimmune",
+        "sjogren",
+        "pemphigus",
+        "antisynthetase",
+        "anca",
+    }
+)
+ONCOLOGY_WORDS = frozenset(
+    {
+        "lymphoma",
+        "leukaemia",
+        "leukemia",
+        "myeloma",
+        "cancer",
+        "tumour",
+        "tumor",
+        "carcinoma",
+        "sarcoma",
+        "glioma",
+        "glioblastoma",
+        "neuroblastoma",
+        "dlbcl",
+        "cll",
+        "all",
+        "mcl",
+        "fl",
+    }
+)
+ONCOLOGY_PRODUCTS = (
+    "axicabtagene",
+    "tisagenlecleucel",
+    "lisocabtagene",
+    "brexucabtagene",
+    "idecabtagene",
+    "ciltacabtagene",
+    "obecabtagene",
+    "relmacabtagene",
+)
 
 
 def cohort(indication: str | None, product: str | None) -> float | None:
@@ -137,15 +213,29 @@ class PatientFeatures:
     """The feature state of one admission. `admission`: monitor.ingest.messages.Admission (or any
     object with age, product, indication, infusion_ts), or None when restoring."""
 
-    __slots__ = ("infusion_ts", "age", "autoimmune", "first_t", "last_t", "temps",
-                 "temp_max", "gate_t", "fever_t", "base", "base_t", "prior_grade2", "fast")
+    __slots__ = (
+        "infusion_ts",
+        "age",
+        "autoimmune",
+        "first_t",
+        "last_t",
+        "temps",
+        "temp_max",
+        "gate_t",
+        "fever_t",
+        "base",
+        "base_t",
+        "prior_grade2",
+        "fast",
+    )
 
     def __init__(self, admission: Any = None):
         self.infusion_ts = getattr(admission, "infusion_ts", None)
         age = getattr(admission, "age", None)
         self.age = None if age is None else float(age)
-        self.autoimmune = cohort(getattr(admission, "indication", None),
-                                 getattr(admission, "product", None))
+        self.autoimmune = cohort(
+            getattr(admission, "indication", None), getattr(admission, "product", None)
+        )
         self.first_t: float | None = None  # first update
         self.last_t: float | None = None
         self.temps: list[list[float]] = []  # [ts, C], time-sorted, newest TEMP_KEEP
@@ -159,8 +249,9 @@ class PatientFeatures:
 
     # -- updating --------------------------------------------------------------------------
 
-    def update(self, s: Any, t: float, *, news2: float | None = None,
-               temp_ts: float | None = None) -> dict[str, float]:
+    def update(
+        self, s: Any, t: float, *, news2: float | None = None, temp_ts: float | None = None
+    ) -> dict[str, float]:
         """Fold in snapshot `s` (monitor.clinical.snapshot.Snapshot) as of t and return x(t).
         `news2`: the complete NEWS2 total (None if incomplete); `temp_ts`: the time of the
         temperature reading in `s` (Assessment.vitals["temp_c"]["ts"])."""
@@ -248,8 +339,9 @@ class PatientFeatures:
         """x as of t from the state and snapshot `s` (no update)."""
         x: dict[str, float] = {}
         if self.infusion_ts is not None:
-            x["hours_since_infusion"] = _clip("hours_since_infusion",
-                                              (t - self.infusion_ts) / 3600.0)
+            x["hours_since_infusion"] = _clip(
+                "hours_since_infusion", (t - self.infusion_ts) / 3600.0
+            )
         if self.age is not None:
             x["age"] = self.age
         if self.autoimmune is not None:

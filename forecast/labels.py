@@ -63,15 +63,18 @@ class Pending:
         return f"{self.patient}@{self.t:.3f}"
 
     def to_row(self) -> dict[str, Any]:
-        return {"kind": "pending", "key": self.key,
-                "data": {"patient": self.patient, "t": self.t, "x": unpack(self.x),
-                         "p": self.p}}
+        return {
+            "kind": "pending",
+            "key": self.key,
+            "data": {"patient": self.patient, "t": self.t, "x": unpack(self.x), "p": self.p},
+        }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Pending:
         d = row["data"]
-        return cls(d["patient"], float(d["t"]), pack(d["x"]),
-                   None if d.get("p") is None else float(d["p"]))
+        return cls(
+            d["patient"], float(d["t"]), pack(d["x"]), None if d.get("p") is None else float(d["p"])
+        )
 
 
 Labelled = list[tuple[Pending, int]]
@@ -140,14 +143,17 @@ class Labels:
     def load_rows(self, rows: Iterable[dict[str, Any]]) -> None:
         """Add the "pending" rows (others are ignored), replacing what is held."""
         self.pending.clear()
-        found = sorted((Pending.from_row(r) for r in rows if r.get("kind") == "pending"),
-                       key=lambda s: (s.patient, s.t))
+        found = sorted(
+            (Pending.from_row(r) for r in rows if r.get("kind") == "pending"),
+            key=lambda s: (s.patient, s.t),
+        )
         for s in found:
             self.pending.setdefault(s.patient, deque()).append(s)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[dict[str, Any]], interval_s: float = 1800.0,
-                  horizon_s: float = 43200.0) -> Labels:
+    def from_rows(
+        cls, rows: Iterable[dict[str, Any]], interval_s: float = 1800.0, horizon_s: float = 43200.0
+    ) -> Labels:
         labels = cls(interval_s, horizon_s)
         labels.load_rows(rows)
         return labels

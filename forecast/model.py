@@ -35,8 +35,7 @@ def _signed(v: float, digits: int = 0) -> str:
 
 # feature -> sentence from its raw value
 SENTENCES = {
-    "temp_slope": lambda v: f"temperature {'rising' if v >= 0 else 'falling'} "
-                            f"{abs(v):.1f} C/h",
+    "temp_slope": lambda v: f"temperature {'rising' if v >= 0 else 'falling'} {abs(v):.1f} C/h",
     "temp_c": lambda v: f"temperature {v:.1f} C",
     "temp_max": lambda v: f"maximum temperature {v:.1f} C",
     "febrile": lambda v: "febrile now" if v else "not febrile now",
@@ -56,8 +55,9 @@ SENTENCES = {
     "hours_since_infusion": lambda v: f"{v:.0f} h after infusion (day {v / 24:.1f})",
     "age": lambda v: f"age {v:.0f}",
     "autoimmune": lambda v: "autoimmune indication" if v else "oncology indication",
-    "prior_grade2": lambda v: "CRS grade 2 earlier in this admission" if v
-                              else "no CRS grade 2 so far",
+    "prior_grade2": lambda v: (
+        "CRS grade 2 earlier in this admission" if v else "no CRS grade 2 so far"
+    ),
 }
 
 
@@ -68,9 +68,23 @@ SENTENCES = {
 # weight may come out against the direction as a correction of its neighbour's: such a
 # term still counts in p, but "systolic +8 mmHg from baseline" is no reason to worry.
 DIRECTION = {
-    "temp_c": 1, "temp_max": 1, "temp_slope": 1, "febrile": 1, "fever_ever": 1,
-    "hr": 1, "hr_delta": 1, "sbp": -1, "sbp_delta": -1, "map_delta": -1, "shock_index": 1,
-    "spo2": -1, "o2_level": 1, "pressor": 1, "rr": 1, "news2": 1, "prior_grade2": 1,
+    "temp_c": 1,
+    "temp_max": 1,
+    "temp_slope": 1,
+    "febrile": 1,
+    "fever_ever": 1,
+    "hr": 1,
+    "hr_delta": 1,
+    "sbp": -1,
+    "sbp_delta": -1,
+    "map_delta": -1,
+    "shock_index": 1,
+    "spo2": -1,
+    "o2_level": 1,
+    "pressor": 1,
+    "rr": 1,
+    "news2": 1,
+    "prior_grade2": 1,
 }
 
 
@@ -81,7 +95,8 @@ def sentence(name: str, value: float) -> str:
 
 def make_pipeline(lr: float = LEARNING_RATE, l2: float = L2):
     return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-        optimizer=optim.SGD(lr), l2=l2)
+        optimizer=optim.SGD(lr), l2=l2
+    )
 
 
 class ForecastModel:
@@ -131,17 +146,28 @@ class ForecastModel:
     def top_features(self, x: dict[str, float], k: int = 3) -> list[str]:
         """The names behind explain(x), in the same order."""
         w = self.linear.weights
-        terms = sorted(((c, name) for name, c in self.contributions(x).items()
-                        if c >= MIN_CONTRIBUTION and w.get(name, 0.0) * DIRECTION.get(name, 1) > 0),
-                       reverse=True)
+        terms = sorted(
+            (
+                (c, name)
+                for name, c in self.contributions(x).items()
+                if c >= MIN_CONTRIBUTION and w.get(name, 0.0) * DIRECTION.get(name, 1) > 0
+            ),
+            reverse=True,
+        )
         return [name for _, name in terms[:k]]
 
     # -- persistence -----------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        return pickle.dumps({"format": FORMAT, "version": self.version,
-                             "n_learned": self.n_learned, "pipeline": self.pipeline},
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(
+            {
+                "format": FORMAT,
+                "version": self.version,
+                "n_learned": self.n_learned,
+                "pipeline": self.pipeline,
+            },
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> ForecastModel:

@@ -56,23 +56,48 @@ class Quality:
     def calibration(self) -> list[dict[str, Any]]:
         out = []
         for i, (count, sum_p, sum_y) in enumerate(self.bins):
-            out.append({"bin": f"{CAL_EDGES[i]:g}-{CAL_EDGES[i + 1]:g}", "n": count,
-                        "predicted": sum_p / count if count else None,
-                        "observed": sum_y / count if count else None})
+            out.append(
+                {
+                    "bin": f"{CAL_EDGES[i]:g}-{CAL_EDGES[i + 1]:g}",
+                    "n": count,
+                    "predicted": sum_p / count if count else None,
+                    "observed": sum_y / count if count else None,
+                }
+            )
         return out
 
     def report(self) -> dict[str, Any]:
-        return {"scored": self.n, "positives": self.positives, "auroc": self.auroc,
-                "brier": self.brier, "calibration": self.calibration()}
+        return {
+            "scored": self.n,
+            "positives": self.positives,
+            "auroc": self.auroc,
+            "brier": self.brier,
+            "calibration": self.calibration(),
+        }
 
     # -- persistence -----------------------------------------------------------------------
 
     def to_row(self) -> dict[str, Any]:
-        cms = [[cm.true_positives(True), cm.false_positives(True), cm.true_negatives(True),
-                cm.false_negatives(True)] for cm in self.auc.cms]
-        return {"kind": "quality", "key": "quality",
-                "data": {"n": self.n, "positives": self.positives, "sq_error": self.sq_error,
-                         "bins": self.bins, "roc": cms}}
+        cms = [
+            [
+                cm.true_positives(True),
+                cm.false_positives(True),
+                cm.true_negatives(True),
+                cm.false_negatives(True),
+            ]
+            for cm in self.auc.cms
+        ]
+        return {
+            "kind": "quality",
+            "key": "quality",
+            "data": {
+                "n": self.n,
+                "positives": self.positives,
+                "sq_error": self.sq_error,
+                "bins": self.bins,
+                "roc": cms,
+            },
+        }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Quality:
@@ -83,8 +108,12 @@ class Quality:
         if len(d["roc"]) != len(q.auc.cms):
             raise ValueError("quality row: another number of ROC thresholds")
         for cm, (tp, fp, tn, fn) in zip(q.auc.cms, d["roc"], strict=True):
-            for truth, said, w in ((True, True, tp), (False, True, fp), (False, False, tn),
-                                   (True, False, fn)):
+            for truth, said, w in (
+                (True, True, tp),
+                (False, True, fp),
+                (False, False, tn),
+                (True, False, fn),
+            ):
                 if w:
                     cm.update(truth, said, w)
         return q

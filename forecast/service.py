@@ -48,9 +48,15 @@ def grade2(crs: Any) -> bool:
 
 
 class Forecaster:
-    def __init__(self, model: ForecastModel, interval_s: float = 1800.0,
-                 horizon_s: float = 43200.0, min_data_s: float = 3600.0, learn: bool = True,
-                 on_label: Callable[[Pending, int], None] | None = None):
+    def __init__(
+        self,
+        model: ForecastModel,
+        interval_s: float = 1800.0,
+        horizon_s: float = 43200.0,
+        min_data_s: float = 3600.0,
+        learn: bool = True,
+        on_label: Callable[[Pending, int], None] | None = None,
+    ):
         self.model = model
         self.labels = Labels(interval_s, horizon_s)
         self.horizon_s = float(horizon_s)
@@ -62,8 +68,9 @@ class Forecaster:
         self.metrics = Quality()  # delayed progressive validation
         self.learned = 0  # snapshots learned by this process
 
-    def observe(self, patient_key: str, snapshot: Any, assessment: Any,
-                t: float) -> dict[str, Any] | None:
+    def observe(
+        self, patient_key: str, snapshot: Any, assessment: Any, t: float
+    ) -> dict[str, Any] | None:
         """Fold in one assessment (monitor.state.assessment.Assessment) of the patient at t;
         `snapshot` None means assessment.snapshot."""
         s = assessment.snapshot if snapshot is None else snapshot
@@ -74,8 +81,9 @@ class Forecaster:
             return None  # the state never runs backwards; a late reading's past is past
         n = assessment.news2
         temp = (assessment.vitals or {}).get("temp_c") or {}
-        x = f.update(s, t, news2=n.total if n is not None and n.complete else None,
-                     temp_ts=temp.get("ts"))
+        x = f.update(
+            s, t, news2=n.total if n is not None and n.complete else None, temp_ts=temp.get("ts")
+        )
         if grade2(assessment.crs):
             self._labelled(self.labels.reached(patient_key, t))
             f.prior_grade2 = True
@@ -89,8 +97,12 @@ class Forecaster:
         self.risk[patient_key] = p
         self.labels.take(patient_key, t, x, p)
         h = self.horizon_s / 3600
-        return {"p": round(p, 4), "explanation": self.model.explain(x),
-                "model": self.model.version, "horizon_h": int(h) if h == int(h) else h}
+        return {
+            "p": round(p, 4),
+            "explanation": self.model.explain(x),
+            "model": self.model.version,
+            "horizon_h": int(h) if h == int(h) else h,
+        }
 
     def advance(self, t: float) -> int:
         """Label 0 every snapshot whose horizon has passed by t (patients with no recent
@@ -140,21 +152,33 @@ class Forecaster:
         for i, b in enumerate(q.calibration()):
             out[f"forecast_calibration_bin{i}_n"] = float(b["n"])
             out[f"forecast_calibration_bin{i}_predicted"] = (
-                nan if b["predicted"] is None else b["predicted"])
+                nan if b["predicted"] is None else b["predicted"]
+            )
             out[f"forecast_calibration_bin{i}_observed"] = (
-                nan if b["observed"] is None else b["observed"])
+                nan if b["observed"] is None else b["observed"]
+            )
         return out
 
     # -- persistence -----------------------------------------------------------------------
 
     def to_rows(self) -> list[dict[str, Any]]:
         m = self.model
-        rows = [{"kind": "model", "key": "model",
-                 "data": {"format": 1, "version": m.version, "n_learned": m.n_learned,
-                          "pickle_b64": base64.b64encode(m.to_bytes()).decode("ascii")}},
-                self.metrics.to_row()]
-        rows += [{"kind": "patient", "key": k, "data": f.to_dict()}
-                 for k, f in self.patients.items()]
+        rows = [
+            {
+                "kind": "model",
+                "key": "model",
+                "data": {
+                    "format": 1,
+                    "version": m.version,
+                    "n_learned": m.n_learned,
+                    "pickle_b64": base64.b64encode(m.to_bytes()).decode("ascii"),
+                },
+            },
+            self.metrics.to_row(),
+        ]
+        rows += [
+            {"kind": "patient", "key": k, "data": f.to_dict()} for k, f in self.patients.items()
+        ]
         return rows + self.labels.to_rows()
 
     def restore(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -166,7 +190,8 @@ class Forecaster:
                 self.model = ForecastModel.from_bytes(base64.b64decode(r["data"]["pickle_b64"]))
             elif r["kind"] == "quality":
                 self.metrics = Quality.from_row(r)
-        self.patients = {r["key"]: PatientFeatures.from_dict(r["data"])
-                         for r in rows if r["kind"] == "patient"}
+        self.patients = {
+            r["key"]: PatientFeatures.from_dict(r["data"]) for r in rows if r["kind"] == "patient"
+        }
         self.labels.load_rows(rows)
         self.risk = {}

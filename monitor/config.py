@@ -26,24 +26,39 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mqtt.host", "127.0.0.1", "Broker host."),
     Setting("mqtt.port", 1883, "Broker port."),
     Setting("mqtt.topic_prefix", "crs", "Every topic starts with it (`{p}` in SPEC.md)."),
-    Setting("mqtt.client_id", "crswatch",
-            "Fixed client id, so the broker keeps the session (and queued QoS 1 messages) "
-            "across restarts."),
+    Setting(
+        "mqtt.client_id",
+        "crswatch",
+        "Fixed client id, so the broker keeps the session (and queued QoS 1 messages) "
+        "across restarts.",
+    ),
     Setting("mqtt.embedded", False, "true: start the embedded amqtt broker on host:port."),
-    Setting("mqtt.protocol", "3.1.1",
-            "MQTT version, \"3.1.1\" or \"5\". 3.1.1 is faster here (paho parses MQTT 5 "
-            "properties on every message: 9,600 against 5,400 msg/s); the broker's "
-            "max_inflight_messages then bounds the messages in flight to the daemon (set it "
-            "to 1000 in Mosquitto). With 5 the daemon sets that bound itself "
-            "(receive_maximum)."),
-    Setting("mqtt.receive_maximum", 10000,
-            "MQTT 5 only: unacknowledged QoS 1 messages in flight to the daemon; bounds its "
-            "ingest memory."),
-    Setting("mqtt.session_expiry_s", 14 * 86400,
-            "MQTT 5: how long the broker keeps the daemon's session while it is away."),
-    Setting("mqtt.wards", ["+"],
-            "Ward filters this daemon subscribes to (`+` = all); lets several daemons "
-            "split a hospital by ward."),
+    Setting(
+        "mqtt.protocol",
+        "3.1.1",
+        'MQTT version, "3.1.1" or "5". 3.1.1 is faster here (paho parses MQTT 5 '
+        "properties on every message: 9,600 against 5,400 msg/s); the broker's "
+        "max_inflight_messages then bounds the messages in flight to the daemon (set it "
+        "to 1000 in Mosquitto). With 5 the daemon sets that bound itself "
+        "(receive_maximum).",
+    ),
+    Setting(
+        "mqtt.receive_maximum",
+        10000,
+        "MQTT 5 only: unacknowledged QoS 1 messages in flight to the daemon; bounds its "
+        "ingest memory.",
+    ),
+    Setting(
+        "mqtt.session_expiry_s",
+        14 * 86400,
+        "MQTT 5: how long the broker keeps the daemon's session while it is away.",
+    ),
+    Setting(
+        "mqtt.wards",
+        ["+"],
+        "Ward filters this daemon subscribes to (`+` = all); lets several daemons "
+        "split a hospital by ward.",
+    ),
     Setting("mqtt.username", "", "Broker user name (empty: none)."),
     Setting("mqtt.password", "", "Broker password."),
     Setting("mqtt.tls_ca", "", "CA certificate file; set it to connect with TLS."),
@@ -53,33 +68,57 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mqtt.reconnect_max_s", 30.0, "Longest reconnect delay."),
     Setting("storage.path", "data/crswatch.db", "SQLite file (created with its folder)."),
     Setting("storage.batch_max", 2000, "Most messages committed in one transaction."),
-    Setting("storage.busy_timeout_s", 5.0,
-            "How long a write waits for a lock held by another process before it fails "
-            "(and is retried; nothing is acknowledged meanwhile)."),
+    Setting(
+        "storage.busy_timeout_s",
+        5.0,
+        "How long a write waits for a lock held by another process before it fails "
+        "(and is retried; nothing is acknowledged meanwhile).",
+    ),
     Setting("http.host", "127.0.0.1", "Dashboard and API address."),
     Setting("http.port", 8080, "Dashboard and API port (0: any free port)."),
     Setting("ingest.max_message_bytes", 262144, "Larger messages are rejected."),
-    Setting("ingest.max_rate_per_bed", 50.0,
-            "Messages per second a bed may send on average; past that (and its burst) its "
-            "messages are rejected with a reason, so one flooding device cannot starve the "
-            "ward."),
-    Setting("ingest.burst_per_bed", 2000.0,
-            "Messages a bed may send at once above its rate (a gateway flushing a buffer)."),
-    Setting("ingest.max_pending", 50000,
-            "Received messages waiting for their commit. Past it, QoS 0 messages are "
-            "rejected (\"ingest queue full\"); QoS 1 ones are never refused: the broker holds "
-            "them, bounded by mqtt.receive_maximum."),
-    Setting("ingest.max_future_s", 300.0,
-            "A reading timestamped further ahead of the daemon's clock is rejected."),
+    Setting(
+        "ingest.max_rate_per_bed",
+        50.0,
+        "Messages per second a bed may send on average; past that (and its burst) its "
+        "messages are rejected with a reason, so one flooding device cannot starve the "
+        "ward.",
+    ),
+    Setting(
+        "ingest.burst_per_bed",
+        2000.0,
+        "Messages a bed may send at once above its rate (a gateway flushing a buffer).",
+    ),
+    Setting(
+        "ingest.max_pending",
+        50000,
+        "Received messages waiting for their commit. Past it, QoS 0 messages are "
+        'rejected ("ingest queue full"); QoS 1 ones are never refused: the broker holds '
+        "them, bounded by mqtt.receive_maximum.",
+    ),
+    Setting(
+        "ingest.max_future_s",
+        300.0,
+        "A reading timestamped further ahead of the daemon's clock is rejected.",
+    ),
     Setting("ingest.max_past_s", 14 * 86400.0, "A reading older than this is rejected."),
-    Setting("state.publish_interval_s", 0.05,
-            "How often the beds changed since the last pass are graded and their states "
-            "published: the longest a new reading waits for its state."),
-    Setting("state.bed_min_interval_s", 0.5,
-            "A bed's state is graded and published at most this often, however many "
-            "readings arrive (a backlog or a flooding device cannot swamp the ward)."),
-    Setting("state.check_interval_s", 5.0,
-            "How often every bed is re-assessed against the clock (stale and lost vitals)."),
+    Setting(
+        "state.publish_interval_s",
+        0.05,
+        "How often the beds changed since the last pass are graded and their states "
+        "published: the longest a new reading waits for its state.",
+    ),
+    Setting(
+        "state.bed_min_interval_s",
+        0.5,
+        "A bed's state is graded and published at most this often, however many "
+        "readings arrive (a backlog or a flooding device cannot swamp the ward).",
+    ),
+    Setting(
+        "state.check_interval_s",
+        5.0,
+        "How often every bed is re-assessed against the clock (stale and lost vitals).",
+    ),
     Setting("vitals.fast_stale_s", 60.0, "HR, SpO2, RR: stale after this many seconds."),
     Setting("vitals.fast_lost_s", 300.0, "HR, SpO2, RR: lost (unknown) after this."),
     Setting("vitals.bp_stale_s", 3900.0, "Blood pressure (NIBP every 15-60 min): stale after."),
@@ -88,23 +127,41 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vitals.temp_lost_s", 9 * 3600.0, "Temperature: lost after."),
     Setting("vitals.acvpu_stale_s", 5 * 3600.0, "Consciousness (ACVPU): stale after."),
     Setting("vitals.acvpu_lost_s", 13 * 3600.0, "Consciousness (ACVPU): lost after."),
-    Setting("forecast.enabled", True,
-            "Forecast the risk of CRS grade >= 2 within 12 h for patients below grade 2 "
-            "(research only: not clinically validated)."),
-    Setting("forecast.model_path", "forecast/model.pkl",
-            "The initial model (relative paths: from the project folder); once the ward has "
-            "taught it, the learned model in the database is used instead."),
+    Setting(
+        "forecast.enabled",
+        True,
+        "Forecast the risk of CRS grade >= 2 within 12 h for patients below grade 2 "
+        "(research only: not clinically validated).",
+    ),
+    Setting(
+        "forecast.model_path",
+        "forecast/model.pkl",
+        "The initial model (relative paths: from the project folder); once the ward has "
+        "taught it, the learned model in the database is used instead.",
+    ),
     Setting("forecast.learn", True, "Learn online from the ward's own outcomes."),
-    Setting("forecast.interval_s", 1800.0,
-            "A patient's features are kept as a learning example this often."),
-    Setting("forecast.refresh_s", 60.0,
-            "A bed's risk is recomputed at most this often, and at once when a grade "
-            "changes (the forecast looks hours ahead; its features move over minutes)."),
-    Setting("forecast.persist_interval_s", 300.0,
-            "How often the model and its pending examples are saved (atomically)."),
-    Setting("http.public_url", "",
-            "The dashboard's address as staff reach it; pager and webhook messages link to "
-            "{public_url}/alerts/{id}. Empty: http://{http.host}:{http.port}."),
+    Setting(
+        "forecast.interval_s",
+        1800.0,
+        "A patient's features are kept as a learning example this often.",
+    ),
+    Setting(
+        "forecast.refresh_s",
+        60.0,
+        "A bed's risk is recomputed at most this often, and at once when a grade "
+        "changes (the forecast looks hours ahead; its features move over minutes).",
+    ),
+    Setting(
+        "forecast.persist_interval_s",
+        300.0,
+        "How often the model and its pending examples are saved (atomically).",
+    ),
+    Setting(
+        "http.public_url",
+        "",
+        "The dashboard's address as staff reach it; pager and webhook messages link to "
+        "{public_url}/alerts/{id}. Empty: http://{http.host}:{http.port}.",
+    ),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 # [alerts] (tiers, chains, receivers, times) is validated whole by alerts.config.
@@ -125,8 +182,6 @@ def _type_ok(default: Any, value: Any) -> bool:
     if isinstance(default, list):
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     return isinstance(value, type(default))
-
-
 
 
 def _check(values: dict[str, Any]) -> list[str]:
@@ -170,11 +225,21 @@ class Config:
     def windows(self) -> dict[str, tuple[float, float]]:
         """Per vital: (stale_after_s, lost_after_s)."""
         v = self.values
-        pick = {"hr": "fast", "rr": "fast", "spo2": "fast", "sbp": "bp", "dbp": "bp",
-                "map": "bp", "temp_c": "temp", "acvpu": "acvpu", "o2_flow_lpm": "fast",
-                "fio2": "fast"}
-        return {name: (v[f"vitals.{k}_stale_s"], v[f"vitals.{k}_lost_s"])
-                for name, k in pick.items()}
+        pick = {
+            "hr": "fast",
+            "rr": "fast",
+            "spo2": "fast",
+            "sbp": "bp",
+            "dbp": "bp",
+            "map": "bp",
+            "temp_c": "temp",
+            "acvpu": "acvpu",
+            "o2_flow_lpm": "fast",
+            "fio2": "fast",
+        }
+        return {
+            name: (v[f"vitals.{k}_stale_s"], v[f"vitals.{k}_lost_s"]) for name, k in pick.items()
+        }
 
 
 def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
@@ -197,8 +262,9 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
             if setting is None:
                 errors.append(f"{key}: unknown key")
             elif not _type_ok(setting.default, value):
-                errors.append(f"{key}: expected {type(setting.default).__name__}, "
-                              f"got {type(value).__name__}")
+                errors.append(
+                    f"{key}: expected {type(setting.default).__name__}, got {type(value).__name__}"
+                )
             else:
                 values[key] = float(value) if isinstance(setting.default, float) else value
     if not errors:

@@ -38,8 +38,12 @@ MIN_BEDS_PER_PASS = 20
 
 
 class Daemon:
-    def __init__(self, cfg: Config, clock: Clock = wall_clock,
-                 routes: Callable[[web.Application, Daemon], None] | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        clock: Clock = wall_clock,
+        routes: Callable[[web.Application, Daemon], None] | None = None,
+    ):
         """`routes` adds the pages and API served beside /healthz and /metrics (the
         dashboard: commands/ wires it, so the daemon does not import it)."""
         self.cfg = cfg
@@ -59,8 +63,9 @@ class Daemon:
         if cfg["mqtt.embedded"]:
             self.broker = await start_broker(cfg["mqtt.host"], cfg["mqtt.port"])
         self.edge = MqttEdge(cfg, self._on_message, self._on_connect, self._set_connected)
-        self.pipeline = Pipeline.open(cfg, self.clock, self.metrics, self.outbox,
-                                      ack=self.edge.ack_all)
+        self.pipeline = Pipeline.open(
+            cfg, self.clock, self.metrics, self.outbox, ack=self.edge.ack_all
+        )
         self.store, self.ward = self.pipeline.store, self.pipeline.ward
         self.ward.defer = True  # graded once per state publication, not per reading
         self.ward.tick_after_s = cfg["state.check_interval_s"]
@@ -68,19 +73,29 @@ class Daemon:
         self._alert_sig: dict[tuple[str, str], tuple] = {}
         self.webhooks = Webhooks(clock=self.clock, dead_letter=self._dead_letter)
         public = cfg["http.public_url"] or f"http://{cfg['http.host']}:{cfg['http.port']}"
-        self.alerts = Alerting(settings=cfg.alerting, pipeline=self.pipeline,
-                               clock=self.clock, prefix=cfg.prefix, outbox=self.outbox,
-                               hub=self.hub, metrics=self.metrics, webhooks=self.webhooks,
-                               public_url=public)
+        self.alerts = Alerting(
+            settings=cfg.alerting,
+            pipeline=self.pipeline,
+            clock=self.clock,
+            prefix=cfg.prefix,
+            outbox=self.outbox,
+            hub=self.hub,
+            metrics=self.metrics,
+            webhooks=self.webhooks,
+            public_url=public,
+        )
         stop = self.stop_event
-        self.tasks = [asyncio.create_task(c, name=n) for n, c in (
-            ("pipeline", self.pipeline.run(stop)),
-            ("mqtt", self.edge.run(stop)),
-            ("publisher", self._publish_loop()),
-            ("state", self._state_loop()),
-            ("tick", self._tick_loop()),
-            ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
-        )]
+        self.tasks = [
+            asyncio.create_task(c, name=n)
+            for n, c in (
+                ("pipeline", self.pipeline.run(stop)),
+                ("mqtt", self.edge.run(stop)),
+                ("publisher", self._publish_loop()),
+                ("state", self._state_loop()),
+                ("tick", self._tick_loop()),
+                ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
+            )
+        ]
         app = make_app(self.problems, self.metrics)
         if self.routes is not None:
             self.routes(app, self)
@@ -115,8 +130,9 @@ class Daemon:
         log.info("reloaded [alerts] from %s", self.cfg.path)
         return None
 
-    async def audit(self, name: str, actor: str, detail: dict | None = None,
-                    alert_id: str | None = None) -> None:
+    async def audit(
+        self, name: str, actor: str, detail: dict | None = None, alert_id: str | None = None
+    ) -> None:
         """Append a user action to the tamper-evident audit chain (committed on return)."""
         await self.alerts.audit(name, actor, detail, alert_id)
 
@@ -174,8 +190,11 @@ class Daemon:
             received = self.pipeline.seq
             share = STATE_SHARE if busy else 1.0
             limit = max(MIN_BEDS_PER_PASS, int(interval * share / per_bed))
-            self.pipeline.add_rows(self.ward.reassess_touched(
-                self.clock(), self.cfg["state.bed_min_interval_s"], limit))
+            self.pipeline.add_rows(
+                self.ward.reassess_touched(
+                    self.clock(), self.cfg["state.bed_min_interval_s"], limit
+                )
+            )
             graded = self.ward.graded_in_pass
             pause = interval
             if self.edge.backlog() > STATE_BACKLOG_MAX:
@@ -250,10 +269,19 @@ def alert_signature(state: dict) -> tuple:
     """What the alert rules read from a state, without the readings' values and times:
     a new reading that changes none of it needs no evaluation."""
     news2 = state.get("news2") or {}
-    return (state.get("patient_id"), state.get("crs_grade"), state.get("crs_at_least"),
-            state.get("icans_grade"), state.get("icans_at_least"), news2.get("total"),
-            news2.get("band"), news2.get("band_at_least"), news2.get("complete"),
-            news2.get("single_parameter_3"), state.get("device"),
-            tuple(sorted((k, v["status"]) for k, v in (state.get("vitals") or {}).items())),
-            round((state.get("risk") or {}).get("p", -1.0), 2),
-            tuple(state.get("reasons") or ()))
+    return (
+        state.get("patient_id"),
+        state.get("crs_grade"),
+        state.get("crs_at_least"),
+        state.get("icans_grade"),
+        state.get("icans_at_least"),
+        news2.get("total"),
+        news2.get("band"),
+        news2.get("band_at_least"),
+        news2.get("complete"),
+        news2.get("single_parameter_3"),
+        state.get("device"),
+        tuple(sorted((k, v["status"]) for k, v in (state.get("vitals") or {}).items())),
+        round((state.get("risk") or {}).get("p", -1.0), 2),
+        tuple(state.get("reasons") or ()),
+    )

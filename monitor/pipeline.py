@@ -41,9 +41,21 @@ class Outbox:
 
 
 class Pipeline:
-    def __init__(self, *, router: Router, store: Store, ward: Ward, metrics: Metrics,
-                 clock: Clock, prefix: str, batch_max: int, ack, outbox: Outbox,
-                 limiter: RateLimiter | None = None, max_pending: int = 50_000):
+    def __init__(
+        self,
+        *,
+        router: Router,
+        store: Store,
+        ward: Ward,
+        metrics: Metrics,
+        clock: Clock,
+        prefix: str,
+        batch_max: int,
+        ack,
+        outbox: Outbox,
+        limiter: RateLimiter | None = None,
+        max_pending: int = 50_000,
+    ):
         self.router, self.store, self.ward = router, store, ward
         self.metrics, self.clock, self.prefix = metrics, clock, prefix
         self.batch_max = batch_max
@@ -64,8 +76,15 @@ class Pipeline:
         self._received: dict[str, object] = {}  # kind -> its counter
 
     @classmethod
-    def open(cls, cfg: Config, clock: Clock, metrics: Metrics, outbox: Outbox,
-             ack=lambda acks: None, durable: bool = True) -> Pipeline:
+    def open(
+        cls,
+        cfg: Config,
+        clock: Clock,
+        metrics: Metrics,
+        outbox: Outbox,
+        ack=lambda acks: None,
+        durable: bool = True,
+    ) -> Pipeline:
         """Open the store, rebuild admissions and every bed's state from it."""
         store = Store(cfg["storage.path"], cfg["storage.busy_timeout_s"], durable)
         admissions = Admissions()
@@ -78,14 +97,26 @@ class Pipeline:
             ward.restore(reader, list(admissions.active.values()))
         finally:
             reader.close()
-        router = Router(cfg.prefix, admissions, max_bytes=cfg["ingest.max_message_bytes"],
-                        max_future_s=cfg["ingest.max_future_s"],
-                        max_past_s=cfg["ingest.max_past_s"])
-        pipeline = cls(router=router, store=store, ward=ward, metrics=metrics, clock=clock,
-                       prefix=cfg.prefix, batch_max=cfg["storage.batch_max"], ack=ack,
-                       outbox=outbox, max_pending=cfg["ingest.max_pending"],
-                       limiter=RateLimiter(cfg["ingest.max_rate_per_bed"],
-                                           cfg["ingest.burst_per_bed"]))
+        router = Router(
+            cfg.prefix,
+            admissions,
+            max_bytes=cfg["ingest.max_message_bytes"],
+            max_future_s=cfg["ingest.max_future_s"],
+            max_past_s=cfg["ingest.max_past_s"],
+        )
+        pipeline = cls(
+            router=router,
+            store=store,
+            ward=ward,
+            metrics=metrics,
+            clock=clock,
+            prefix=cfg.prefix,
+            batch_max=cfg["storage.batch_max"],
+            ack=ack,
+            outbox=outbox,
+            max_pending=cfg["ingest.max_pending"],
+            limiter=RateLimiter(cfg["ingest.max_rate_per_bed"], cfg["ingest.burst_per_bed"]),
+        )
         pipeline.add_rows(ward.tick(clock()))
         return pipeline
 
@@ -142,15 +173,27 @@ class Pipeline:
                 held.last_ts = now
                 held.acks.append((self.seq, conn, mid, qos))
                 return
-            item = Item(topic, now, "reject", payload=payload[:REJECTED_PAYLOAD_MAX],
-                        reason=f"rate limit: this bed sent more than "
-                               f"{self.limiter.rate:g} messages/s (burst "
-                               f"{self.limiter.burst:g}); not decoded", flood=True, acks=[])
+            item = Item(
+                topic,
+                now,
+                "reject",
+                payload=payload[:REJECTED_PAYLOAD_MAX],
+                reason=f"rate limit: this bed sent more than "
+                f"{self.limiter.rate:g} messages/s (burst "
+                f"{self.limiter.burst:g}); not decoded",
+                flood=True,
+                acks=[],
+            )
             self.flood_open[bed] = item
         elif qos == 0 and len(self.pending) >= self.max_pending:
-            item = Item(topic, now, "reject", payload=payload[:REJECTED_PAYLOAD_MAX],
-                        reason=f"ingest queue full ({len(self.pending)} messages waiting); "
-                               "a QoS 0 message is not held: publish at QoS 1")
+            item = Item(
+                topic,
+                now,
+                "reject",
+                payload=payload[:REJECTED_PAYLOAD_MAX],
+                reason=f"ingest queue full ({len(self.pending)} messages waiting); "
+                "a QoS 0 message is not held: publish at QoS 1",
+            )
         else:
             item = self.router.route(topic, payload, now)
         item.mid, item.qos, item.conn, item.seq = mid, qos, conn, self.seq
@@ -225,9 +268,17 @@ class Pipeline:
                 m.rejected.inc(item.count)
                 if item.flood and not self._say_flood(item):
                     continue
-                self.outbox.put(f"{self.prefix}/rejected", orjson.dumps({
-                    "topic": item.topic, "reason": item.reason,
-                    "received_ts": iso(item.received_ts), **item.extra}))
+                self.outbox.put(
+                    f"{self.prefix}/rejected",
+                    orjson.dumps(
+                        {
+                            "topic": item.topic,
+                            "reason": item.reason,
+                            "received_ts": iso(item.received_ts),
+                            **item.extra,
+                        }
+                    ),
+                )
             elif item.kind == "duplicate":
                 m.duplicates.inc()
             elif item.kind == "vitals":
@@ -250,9 +301,17 @@ class Pipeline:
         """Publish the count of flood rejections not yet said (once a second)."""
         for bed, (last, unsaid) in list(self.flood_seen.items()):
             if unsaid and now - last >= 1.0:
-                self.outbox.put(f"{self.prefix}/rejected", orjson.dumps({
-                    "topic": f"{bed}/+", "reason": "rate limit: more messages from this bed "
-                    "rejected", "received_ts": iso(now), "count": unsaid}))
+                self.outbox.put(
+                    f"{self.prefix}/rejected",
+                    orjson.dumps(
+                        {
+                            "topic": f"{bed}/+",
+                            "reason": "rate limit: more messages from this bed rejected",
+                            "received_ts": iso(now),
+                            "count": unsaid,
+                        }
+                    ),
+                )
                 self.flood_seen[bed] = [now, 0]
             elif now - last > 60:
                 del self.flood_seen[bed]

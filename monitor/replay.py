@@ -69,8 +69,7 @@ def replay(records, cfg: config_mod.Config, progress: TextIO | None = None) -> R
     prefix = records[0][1].split("/", 1)[0]
     tmp = tempfile.TemporaryDirectory(prefix="crswatch-replay-")
     data = {"mqtt": {"topic_prefix": prefix}, "storage": {"path": f"{tmp.name}/replay.db"}}
-    cfg = config_mod.Config({**cfg.values, **config_mod.from_dict(data).values}, None,
-                            cfg.alerting)
+    cfg = config_mod.Config({**cfg.values, **config_mod.from_dict(data).values}, None, cfg.alerting)
     clock = Clock(records[0][0])
     pipe = Pipeline.open(cfg, clock, Metrics(), Outbox(), durable=False)
     alerting = Alerting(settings=cfg.alerting, pipeline=pipe, clock=clock, prefix=prefix)
@@ -96,17 +95,21 @@ def replay(records, cfg: config_mod.Config, progress: TextIO | None = None) -> R
                 pipe.flush()
             if progress is not None and (i % step == 0 or i == len(records) - 1):
                 done = (i + 1) / len(records)
-                progress.write(f"\rreplay [{'#' * int(done * 30):<30}] {done:4.0%} "
-                               f"{i + 1}/{len(records)} messages")
+                progress.write(
+                    f"\rreplay [{'#' * int(done * 30):<30}] {done:4.0%} "
+                    f"{i + 1}/{len(records)} messages"
+                )
                 progress.flush()
         if progress is not None:
             progress.write("\n")
     finally:
         pipe.store.close()
         tmp.cleanup()
-    result.alerts = [{**d.alert, "event": d.event, "reason": d.reason}
-                     for d in alerting.decisions
-                     if d.notify and d.alert.get("id") and d.event in ("raised", "escalated")]
+    result.alerts = [
+        {**d.alert, "event": d.event, "reason": d.reason}
+        for d in alerting.decisions
+        if d.notify and d.alert.get("id") and d.event in ("raised", "escalated")
+    ]
     return result
 
 
@@ -119,7 +122,8 @@ def score(alerts: list[dict], truth_path: Path) -> dict:
         rec = orjson.loads(line) if line.strip() else {}
         if "crs_grade" in rec:
             grades.setdefault((rec["ward"], rec["bed"]), []).append(
-                (parse_ts(rec["ts"]), rec["crs_grade"], rec.get("icans_grade") or 0))
+                (parse_ts(rec["ts"]), rec["crs_grade"], rec.get("icans_grade") or 0)
+            )
     onsets, span = {}, 0.0
     for key, seq in grades.items():
         seq.sort()
@@ -127,12 +131,16 @@ def score(alerts: list[dict], truth_path: Path) -> dict:
         first = next((t for t, g, _ in seq if g >= ONSET_GRADE), None)
         if first is not None:
             onsets[key] = first
-    serious = [a for a in alerts if a["tier"] >= 2 and a["kind"] in ALERT_KINDS
-               and a["event"] == "raised"]
+    serious = [
+        a for a in alerts if a["tier"] >= 2 and a["kind"] in ALERT_KINDS and a["event"] == "raised"
+    ]
     delays, false, false_crs = [], 0, 0
     for key, onset in onsets.items():
-        hits = [a["ts"] - onset for a in serious if (a["ward"], a["bed"]) == key
-                and -EARLY_S <= a["ts"] - onset <= LATE_S]
+        hits = [
+            a["ts"] - onset
+            for a in serious
+            if (a["ward"], a["bed"]) == key and -EARLY_S <= a["ts"] - onset <= LATE_S
+        ]
         if hits:
             delays.append(min(hits))  # the first alert; negative: before the onset
     for a in serious:
@@ -146,17 +154,22 @@ def score(alerts: list[dict], truth_path: Path) -> dict:
             false_crs += a["kind"] == "crs"
     delays.sort()
     days = span / 86400
-    return {"onsets": len(onsets), "alerted": len(delays),
-            "share_alerted": round(len(delays) / len(onsets), 3) if onsets else None,
-            "median_delay_min": round(delays[len(delays) // 2] / 60, 1) if delays else None,
-            "false_alerts": false, "false_crs_alerts": false_crs,
-            "patient_days": round(days, 1),
-            "false_alerts_per_patient_day": round(false / days, 3) if days else None,
-            "false_crs_alerts_per_patient_day": round(false_crs / days, 3) if days else None}
+    return {
+        "onsets": len(onsets),
+        "alerted": len(delays),
+        "share_alerted": round(len(delays) / len(onsets), 3) if onsets else None,
+        "median_delay_min": round(delays[len(delays) // 2] / 60, 1) if delays else None,
+        "false_alerts": false,
+        "false_crs_alerts": false_crs,
+        "patient_days": round(days, 1),
+        "false_alerts_per_patient_day": round(false / days, 3) if days else None,
+        "false_crs_alerts_per_patient_day": round(false_crs / days, 3) if days else None,
+    }
 
 
-def main_replay(path: str, truth: str | None, cfg: config_mod.Config, out=sys.stdout,
-                err=sys.stderr) -> int:
+def main_replay(
+    path: str, truth: str | None, cfg: config_mod.Config, out=sys.stdout, err=sys.stderr
+) -> int:
     try:
         records = read_records(Path(path))
         result = replay(records, cfg, progress=err if err.isatty() else None)
@@ -167,10 +180,15 @@ def main_replay(path: str, truth: str | None, cfg: config_mod.Config, out=sys.st
         print(f"crswatch: replay: {e}", file=err)
         return 2
     for a in result.alerts:
-        out.write(f"{iso(a['ts'])}  {a['ward']}/{a['bed']}  tier {a['tier']}  "
-                  f"{a['event']:<9} {a['kind']:<8} {a['message']}\n")
-    summary = {"messages": result.messages, "rejected": result.rejected,
-               "alerts": len(result.alerts)}
+        out.write(
+            f"{iso(a['ts'])}  {a['ward']}/{a['bed']}  tier {a['tier']}  "
+            f"{a['event']:<9} {a['kind']:<8} {a['message']}\n"
+        )
+    summary = {
+        "messages": result.messages,
+        "rejected": result.rejected,
+        "alerts": len(result.alerts),
+    }
     if truth:
         try:
             summary["against_truth"] = score(result.alerts, Path(truth))

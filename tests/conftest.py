@@ -31,9 +31,15 @@ def daemon_config(broker: TestBroker, tmp_path, **sections) -> config.Config:
     """A config of its own per test: its own topic prefix, client id and database."""
     n = next(_ids)
     data = {
-        "mqtt": {"host": broker.host, "port": broker.port, "protocol": broker.protocol,
-                 "topic_prefix": f"t{n}", "client_id": f"crswatch-test-{n}",
-                 "reconnect_min_s": 0.1, "reconnect_max_s": 1.0},
+        "mqtt": {
+            "host": broker.host,
+            "port": broker.port,
+            "protocol": broker.protocol,
+            "topic_prefix": f"t{n}",
+            "client_id": f"crswatch-test-{n}",
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 1.0,
+        },
         "storage": {"path": str(tmp_path / "crswatch.db")},
         "http": {"port": 0},
         "state": {"publish_interval_s": 0.05},
@@ -61,8 +67,7 @@ async def make_daemon(broker, tmp_path):
             await d.stop()
 
 
-async def wait_for(cond: Callable[[], object], timeout: float = 20.0,
-                   what: str = "condition"):
+async def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition"):
     """Poll until cond() is truthy; fail with `what` after timeout (not a timing test)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -82,8 +87,9 @@ class Listener:
         self.messages: list[tuple[str, bytes, bool]] = []
 
     async def __aenter__(self):
-        self.client = aiomqtt.Client(self.broker.host, self.broker.port,
-                                     identifier=f"listener-{next(_ids)}")
+        self.client = aiomqtt.Client(
+            self.broker.host, self.broker.port, identifier=f"listener-{next(_ids)}"
+        )
         await self.client.__aenter__()
         for t in self.topics:
             await self.client.subscribe(t, qos=1)
@@ -98,8 +104,7 @@ class Listener:
                 self.messages.append((m.topic.value, m.payload, m.retain))
 
     def json(self, topic_suffix: str = "") -> list[dict]:
-        return [orjson.loads(p) for t, p, _ in self.messages if t.endswith(topic_suffix)
-                and p]
+        return [orjson.loads(p) for t, p, _ in self.messages if t.endswith(topic_suffix) and p]
 
     async def __aexit__(self, *exc):
         self.task.cancel()
@@ -115,8 +120,10 @@ def listen(broker):
 async def publisher(broker):
     client = aiomqtt.Client(broker.host, broker.port, identifier=f"pub-{next(_ids)}")
     async with client:
+
         async def publish(topic: str, payload, qos: int = 1):
             if isinstance(payload, dict | list):
                 payload = orjson.dumps(payload)
             await client.publish(topic, payload, qos=qos)
+
         yield publish

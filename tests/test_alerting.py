@@ -26,9 +26,14 @@ class AlertWard(Ward):
     def open(self):
         super().open()
         self.outbox = Outbox()
-        self.alerting = Alerting(settings=self.cfg.alerting, pipeline=self.pipe,
-                                 clock=self.clock, prefix="crs", outbox=self.outbox,
-                                 public_url="https://crswatch.example")
+        self.alerting = Alerting(
+            settings=self.cfg.alerting,
+            pipeline=self.pipe,
+            clock=self.clock,
+            prefix="crs",
+            outbox=self.outbox,
+            public_url="https://crswatch.example",
+        )
         self.alerting.keep_decisions = True
 
     def send(self, kind, body, at=None):
@@ -48,8 +53,11 @@ class AlertWard(Ward):
             self.alerting.tick()
 
     def events(self, kind: str = "crs") -> list[tuple]:
-        return [(round(d.alert["ts"] - T0), d.event, d.alert["tier"], d.receivers)
-                for d in self.alerting.decisions if d.alert["kind"] == kind and d.notify]
+        return [
+            (round(d.alert["ts"] - T0), d.event, d.alert["tier"], d.receivers)
+            for d in self.alerting.decisions
+            if d.alert["kind"] == kind and d.notify
+        ]
 
     def mqtt(self) -> list[dict]:
         return [orjson.loads(p) for t, p, _, _ in self.outbox.queue if t.endswith("/alerts")]
@@ -76,8 +84,18 @@ def test_fever_then_oxygen_escalates_unless_acknowledged(ward):
     sent = ward.mqtt()
     assert [m["event"] for m in sent if m["kind"] == "crs"][:2] == ["raised", "escalated"]
     assert sent[0]["link"].startswith("https://crswatch.example/alerts/")
-    assert set(sent[0]) >= {"id", "event", "tier", "kind", "ward", "bed", "patient_id",
-                            "ts", "message", "reason"}
+    assert set(sent[0]) >= {
+        "id",
+        "event",
+        "tier",
+        "kind",
+        "ward",
+        "bed",
+        "patient_id",
+        "ts",
+        "message",
+        "reason",
+    }
 
 
 async def test_acknowledgement_stops_the_chain_and_worsening_re_alerts(ward):
@@ -94,8 +112,11 @@ async def test_acknowledgement_stops_the_chain_and_worsening_re_alerts(ward):
     last = ward.events()[-1]
     assert last[1:3] == ("raised", 3)
     assert "physician_on_call" in last[3] and "rapid_response" in last[3]
-    reason = [d.reason for d in ward.alerting.decisions
-              if d.alert["kind"] == "crs" and d.event == "raised"][-1]
+    reason = [
+        d.reason
+        for d in ward.alerting.decisions
+        if d.alert["kind"] == "crs" and d.event == "raised"
+    ][-1]
     assert "worsened from tier 2 to tier 3" in reason and "nurse.kim" in reason
 
 
@@ -117,8 +138,10 @@ def test_every_decision_is_stored_with_its_reason_and_the_chain_verifies(ward, t
     ward.at(T0 + 700)
     ward.pipe.flush()
     db = sqlite3.connect(ward.db)
-    events = db.execute("SELECT e.event, e.reason FROM alert_events e JOIN alerts a "
-                        "ON a.id = e.alert_id WHERE a.kind = 'crs' ORDER BY e.id").fetchall()
+    events = db.execute(
+        "SELECT e.event, e.reason FROM alert_events e JOIN alerts a "
+        "ON a.id = e.alert_id WHERE a.kind = 'crs' ORDER BY e.id"
+    ).fetchall()
     assert [e for e, _ in events] == ["raised", "raised", "repeated", "escalated", "repeated"]
     assert all(reason for _, reason in events)
     n = db.execute("SELECT count(*) FROM audit").fetchone()[0]
@@ -161,18 +184,22 @@ def test_the_daemons_own_loss_of_the_broker_is_an_alert(ward):
 async def test_a_failed_reload_changes_nothing(broker, tmp_path, make_daemon):
     cfg = daemon_config(broker, tmp_path)
     path = tmp_path / "crswatch.toml"
-    path.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
-                    f'protocol = "{broker.protocol}"\ntopic_prefix = "{cfg.prefix}"\n'
-                    f'client_id = "reload-{cfg.prefix}"\n[http]\nport = 0\n'
-                    f'[storage]\npath = "{tmp_path / "r.db"}"\n')
+    path.write_text(
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        f'protocol = "{broker.protocol}"\ntopic_prefix = "{cfg.prefix}"\n'
+        f'client_id = "reload-{cfg.prefix}"\n[http]\nport = 0\n'
+        f'[storage]\npath = "{tmp_path / "r.db"}"\n'
+    )
     d = await make_daemon(config.load(path))
     before = d.alerts.engine.settings
-    path.write_text(path.read_text() + '[alerts.tier2]\nchain = ["nobody"]\n'
-                    '[alerts]\nrepeat_interval_s = -5\n')
+    path.write_text(
+        path.read_text() + '[alerts.tier2]\nchain = ["nobody"]\n[alerts]\nrepeat_interval_s = -5\n'
+    )
     error = d.reload()
     assert "nobody" in error and "repeat_interval_s" in error
     assert d.alerts.engine.settings is before
-    path.write_text(path.read_text().split("[alerts.tier2]")[0] +
-                    '[alerts.tier2]\nchain = ["charge_nurse"]\n')
+    path.write_text(
+        path.read_text().split("[alerts.tier2]")[0] + '[alerts.tier2]\nchain = ["charge_nurse"]\n'
+    )
     assert d.reload() is None
     assert d.alerts.engine.settings.routes[2].chain == (("charge_nurse",),)

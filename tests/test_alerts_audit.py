@@ -26,8 +26,11 @@ def recorded() -> list[dict]:
 def test_a_chain_of_decisions_verifies():
     records = recorded()
     assert [(r["name"], r["actor"]) for r in records] == [
-        ("alert.raised", "system"), ("alert.acknowledged", "nurse.kim"),
-        ("alert.suppressed", "system"), ("alert.resolved", "system")]
+        ("alert.raised", "system"),
+        ("alert.acknowledged", "nurse.kim"),
+        ("alert.suppressed", "system"),
+        ("alert.resolved", "system"),
+    ]
     assert records[0]["prev"] == GENESIS and records[0]["ts"] == "2026-09-21T14:13:20.000Z"
     assert records[1]["detail"]["reason"] == "acknowledged by nurse.kim: escalation stopped"
     assert verify(records) == (True, None, "4 records, chain intact")
@@ -37,8 +40,7 @@ def test_a_chain_of_decisions_verifies():
 def test_a_modified_record_is_found():
     records = recorded()
     records[1]["actor"] = "nurse.bo"
-    assert verify(records) == (False, 1, "record 1: hash does not match its content "
-                                         "(modified)")
+    assert verify(records) == (False, 1, "record 1: hash does not match its content (modified)")
     records = recorded()
     records[2]["detail"]["notify"] = True
     assert verify(records)[:2] == (False, 2)
@@ -47,21 +49,28 @@ def test_a_modified_record_is_found():
 def test_a_deleted_or_reordered_record_is_found():
     records = recorded()
     del records[1]
-    assert verify(records) == (False, 1, "record 1: does not follow record 0 (a record was "
-                                         "deleted, inserted or reordered)")
+    assert verify(records) == (
+        False,
+        1,
+        "record 1: does not follow record 0 (a record was deleted, inserted or reordered)",
+    )
     records = recorded()
     records[1], records[2] = records[2], records[1]
     assert verify(records)[:2] == (False, 1)
     records = recorded()
-    assert verify(records[1:]) == (False, 0, "record 0: does not start the chain (a record "
-                                             "was deleted, inserted or reordered)")
+    assert verify(records[1:]) == (
+        False,
+        0,
+        "record 0: does not start the chain (a record was deleted, inserted or reordered)",
+    )
 
 
 def test_a_rehashed_forgery_breaks_the_next_link_and_a_cut_tail_needs_the_head():
     records = recorded()
     forged = copy.deepcopy(records)
-    forged[1] = chain(forged[1]["prev"], AuditEvent.at("alert.acknowledged", T0 + 30,
-                                                       "nurse.bo", "a1", {}))
+    forged[1] = chain(
+        forged[1]["prev"], AuditEvent.at("alert.acknowledged", T0 + 30, "nurse.bo", "a1", {})
+    )
     assert verify(forged)[:2] == (False, 2)
     head = records[-1]["hash"]
     assert verify(records, head=head)[0]

@@ -46,16 +46,21 @@ def errors_of(data: dict) -> list[str]:
 def test_the_default_works_out_of_the_box_with_dashboard_and_mqtt_only():
     assert parse_alerting({}) == DEFAULT == parse_alerting(None)
     r2, r3 = DEFAULT.routes[2], DEFAULT.routes[3]
-    assert r2.chain == (("bedside_nurse", "physician_on_call"), ("charge_nurse",),
-                        ("attending",))
+    assert r2.chain == (("bedside_nurse", "physician_on_call"), ("charge_nurse",), ("attending",))
     assert r3.chain == (("physician_on_call", "rapid_response"), ("attending",))
     assert (r2.escalate_after_s, r2.repeat_interval_s) == (600, 300)
     assert (r3.escalate_after_s, r3.repeat_interval_s) == (300, 300)
     assert 1 not in DEFAULT.routes  # tier 1: the dashboard only
-    assert all(r.channels == ("dashboard", "mqtt") and r.webhook is None
-               for r in DEFAULT.receivers.values())
-    assert (DEFAULT.resolve_hold_s, DEFAULT.advisory_hold_s, DEFAULT.max_snooze_s,
-            DEFAULT.risk_threshold) == (300, 0, 1800, 0.5)
+    assert all(
+        r.channels == ("dashboard", "mqtt") and r.webhook is None
+        for r in DEFAULT.receivers.values()
+    )
+    assert (
+        DEFAULT.resolve_hold_s,
+        DEFAULT.advisory_hold_s,
+        DEFAULT.max_snooze_s,
+        DEFAULT.risk_threshold,
+    ) == (300, 0, 1800, 0.5)
 
 
 def test_the_example_toml_parses_with_inheritance_and_overrides():
@@ -77,22 +82,28 @@ def test_escalation_timing_is_inherited_spec_key_then_top_level_then_builtin():
 
 
 def test_every_mistake_is_reported_once_and_together():
-    errors = errors_of({
-        "tier2_escalate_after_s": -5,
-        "resolve_hold_s": "300",
-        "risk_threshold": 1.5,
-        "colour": "red",
-        "timezone": "Mars/Olympus",
-        "receivers": {
-            "pager": {"channels": ["webhook"]},
-            "sms": {"channels": ["sms"]},
-            "nurse": {"channels": ["mqtt"], "webhook": {"url": "ftp://x", "secret": ""}},
-        },
-        "tier1": {"chain": ["nurse"]},
-        "tier2": {"chain": [["bedside_nurse"], "chrge_nurse", "bedside_nurse"],
-                  "escalate_after_s": 100, "repeat_interval_s": 200, "wait_s": 1},
-        "tier3": {"chain": []},
-    })
+    errors = errors_of(
+        {
+            "tier2_escalate_after_s": -5,
+            "resolve_hold_s": "300",
+            "risk_threshold": 1.5,
+            "colour": "red",
+            "timezone": "Mars/Olympus",
+            "receivers": {
+                "pager": {"channels": ["webhook"]},
+                "sms": {"channels": ["sms"]},
+                "nurse": {"channels": ["mqtt"], "webhook": {"url": "ftp://x", "secret": ""}},
+            },
+            "tier1": {"chain": ["nurse"]},
+            "tier2": {
+                "chain": [["bedside_nurse"], "chrge_nurse", "bedside_nurse"],
+                "escalate_after_s": 100,
+                "repeat_interval_s": 200,
+                "wait_s": 1,
+            },
+            "tier3": {"chain": []},
+        }
+    )
     assert errors == [
         "alerts.colour: unknown key (known: tier2_escalate_after_s, tier3_escalate_after_s, "
         "escalate_after_s, repeat_interval_s, resolve_hold_s, advisory_hold_s, max_snooze_s, "
@@ -104,8 +115,7 @@ def test_every_mistake_is_reported_once_and_together():
         "alerts.timezone: unknown time zone 'Mars/Olympus'",
         "alerts.risk_threshold: a probability, 0 < p <= 1 (got 1.5)",
         "alerts.receivers.pager: channel webhook needs a webhook table with url and secret",
-        "alerts.receivers.sms.channels: unknown channel 'sms' (known: dashboard, mqtt, "
-        "webhook)",
+        "alerts.receivers.sms.channels: unknown channel 'sms' (known: dashboard, mqtt, webhook)",
         "alerts.receivers.nurse.webhook: given, but 'webhook' is not in channels",
         "alerts.receivers.nurse.webhook.url: expected an http:// or https:// URL",
         "alerts.receivers.nurse.webhook.secret: expected a non-empty signing secret",
@@ -125,24 +135,38 @@ def test_an_inherited_repeat_longer_than_an_escalation_is_caught_for_that_tier()
     assert errors_of({"repeat_interval_s": 450}) == [
         "alerts.tier3: escalation after 300 s is shorter than the repeat interval 450 s: those "
         "told would never be reminded before it escalates; lower repeat_interval_s or raise "
-        "escalate_after_s"]
+        "escalate_after_s"
+    ]
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"max_snooze_s": 0}, "alerts.max_snooze_s: must be more than 0"),
-    ({"repeat_interval_s": True}, "alerts.repeat_interval_s: expected a number of seconds, "
-                                  "got bool"),
-    ({"receivers": []}, "alerts.receivers: expected a table of receivers"),
-    ({"receivers": {"x": {"channels": []}}},
-     "alerts.receivers.x.channels: expected a non-empty list of channel names (dashboard, "
-     "mqtt, webhook)"),
-    ({"tier2": {"chain": "bedside_nurse"}},
-     "alerts.tier2.chain: expected a list of stages (a name or a list of names)"),
-    ({"tier3": {"chain": [[]]}},
-     "alerts.tier3.chain[0]: a stage is a receiver name or a non-empty list"),
-    ({"receivers": {"bad name!": {"channels": ["mqtt"]}}},
-     "alerts.receivers.bad name!: a receiver name is 1-64 of A-Z a-z 0-9 _ . -"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"max_snooze_s": 0}, "alerts.max_snooze_s: must be more than 0"),
+        (
+            {"repeat_interval_s": True},
+            "alerts.repeat_interval_s: expected a number of seconds, got bool",
+        ),
+        ({"receivers": []}, "alerts.receivers: expected a table of receivers"),
+        (
+            {"receivers": {"x": {"channels": []}}},
+            "alerts.receivers.x.channels: expected a non-empty list of channel names (dashboard, "
+            "mqtt, webhook)",
+        ),
+        (
+            {"tier2": {"chain": "bedside_nurse"}},
+            "alerts.tier2.chain: expected a list of stages (a name or a list of names)",
+        ),
+        (
+            {"tier3": {"chain": [[]]}},
+            "alerts.tier3.chain[0]: a stage is a receiver name or a non-empty list",
+        ),
+        (
+            {"receivers": {"bad name!": {"channels": ["mqtt"]}}},
+            "alerts.receivers.bad name!: a receiver name is 1-64 of A-Z a-z 0-9 _ . -",
+        ),
+    ],
+)
 def test_single_mistakes(data, message):
     assert errors_of(data) == [message]
 

@@ -20,12 +20,15 @@ def test_an_oscillating_crs_grade_gives_one_alert_not_many():
         decisions += w.at(t, view(crs=grade, reasons=LOW_FLOW if grade else []))
         decisions += w.tick(t + 30)
     assert [(d.event, d.alert["id"]) for d in decisions if d.event != "repeated"] == [
-        ("raised", "a1")] + [("escalated", "a1")] * 2
+        ("raised", "a1")
+    ] + [("escalated", "a1")] * 2
     # it stops oscillating at 0 from t=1740: resolved 300 s later, once
     rest = w.ticks(1775, 2040)
     assert [d.event for d in rest[:-1]] == ["repeated"] * (len(rest) - 1)
     assert (rest[-1].event, rest[-1].reason.split(";")[0]) == (
-        "resolved", "resolved: condition absent for 300 s")
+        "resolved",
+        "resolved: condition absent for 300 s",
+    )
     assert rest[-1].alert["ts"] == 1_790_000_000 + 2040
 
 
@@ -36,14 +39,16 @@ def test_an_oscillating_news2_around_its_threshold_gives_one_alert():
         decisions += w.at(t, news(5, "medium") if (t // 30) % 2 else news(4, "low"))
     # one alert: the advisory at 4, worsened once to urgent at 5, never back down at 4
     assert [(d.event, d.alert["id"], d.alert["tier"]) for d in decisions] == [
-        ("raised", "a1", 1), ("raised", "a1", 2)]
+        ("raised", "a1", 1),
+        ("raised", "a1", 2),
+    ]
 
 
 def test_news2_medium_leaves_only_at_3_or_less_and_downgrades_after_the_hold():
     w = Ward()
-    assert brief(w.at(0, news(5, "medium"))) == [("raised", "a1", 2,
-                                                  ("bedside_nurse", "physician_on_call"),
-                                                  "new tier 2 alert")]
+    assert brief(w.at(0, news(5, "medium"))) == [
+        ("raised", "a1", 2, ("bedside_nurse", "physician_on_call"), "new tier 2 alert")
+    ]
     w.engine.ack("a1", "nurse.kim", 1_790_000_010)
     for t in range(60, 3600, 60):  # 4: inside the exit margin, no change however long
         assert w.at(t, news(4, "low")) == []
@@ -51,8 +56,15 @@ def test_news2_medium_leaves_only_at_3_or_less_and_downgrades_after_the_hold():
     assert w.at(3600, news(3, "low")) == []  # below the margin: the hold starts
     assert w.at(3800, news(3, "low")) == []
     d = w.at(3900, news(3, "low"))
-    assert brief(d) == [("downgraded", "a1", 1, (),
-                         "improved from tier 2 to tier 1 for 300 s: downgraded, nobody paged")]
+    assert brief(d) == [
+        (
+            "downgraded",
+            "a1",
+            1,
+            (),
+            "improved from tier 2 to tier 1 for 300 s: downgraded, nobody paged",
+        )
+    ]
     assert not d[0].notify and d[0].alert["state"] == "acknowledged"
     assert w.at(4000, news(0, "low")) == []
     assert [x.event for x in w.tick(4300)] == ["resolved"]
@@ -93,7 +105,8 @@ def test_verdict_table():
     assert verdict(3, 3, c, False, 0, 300, 300).action == "lower"
     assert verdict(2, 2, None, False, 0, 299, 300).action == "wait"
     assert verdict(2, 2, None, False, 0, 300, 300).reason == (
-        "resolved: condition absent for 300 s")
+        "resolved: condition absent for 300 s"
+    )
     assert verdict(2, 2, None, True, 0, 9999, 300).action == "steady"  # unknown is not absent
     worse = Condition("crs", 3, "CRS grade 3", {"level": 3})
     assert verdict(2, 2, worse, True, 0, 1, 300).action == "worsen"

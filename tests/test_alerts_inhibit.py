@@ -37,7 +37,8 @@ def test_cross_kind_table():
     assert mutes(cond("risk", 2), [cond("news2", 2)]) == "inhibited by tier 2 news2 alert"
     # the highest source is named
     assert mutes(cond("risk", 2), [cond("news2", 2), cond("crs", 3)]) == (
-        "inhibited by tier 3 crs alert")
+        "inhibited by tier 3 crs alert"
+    )
 
 
 def test_inhibition_and_acknowledgement_share_one_protocol():
@@ -46,7 +47,9 @@ def test_inhibition_and_acknowledgement_share_one_protocol():
 
     muters = [Inhibitor([cond("device", 2)]), AckMuter(0.0, str)]
     assert [m.mutes(cond("feed:hr", 1)) for m in muters] == [
-        "inhibited by tier 2 device alert", None]
+        "inhibited by tier 2 device alert",
+        None,
+    ]
     assert muters[1].mutes(Acked()) == "acknowledged by nurse.kim"
 
 
@@ -55,24 +58,42 @@ def test_feeds_of_an_offline_device_are_not_raised_and_said_so_once():
     d = w.at(0, view(device="offline", vitals={"spo2": "stale", "hr": "lost"}))
     assert brief(d) == [
         ("raised", "a1", 2, ("bedside_nurse", "physician_on_call"), "new tier 2 alert"),
-        ("suppressed", None, 2, (), "tier 2 feed:hr alert not raised: inhibited by tier 2 "
-                                    "device alert"),
-        ("suppressed", None, 1, (), "tier 1 feed:spo2 alert not raised: inhibited by tier 2 "
-                                    "device alert"),
+        (
+            "suppressed",
+            None,
+            2,
+            (),
+            "tier 2 feed:hr alert not raised: inhibited by tier 2 device alert",
+        ),
+        (
+            "suppressed",
+            None,
+            1,
+            (),
+            "tier 1 feed:spo2 alert not raised: inhibited by tier 2 device alert",
+        ),
     ]
     assert d[0].alert["kind"] == "device"
     assert w.at(10, view(device="offline", vitals={"spo2": "stale", "hr": "lost"})) == []
     # the device comes back, SpO2 is lost now: still muted (the device alert holds 300 s),
     # and the worsening of the muted condition is said once
     d = w.at(20, view(device="online", vitals={"spo2": "lost", "hr": "lost"}))
-    assert brief(d) == [("suppressed", None, 2, (), "tier 2 feed:spo2 alert not raised: "
-                                                    "inhibited by tier 2 device alert")]
+    assert brief(d) == [
+        (
+            "suppressed",
+            None,
+            2,
+            (),
+            "tier 2 feed:spo2 alert not raised: inhibited by tier 2 device alert",
+        )
+    ]
     assert w.at(300, view(device="online", vitals={"spo2": "lost", "hr": "lost"})) == []
     d = w.at(320, view(device="online", vitals={"spo2": "lost", "hr": "lost"}))
     assert [(x.event, x.alert["kind"], x.reason.split(";")[0]) for x in d] == [
         ("resolved", "device", "resolved: condition absent for 300 s"),
         ("raised", "feed:hr", "new tier 2 alert"),
-        ("raised", "feed:spo2", "new tier 2 alert")]
+        ("raised", "feed:spo2", "new tier 2 alert"),
+    ]
 
 
 def test_an_active_feed_alert_is_paused_by_the_device_and_its_worsening_muted():
@@ -81,12 +102,24 @@ def test_an_active_feed_alert_is_paused_by_the_device_and_its_worsening_muted():
     d = w.at(30, view(device="offline", vitals={"spo2": "stale"}))
     assert brief(d) == [
         ("raised", "a2", 2, ("bedside_nurse", "physician_on_call"), "new tier 2 alert"),
-        ("suppressed", "a1", 1, (), "inhibited by tier 2 device alert: repeats and "
-                                    "escalation paused"),
+        (
+            "suppressed",
+            "a1",
+            1,
+            (),
+            "inhibited by tier 2 device alert: repeats and escalation paused",
+        ),
     ]
     d = w.at(60, view(device="offline", vitals={"spo2": "lost"}))
-    assert brief(d) == [("suppressed", "a1", 1, (), "worsening to tier 2 not sent: inhibited "
-                                                    "by tier 2 device alert")]
+    assert brief(d) == [
+        (
+            "suppressed",
+            "a1",
+            1,
+            (),
+            "worsening to tier 2 not sent: inhibited by tier 2 device alert",
+        )
+    ]
     assert w.at(90, view(device="offline", vitals={"spo2": "lost"})) == []
 
 
@@ -99,20 +132,25 @@ def test_a_tier3_crs_alert_mutes_a_worsening_news2():
     assert brief(bed(0, 0, 3, "low")) == [("raised", "a1", 1, (), "new tier 1 alert")]
     assert brief(bed(30, 3, 3, "low")) == [
         ("raised", "a2", 3, ("physician_on_call", "rapid_response"), "new tier 3 alert"),
-        ("suppressed", "a1", 1, (), "inhibited by tier 3 crs alert: repeats and escalation "
-                                    "paused")]
+        ("suppressed", "a1", 1, (), "inhibited by tier 3 crs alert: repeats and escalation paused"),
+    ]
     assert brief(bed(60, 3, 5, "medium")) == [
-        ("suppressed", "a1", 1, (), "worsening to tier 2 not sent: inhibited by tier 3 crs "
-                                    "alert")]
+        ("suppressed", "a1", 1, (), "worsening to tier 2 not sent: inhibited by tier 3 crs alert")
+    ]
     # CRS improves to grade 2 at t=120; after its hold it is downgraded, and from then on
     # the NEWS2 worsening is no longer muted: it is sent
     for t in range(120, 420, 60):
         assert bed(t, 2, 5, "medium") == []
     d = bed(420, 2, 5, "medium")
     assert [(x.event, x.alert["kind"], x.alert["tier"], x.reason) for x in d] == [
-        ("downgraded", "crs", 2,
-         "improved from tier 3 to tier 2 for 300 s: downgraded, nobody paged"),
-        ("raised", "news2", 2, "worsened from tier 1 to tier 2")]
+        (
+            "downgraded",
+            "crs",
+            2,
+            "improved from tier 3 to tier 2 for 300 s: downgraded, nobody paged",
+        ),
+        ("raised", "news2", 2, "worsened from tier 1 to tier 2"),
+    ]
 
 
 def test_a_muted_alert_still_resolves_to_everyone_told():
@@ -127,16 +165,29 @@ def test_a_muted_alert_still_resolves_to_everyone_told():
     assert feed["inhibited_by"] == "inhibited by tier 2 device alert"
     assert w.at(2000, view(device="offline", vitals={"spo2": "live"})) == []
     d = [x for x in w.tick(2300) if x.alert["kind"] == "feed:spo2"]
-    assert brief(d) == [("resolved", "a1", 2, ("bedside_nurse", "physician_on_call"),
-                         "resolved: condition absent for 300 s; resolution sent to everyone "
-                         "told: bedside_nurse, physician_on_call")]
+    assert brief(d) == [
+        (
+            "resolved",
+            "a1",
+            2,
+            ("bedside_nurse", "physician_on_call"),
+            "resolved: condition absent for 300 s; resolution sent to everyone "
+            "told: bedside_nurse, physician_on_call",
+        )
+    ]
 
 
 def test_the_daemons_lost_broker_mutes_device_alerts_on_every_bed():
     w = Ward()
-    assert [x.alert["kind"] for x in w.engine.evaluate_system(False, True, "", T0)] == [
-        "broker"]
+    assert [x.alert["kind"] for x in w.engine.evaluate_system(False, True, "", T0)] == ["broker"]
     d = w.at(5, view(device="offline", bed="b7"))
-    assert brief(d) == [("suppressed", None, 2, (), "tier 2 device alert not raised: "
-                                                    "inhibited by tier 2 broker alert")]
+    assert brief(d) == [
+        (
+            "suppressed",
+            None,
+            2,
+            (),
+            "tier 2 device alert not raised: inhibited by tier 2 broker alert",
+        )
+    ]
     assert w.engine.active()[0]["kind"] == "broker"

@@ -32,7 +32,8 @@ def test_an_acknowledged_alert_survives_a_restart_without_re_raising_or_escalati
     assert w.engine.active() == before
     assert w.at(200, view(crs=2, reasons=LOW_FLOW)) == []  # not raised again
     assert [x.reason for x in w.ticks(205, 3600)] == [
-        "repeat to bedside_nurse, physician_on_call skipped: acknowledged by nurse.kim"]
+        "repeat to bedside_nurse, physician_on_call skipped: acknowledged by nurse.kim"
+    ]
     # still the same alert: a worsening re-alerts it under its own id
     assert brief(w.at(3700, view(crs=3, reasons=MASK)))[0][:3] == ("raised", "a1", 3)
 
@@ -43,7 +44,9 @@ def test_an_unacknowledged_alert_keeps_its_escalation_clock_across_a_restart():
     w.ticks(5, 400)  # repeated at 300
     w = restart(w)
     assert [(x.event, x.receivers) for x in w.ticks(405, 600)] == [
-        ("escalated", ("charge_nurse",)), ("repeated", ("bedside_nurse", "physician_on_call"))]
+        ("escalated", ("charge_nurse",)),
+        ("repeated", ("bedside_nurse", "physician_on_call")),
+    ]
 
 
 def test_a_pending_resolution_and_a_snooze_survive_a_restart():

@@ -10,9 +10,16 @@ from monitor.ingest.messages import Admission, CareEvent, Observation
 from monitor.state.bedstate import BedState, to_state
 from tests.support.alerts import T0, view
 
-WINDOWS = {"hr": (60.0, 300.0), "rr": (60.0, 300.0), "spo2": (60.0, 300.0),
-           "sbp": (3900.0, 7800.0), "dbp": (3900.0, 7800.0), "map": (3900.0, 7800.0),
-           "temp_c": (18000.0, 32400.0), "acvpu": (18000.0, 46800.0)}
+WINDOWS = {
+    "hr": (60.0, 300.0),
+    "rr": (60.0, 300.0),
+    "spo2": (60.0, 300.0),
+    "sbp": (3900.0, 7800.0),
+    "dbp": (3900.0, 7800.0),
+    "map": (3900.0, 7800.0),
+    "temp_c": (18000.0, 32400.0),
+    "acvpu": (18000.0, 46800.0),
+}
 
 
 def kinds(v: dict, settings=DEFAULT) -> list[tuple[str, int]]:
@@ -30,26 +37,36 @@ def test_icans_grade_tiers(grade, tier):
 
 
 def test_an_unknown_grade_is_alerted_at_its_lower_bound_never_as_0():
-    c, = conditions(view(crs=None, crs_at_least=2, reasons=[
-        "fever 38.4 C", "oxygen by nasal cannula 3 L/min", "vasopressors unknown"]), DEFAULT)
+    (c,) = conditions(
+        view(
+            crs=None,
+            crs_at_least=2,
+            reasons=["fever 38.4 C", "oxygen by nasal cannula 3 L/min", "vasopressors unknown"],
+        ),
+        DEFAULT,
+    )
     assert (c.kind, c.tier, c.level) == ("crs", 2, 2)
-    assert c.reason == ("CRS grade at least 2: fever 38.4 C, oxygen by nasal cannula 3 L/min, "
-                        "vasopressors unknown")
+    assert c.reason == (
+        "CRS grade at least 2: fever 38.4 C, oxygen by nasal cannula 3 L/min, vasopressors unknown"
+    )
     assert c.detail == {"grade": None, "at_least": 2, "level": 2}
     assert kinds(view(crs=None, crs_at_least=None)) == []  # could be 0: nothing to alert
     assert undecided(view(crs=None, icans=None, complete=False)) == {"crs", "icans", "news2"}
     assert undecided(view()) == frozenset()
 
 
-@pytest.mark.parametrize(("total", "band", "sp3", "complete", "tier"), [
-    (0, "low", False, True, None),
-    (3, "low", False, True, 1),
-    (3, "low-medium", True, True, 2),
-    (5, "medium", False, True, 2),
-    (7, "high", False, True, 3),
-    (2, "low", False, False, 1),  # incomplete: partial total 2, still an advisory
-    (5, "medium", False, False, 2),  # incomplete: at least medium
-])
+@pytest.mark.parametrize(
+    ("total", "band", "sp3", "complete", "tier"),
+    [
+        (0, "low", False, True, None),
+        (3, "low", False, True, 1),
+        (3, "low-medium", True, True, 2),
+        (5, "medium", False, True, 2),
+        (7, "high", False, True, 3),
+        (2, "low", False, False, 1),  # incomplete: partial total 2, still an advisory
+        (5, "medium", False, False, 2),  # incomplete: at least medium
+    ],
+)
 def test_news2_tiers(total, band, sp3, complete, tier):
     got = kinds(view(news2=total, band=band, sp3=sp3, complete=complete))
     assert got == ([("news2", tier)] if tier else [])
@@ -59,10 +76,10 @@ def test_feeds_stale_is_advisory_lost_is_urgent_missing_is_silent():
     v = view(vitals={"spo2": "stale", "hr": "lost", "temp_c": "missing", "rr": "live"})
     conds = {c.kind: c for c in conditions(v, DEFAULT)}
     assert {k: c.tier for k, c in conds.items()} == {"feed:hr": 2, "feed:spo2": 1}
-    assert conds["feed:hr"].reason == "heart rate feed lost: no reading for 10 min " \
-                                      "(last 94 at 14:03)"
-    assert conds["feed:spo2"].reason == "SpO2 feed stale: no reading for 2 min " \
-                                        "(last 94 at 14:11)"
+    assert (
+        conds["feed:hr"].reason == "heart rate feed lost: no reading for 10 min (last 94 at 14:03)"
+    )
+    assert conds["feed:spo2"].reason == "SpO2 feed stale: no reading for 2 min (last 94 at 14:11)"
 
 
 def test_one_blood_pressure_cuff_is_one_feed_at_its_worst():
@@ -75,8 +92,7 @@ def test_device_offline_and_forecast_risk():
     assert kinds(view(device=None)) == []
     assert kinds(view(risk={"p": 0.49, "explanation": []})) == []
     assert kinds(view(risk={"p": 0.5, "explanation": ["CRP rising"]})) == [("risk", 2)]
-    assert kinds(view(risk={"p": 0.3}), parse_alerting({"risk_threshold": 0.25})) == [
-        ("risk", 2)]
+    assert kinds(view(risk={"p": 0.3}), parse_alerting({"risk_threshold": 0.25})) == [("risk", 2)]
 
 
 def test_system_conditions():
@@ -88,11 +104,14 @@ def test_system_conditions():
 def test_reasons_from_a_real_bed_state_are_split_per_scale():
     """The view exactly as monitor.state.bedstate.to_state makes it (plus device and risk)."""
     b = BedState(Admission("P7", T0), WINDOWS)
-    b.add_observation(Observation(T0 + 10, {"temp_c": 38.4, "hr": 112, "rr": 22, "spo2": 93,
-                                            "sbp": 96, "map": 70, "acvpu": "A"}))
+    b.add_observation(
+        Observation(
+            T0 + 10,
+            {"temp_c": 38.4, "hr": 112, "rr": 22, "spo2": 93, "sbp": 96, "map": 70, "acvpu": "A"},
+        )
+    )
     b.add_care(CareEvent(T0 + 5, "oxygen", {"device": "nasal_cannula", "flow_lpm": 3}))
-    b.add_care(CareEvent(T0 + 5, "vasopressor", {"drug": "norepinephrine",
-                                                  "action": "stop"}))
+    b.add_care(CareEvent(T0 + 5, "vasopressor", {"drug": "norepinephrine", "action": "stop"}))
     b.add_care(CareEvent(T0 + 5, "neuro", {"ice_score": 8, "acvpu": "A"}))
     state = to_state("w1", "b1", b.assess(T0 + 20))
     state.update(device="online", risk={})
@@ -104,5 +123,4 @@ def test_reasons_from_a_real_bed_state_are_split_per_scale():
     assert by_kind["crs"].reason == "CRS grade 2: fever 38.4 C, oxygen by nasal cannula 3 L/min"
     assert by_kind["crs"].tier == 2
     assert by_kind["icans"].reason == "ICANS grade 1: ICE score 8/10, alert (A)"
-    assert (by_kind["icans"].tier, by_kind["news2"].ward, by_kind["news2"].bed) == (2, "w1",
-                                                                                    "b1")
+    assert (by_kind["icans"].tier, by_kind["news2"].ward, by_kind["news2"].bed) == (2, "w1", "b1")

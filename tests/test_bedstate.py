@@ -13,10 +13,16 @@ from monitor.state.bedstate import BedState, day_label, to_state
 
 T0 = 1_790_000_000.0  # admission time; every timeline below is in seconds after it
 WINDOWS = {  # as config.Config.windows() with the defaults
-    "hr": (60.0, 300.0), "rr": (60.0, 300.0), "spo2": (60.0, 300.0),
-    "o2_flow_lpm": (60.0, 300.0), "fio2": (60.0, 300.0),
-    "sbp": (3900.0, 7800.0), "dbp": (3900.0, 7800.0), "map": (3900.0, 7800.0),
-    "temp_c": (5 * 3600.0, 9 * 3600.0), "acvpu": (5 * 3600.0, 13 * 3600.0),
+    "hr": (60.0, 300.0),
+    "rr": (60.0, 300.0),
+    "spo2": (60.0, 300.0),
+    "o2_flow_lpm": (60.0, 300.0),
+    "fio2": (60.0, 300.0),
+    "sbp": (3900.0, 7800.0),
+    "dbp": (3900.0, 7800.0),
+    "map": (3900.0, 7800.0),
+    "temp_c": (5 * 3600.0, 9 * 3600.0),
+    "acvpu": (5 * 3600.0, 13 * 3600.0),
 }
 
 
@@ -37,6 +43,7 @@ def snap(b: BedState, t: float):
 
 
 # -- hypotension and hypoxaemia: two consecutive readings, or one standing 120 s ------------
+
 
 def test_one_low_bp_reading_is_not_hypotension():
     b = bed()
@@ -130,8 +137,11 @@ def test_readings_out_of_order_give_the_same_snapshots(order):
     in_order, other = bed(), bed()
     for t, values in TIMELINE:
         obs(in_order, t, **values)
-    delivery = TIMELINE[::-1] if order == "newest_first" else random.Random(7).sample(
-        TIMELINE, len(TIMELINE))
+    delivery = (
+        TIMELINE[::-1]
+        if order == "newest_first"
+        else random.Random(7).sample(TIMELINE, len(TIMELINE))
+    )
     for t, values in delivery:
         obs(other, t, **values)
     for t in (0, 30, 60, 120, 179, 180, 240, 300, 400):
@@ -173,6 +183,7 @@ def test_readings_before_the_admission_are_not_this_patients():
 
 
 # -- fever memory and masking ----------------------------------------------------------------
+
 
 def test_fever_then_tocilizumab_masks_the_later_afebrile_state():
     b = bed()
@@ -236,6 +247,7 @@ def test_the_fever_survives_rotation_out_of_the_bounded_list():
 
 # -- care events as of t ---------------------------------------------------------------------
 
+
 def test_vasopressors_start_and_stop_as_of_t():
     b = bed()
     care(b, 300, "vasopressor", drug="norepinephrine", action="stop")  # delivered first
@@ -282,8 +294,16 @@ def test_rotated_out_care_history_is_unknown_not_none():
 
 def test_neuro_assessment_and_acvpu_from_whichever_is_newer():
     b = bed()
-    care(b, 100, "neuro", ice_score=6, acvpu="V", seizure=False, motor_weakness=False,
-         cerebral_edema=None)
+    care(
+        b,
+        100,
+        "neuro",
+        ice_score=6,
+        acvpu="V",
+        seizure=False,
+        motor_weakness=False,
+        cerebral_edema=None,
+    )
     s = snap(b, 100)
     assert (s.ice_score, s.acvpu, s.seizure, s.motor_weakness) == (6, "V", False, False)
     assert s.seizure_prolonged is None
@@ -313,6 +333,7 @@ def test_spo2_scale_comes_from_the_admission():
 
 
 # -- freshness: live, stale, lost, missing ---------------------------------------------------
+
 
 def test_a_vital_goes_stale_then_lost_and_is_then_unknown():
     b = bed()
@@ -347,6 +368,7 @@ def test_a_vital_without_a_window_gets_the_short_default():
 
 # -- memory ----------------------------------------------------------------------------------
 
+
 def _approx_size(b: BedState) -> int:
     seen: set[int] = set()
 
@@ -371,10 +393,20 @@ def test_ten_thousand_readings_stay_bounded():
     rng = random.Random(1)
     for i in range(10_000):
         t = i * 5.0 + rng.uniform(-40, 40)  # mostly in order, some late
-        obs(b, max(t, 0.0), hr=rng.randint(50, 150), rr=rng.randint(8, 30),
-            spo2=rng.randint(85, 100), sbp=rng.randint(80, 160), dbp=rng.randint(40, 90),
-            map=rng.randint(55, 110), temp_c=round(rng.uniform(36, 40), 1), acvpu="A",
-            o2_flow_lpm=2.0, fio2=0.28)
+        obs(
+            b,
+            max(t, 0.0),
+            hr=rng.randint(50, 150),
+            rr=rng.randint(8, 30),
+            spo2=rng.randint(85, 100),
+            sbp=rng.randint(80, 160),
+            dbp=rng.randint(40, 90),
+            map=rng.randint(55, 110),
+            temp_c=round(rng.uniform(36, 40), 1),
+            acvpu="A",
+            o2_flow_lpm=2.0,
+            fio2=0.28,
+        )
         if i % 50 == 0:
             care(b, t, "medication", drug="paracetamol")
             care(b, t, "vasopressor", drug="norepinephrine", action=rng.choice(["start", "stop"]))
@@ -390,6 +422,7 @@ def test_ten_thousand_readings_stay_bounded():
 
 
 # -- grading -------------------------------------------------------------------------------------
+
 
 def test_day_label():
     assert day_label(None, T0) is None
@@ -421,12 +454,32 @@ def test_assess_and_state_payload():
     assert a.at == T0 + 10
     assert a.crs.grade == 1
     assert a.fever_masked is False
-    assert a.key() == (a.crs.grade, a.crs.at_least, a.icans.grade, a.icans.at_least,
-                       a.news2.band, a.news2.band_at_least, a.news2.single_parameter_3)
+    assert a.key() == (
+        a.crs.grade,
+        a.crs.at_least,
+        a.icans.grade,
+        a.icans.at_least,
+        a.news2.band,
+        a.news2.band_at_least,
+        a.news2.single_parameter_3,
+    )
     assert b.assess(T0 + 10, at=T0 - 1).crs.grade is None  # before any reading
     state = to_state("W1", "B3", a)
-    assert {"ward", "bed", "patient_id", "ts", "crs_grade", "icans_grade", "news2", "risk",
-            "vitals", "reasons", "crs_at_least", "icans_at_least", "day"} <= set(state)
+    assert {
+        "ward",
+        "bed",
+        "patient_id",
+        "ts",
+        "crs_grade",
+        "icans_grade",
+        "news2",
+        "risk",
+        "vitals",
+        "reasons",
+        "crs_at_least",
+        "icans_at_least",
+        "day",
+    } <= set(state)
     assert (state["ward"], state["bed"], state["patient_id"]) == ("W1", "B3", "P1")
     assert state["ts"].endswith("Z") and state["day"] == "D+2"
     assert state["crs_grade"] == 1

@@ -15,23 +15,29 @@ from tests.support.brokers import TestBroker
 from tests.support.db import count
 from tests.test_health import health
 
-pytestmark = pytest.mark.skipif(not shutil.which("mosquitto_passwd"),
-                                reason="needs Mosquitto's mosquitto_passwd")
+pytestmark = pytest.mark.skipif(
+    not shutil.which("mosquitto_passwd"), reason="needs Mosquitto's mosquitto_passwd"
+)
 
 
 def password_broker(tmp_path) -> TestBroker:
     pw = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "crswatch", "s3cret"],
-                   check=True, capture_output=True)
-    return TestBroker(tmp_path / "b", kind="mosquitto",
-                      extra_conf=("allow_anonymous false", f"password_file {pw}")).start()
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(pw), "crswatch", "s3cret"],
+        check=True,
+        capture_output=True,
+    )
+    return TestBroker(
+        tmp_path / "b",
+        kind="mosquitto",
+        extra_conf=("allow_anonymous false", f"password_file {pw}"),
+    ).start()
 
 
 async def test_username_and_password_from_the_config(tmp_path, make_daemon):
     broker = password_broker(tmp_path)
     try:
-        good = daemon_config(broker, tmp_path, mqtt={"username": "crswatch",
-                                                     "password": "s3cret"})
+        good = daemon_config(broker, tmp_path, mqtt={"username": "crswatch", "password": "s3cret"})
         d = await make_daemon(good)
         assert (await health(d))[0] == 200
     finally:
@@ -41,8 +47,7 @@ async def test_username_and_password_from_the_config(tmp_path, make_daemon):
 async def test_wrong_password_is_refused_and_unhealthy(tmp_path, make_daemon):
     broker = password_broker(tmp_path)
     try:
-        bad = daemon_config(broker, tmp_path, mqtt={"username": "crswatch",
-                                                    "password": "wrong"})
+        bad = daemon_config(broker, tmp_path, mqtt={"username": "crswatch", "password": "wrong"})
         d = Daemon(bad)
         await d.start()
         try:
@@ -58,21 +63,63 @@ async def test_wrong_password_is_refused_and_unhealthy(tmp_path, make_daemon):
 def make_certs(tmp_path):
     def ssl(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-        "/CN=CRSWatch test CA", "-keyout", "ca.key", "-out", "ca.crt")
-    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", "server.key", "-out", "server.csr")
+
+    ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=CRSWatch test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    ssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
     (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+    ssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    )
     return tmp_path / "ca.crt", tmp_path / "server.crt", tmp_path / "server.key"
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl to make certificates")
 async def test_tls_with_the_ca_from_the_config(tmp_path, make_daemon):
     ca, cert, key = make_certs(tmp_path)
-    broker = TestBroker(tmp_path / "b", kind="mosquitto",
-                        extra_conf=(f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"))
+    broker = TestBroker(
+        tmp_path / "b",
+        kind="mosquitto",
+        extra_conf=(f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"),
+    )
     broker.start()
     try:
         cfg = daemon_config(broker, tmp_path, mqtt={"tls_ca": str(ca)})

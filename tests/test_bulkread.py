@@ -22,8 +22,16 @@ _ids = itertools.count()
 async def test_the_private_parts_it_relies_on_exist():
     client = aiomqtt.Client("127.0.0.1", 1, identifier="probe")
     p = client._client
-    for name in ("_sock_recv", "_packet_read", "_loop_rc_handle", "_sock", "_out_packet",
-                 "_call_socket_register_write", "on_socket_open", "on_message"):
+    for name in (
+        "_sock_recv",
+        "_packet_read",
+        "_loop_rc_handle",
+        "_sock",
+        "_out_packet",
+        "_call_socket_register_write",
+        "on_socket_open",
+        "on_message",
+    ):
         assert hasattr(p, name), name
     assert hasattr(client, "_disconnected")
     assert paho.MQTT_ERR_AGAIN != paho.MQTT_ERR_SUCCESS
@@ -35,12 +43,15 @@ async def _receive(broker, publish: list[tuple[str, bytes]], *, max_per_wakeup=5
     got: list[tuple[str, bytes, int]] = []
     n = next(_ids)
     client = aiomqtt.Client(broker.host, broker.port, identifier=f"bulk-{n}")
-    bulkread.install(client, lambda t, p, mid, qos: got.append((t, p, qos)),
-                     asyncio.get_running_loop(), max_per_wakeup=max_per_wakeup)
+    bulkread.install(
+        client,
+        lambda t, p, mid, qos: got.append((t, p, qos)),
+        asyncio.get_running_loop(),
+        max_per_wakeup=max_per_wakeup,
+    )
     async with client:
         await client.subscribe(f"bulk{n}/#", qos=1)
-        async with aiomqtt.Client(broker.host, broker.port,
-                                  identifier=f"bulk-pub-{n}") as pub:
+        async with aiomqtt.Client(broker.host, broker.port, identifier=f"bulk-pub-{n}") as pub:
             for topic, payload in publish:
                 await pub.publish(f"bulk{n}/{topic}", payload, qos=1)
         await wait_for(lambda: len(got) >= len(publish), what="all messages received")
@@ -49,8 +60,7 @@ async def _receive(broker, publish: list[tuple[str, bytes]], *, max_per_wakeup=5
 
 
 async def test_every_message_of_a_burst_arrives_once_in_order(broker):
-    sent = [(f"b{i % 7}/vitals", b'{"ts":%d,"hr":%d}' % (i, 60 + i % 50))
-            for i in range(3000)]
+    sent = [(f"b{i % 7}/vitals", b'{"ts":%d,"hr":%d}' % (i, 60 + i % 50)) for i in range(3000)]
     # a small max_per_wakeup makes the reader yield and resume many times mid-buffer
     got = await _receive(broker, sent, max_per_wakeup=7)
     assert [(t, p) for t, p, _ in got] == sent
@@ -59,8 +69,9 @@ async def test_every_message_of_a_burst_arrives_once_in_order(broker):
 
 async def test_a_message_larger_than_the_read_buffer_arrives_whole(broker):
     big = bytes(range(256)) * (bulkread.BUFFER // 256 * 3 + 5)  # three buffers and more
-    got = await _receive(broker, [("a/vitals", b"small"), ("a/vitals", big),
-                                  ("a/vitals", b"after")])
+    got = await _receive(
+        broker, [("a/vitals", b"small"), ("a/vitals", big), ("a/vitals", b"after")]
+    )
     assert [p for _, p, _ in got] == [b"small", big, b"after"]
 
 
@@ -68,6 +79,7 @@ async def test_a_lost_connection_ends_the_messages_iterator(broker, tmp_path):
     """The daemon learns of a lost connection through aiomqtt's iterator, which the bulk
     reader leaves in place: a broker that goes away must end it with MqttError."""
     from tests.support.brokers import TestBroker
+
     own = TestBroker(tmp_path / "own", kind=broker.kind).start()
     client = aiomqtt.Client(own.host, own.port, identifier="bulk-lost")
     bulkread.install(client, lambda *a: None, asyncio.get_running_loop())
@@ -94,6 +106,7 @@ async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_p
     from monitor.ingest.mqtt import MqttEdge
     from tests.conftest import daemon_config
     from tests.support.brokers import TestBroker
+
     own = TestBroker(tmp_path / "own", kind=broker.kind).start()
     cfg = daemon_config(own, tmp_path)
     edge = MqttEdge(cfg, lambda *a: None, lambda: None, lambda up: None)

@@ -13,16 +13,35 @@ from tests.support.brokers import ROOT
 from tests.test_timeline import NORMAL, T0, FakeClock, Ward
 
 SPEC_SNAPSHOT = {
-    "temp_c": 38.4, "hr": 112, "rr": 22, "spo2": 93, "sbp": 96, "map": 70, "acvpu": "A",
-    "o2_device": "nasal_cannula", "o2_flow_lpm": 3, "fio2": None,
-    "vasopressors": [], "spo2_scale": 1, "fever_masked": False, "ice_score": 10,
-    "seizure": False, "motor_weakness": False, "cerebral_edema": None,
+    "temp_c": 38.4,
+    "hr": 112,
+    "rr": 22,
+    "spo2": 93,
+    "sbp": 96,
+    "map": 70,
+    "acvpu": "A",
+    "o2_device": "nasal_cannula",
+    "o2_flow_lpm": 3,
+    "fio2": None,
+    "vasopressors": [],
+    "spo2_scale": 1,
+    "fever_masked": False,
+    "ice_score": 10,
+    "seizure": False,
+    "motor_weakness": False,
+    "cerebral_edema": None,
 }
 
 
 def main(*args, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "main.py", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_score_prints_grades_and_reasons():
@@ -62,8 +81,14 @@ def test_export_prints_one_line_per_time_point(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [orjson.loads(x) for x in r.stdout.splitlines()]
     assert len(lines) == 2
-    assert lines[1] == {"ts": "2026-11-18T11:07:00.000Z", "patient_id": "P1", "ward": "w1",
-                        "bed": "b1", "hr": 95.0, "spo2": 94.0}
+    assert lines[1] == {
+        "ts": "2026-11-18T11:07:00.000Z",
+        "patient_id": "P1",
+        "ward": "w1",
+        "bed": "b1",
+        "hr": 95.0,
+        "spo2": 94.0,
+    }
     assert lines[0]["temp_c"] == 38.1 and lines[0]["acvpu"] == "A"
     r = main("export", "--patient", "P1", "--format", "csv", "--config", str(cfg))
     rows = list(csv.DictReader(io.StringIO(r.stdout)))

@@ -34,19 +34,22 @@ def test_shipped_config_loads_and_sets_spec_keys():
     assert cfg.alerting.routes[3].escalate_after_s == 300
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"mqtt": {"prot": 1}}, "mqtt.prot: unknown key"),
-    ({"mqt": {}}, "[mqt]: unknown section"),
-    ({"mqtt": {"port": "1883"}}, "mqtt.port: expected int, got str"),
-    ({"mqtt": {"embedded": 1}}, "mqtt.embedded: expected bool"),
-    ({"mqtt": {"port": 70000}}, "not a port number"),
-    ({"mqtt": {"protocol": "4"}}, "mqtt.protocol"),
-    ({"mqtt": {"wards": ["ICU 1"]}}, "mqtt.wards"),
-    ({"vitals": {"fast_stale_s": 400}}, "shorter than vitals.fast_lost_s"),
-    ({"mqtt": {"embedded": True, "protocol": "5"}}, "embedded broker needs"),
-    ({"alerts": {"tier2": {"chain": ["nobody"]}}}, "nobody"),
-    ({"alerts": {"tier2_escalate_after_s": 60}}, "repeat"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"mqtt": {"prot": 1}}, "mqtt.prot: unknown key"),
+        ({"mqt": {}}, "[mqt]: unknown section"),
+        ({"mqtt": {"port": "1883"}}, "mqtt.port: expected int, got str"),
+        ({"mqtt": {"embedded": 1}}, "mqtt.embedded: expected bool"),
+        ({"mqtt": {"port": 70000}}, "not a port number"),
+        ({"mqtt": {"protocol": "4"}}, "mqtt.protocol"),
+        ({"mqtt": {"wards": ["ICU 1"]}}, "mqtt.wards"),
+        ({"vitals": {"fast_stale_s": 400}}, "shorter than vitals.fast_lost_s"),
+        ({"mqtt": {"embedded": True, "protocol": "5"}}, "embedded broker needs"),
+        ({"alerts": {"tier2": {"chain": ["nobody"]}}}, "nobody"),
+        ({"alerts": {"tier2_escalate_after_s": 60}}, "repeat"),
+    ],
+)
 def test_mistakes_are_refused_with_a_clear_message(data, message):
     with pytest.raises(config.ConfigError) as e:
         config.from_dict(data)
@@ -60,8 +63,14 @@ def test_every_mistake_is_reported_at_once():
 
 
 def _main(*args, stdin=""):
-    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "main.py", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_bad_command_line_and_bad_config_exit_2_with_one_line(tmp_path):
@@ -72,6 +81,7 @@ def test_bad_command_line_and_bad_config_exit_2_with_one_line(tmp_path):
     r = _main("export", "--patient", "P1", "--config", str(bad))
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        f"crswatch: config: {bad}: mqtt.port: expected int, got str"]
+        f"crswatch: config: {bad}: mqtt.port: expected int, got str"
+    ]
     r = _main("run", "--config", str(tmp_path / "missing.toml"))
     assert r.returncode == 2 and "no such file" in r.stderr

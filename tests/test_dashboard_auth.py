@@ -24,8 +24,9 @@ from tests.support.db import query
 
 async def post_login(d, name, password, **kw):
     async with aiohttp.ClientSession() as s:
-        async with s.post(url(d, "/api/login"), json={"username": name, "password": password},
-                          **kw) as r:
+        async with s.post(
+            url(d, "/api/login"), json={"username": name, "password": password}, **kw
+        ) as r:
             return r.status, await r.json(), r.cookies
 
 
@@ -88,8 +89,9 @@ async def test_bearer_token_works_without_csrf_cookie_needs_it(make_daemon):
                 assert r.status == 200 and await r.json() == []
             async with bare.post(url(d, "/api/alerts/x/ack"), headers=headers) as r:
                 assert r.status != 403  # no CSRF needed for a bearer token
-            async with bare.get(url(d, "/api/beds"),
-                                headers={"Authorization": "Bearer nonsense"}) as r:
+            async with bare.get(
+                url(d, "/api/beds"), headers={"Authorization": "Bearer nonsense"}
+            ) as r:
                 assert r.status == 401 and is_error(await r.json(), "unauthenticated")
         # the cookie alone is enough to read...
         async with session.get(url(d, "/api/me")) as r:
@@ -97,8 +99,11 @@ async def test_bearer_token_works_without_csrf_cookie_needs_it(make_daemon):
         # ...but not to change anything without the CSRF header
         async with session.post(url(d, "/api/beds/w1/b1/care"), json={"type": "oxygen"}) as r:
             assert r.status == 403 and is_error(await r.json(), "csrf")
-        async with session.post(url(d, "/api/beds/w1/b1/care"), json={"type": "oxygen"},
-                                headers={"X-CSRF-Token": "forged"}) as r:
+        async with session.post(
+            url(d, "/api/beds/w1/b1/care"),
+            json={"type": "oxygen"},
+            headers={"X-CSRF-Token": "forged"},
+        ) as r:
             assert r.status == 403 and is_error(await r.json(), "csrf")
         async with session.post(url(d, "/api/logout")) as r:
             assert r.status == 403  # logout is a state change too
@@ -133,11 +138,13 @@ async def test_login_form_token_is_checked(make_daemon):
         body = {"username": "nina", "password": PASSWORD}
         async with s.post(url(d, "/api/login"), json=body) as r:
             assert r.status == 403 and is_error(await r.json(), "csrf")
-        async with s.post(url(d, "/api/login"), json=body,
-                          headers={"Origin": "http://evil.example"}) as r:
+        async with s.post(
+            url(d, "/api/login"), json=body, headers={"Origin": "http://evil.example"}
+        ) as r:
             assert r.status == 403 and is_error(await r.json(), "origin")
-        async with s.post(url(d, "/api/login"), json=body,
-                          headers={"X-CSRF-Token": form_token}) as r:
+        async with s.post(
+            url(d, "/api/login"), json=body, headers={"X-CSRF-Token": form_token}
+        ) as r:
             assert r.status == 200
 
 
@@ -167,12 +174,16 @@ async def test_error_shape_for_404_405_and_csp_header(make_daemon):
         assert status == 404 and is_error(body, "not_found")
         status, body = await c.get("/api/patients/NOBODY")
         assert status == 404 and is_error(body, "not_found")
-        async with c.session.delete(url(d, "/api/beds"),
-                                    headers={"X-CSRF-Token": c.info["csrf"]}) as r:
+        async with c.session.delete(
+            url(d, "/api/beds"), headers={"X-CSRF-Token": c.info["csrf"]}
+        ) as r:
             assert r.status == 405 and is_error(await r.json(), "method_not_allowed")
             assert "GET" in r.headers["Allow"]
-        async with c.session.post(url(d, "/api/beds/w1/b1/care"), data=b"{not json",
-                                  headers={"X-CSRF-Token": c.info["csrf"]}) as r:
+        async with c.session.post(
+            url(d, "/api/beds/w1/b1/care"),
+            data=b"{not json",
+            headers={"X-CSRF-Token": c.info["csrf"]},
+        ) as r:
             assert r.status == 400 and is_error(await r.json(), "bad_json")
         async with c.session.get(url(d, "/")) as r:
             csp = r.headers["Content-Security-Policy"]
@@ -189,24 +200,29 @@ async def test_roles_nurse_cannot_override_or_manage_accounts(make_daemon):
     nurse = await Client.as_user(d, "nina", "nurse")
     admin = await Client.as_user(d, "ada", "admin")
     try:
-        status, body = await nurse.post("/api/patients/P1/override",
-                                        {"scale": "crs", "grade": 2, "reason": "r"})
+        status, body = await nurse.post(
+            "/api/patients/P1/override", {"scale": "crs", "grade": 2, "reason": "r"}
+        )
         assert status == 403 and is_error(body, "forbidden")
         assert (await nurse.get("/api/users"))[0] == 403
-        status, body = await nurse.post("/api/users", {"username": "x", "role": "nurse",
-                                                       "password": "long enough"})
+        status, body = await nurse.post(
+            "/api/users", {"username": "x", "role": "nurse", "password": "long enough"}
+        )
         assert status == 403 and is_error(body, "forbidden")
         status, users = await admin.get("/api/users")
         assert status == 200 and {u["username"] for u in users} == {"nina", "ada"}
         assert all("password_hash" not in u for u in users)
-        status, body = await admin.post("/api/users", {"username": "phil", "role": "physician",
-                                                       "password": "a good password"})
+        status, body = await admin.post(
+            "/api/users", {"username": "phil", "role": "physician", "password": "a good password"}
+        )
         assert status == 201 and body["role"] == "physician"
-        status, body = await admin.post("/api/users", {"username": "phil", "role": "nurse",
-                                                       "password": "a good password"})
+        status, body = await admin.post(
+            "/api/users", {"username": "phil", "role": "nurse", "password": "a good password"}
+        )
         assert status == 409 and is_error(body, "exists")
-        status, body = await admin.post("/api/users", {"username": "bob", "role": "surgeon",
-                                                       "password": "a good password"})
+        status, body = await admin.post(
+            "/api/users", {"username": "bob", "role": "surgeon", "password": "a good password"}
+        )
         assert status == 422 and is_error(body, "invalid")
         # an admin manages accounts; it does not treat patients
         status, body = await admin.post("/api/beds/w1/b1/care", {"type": "oxygen"})

@@ -16,14 +16,29 @@ from tests.support.dashboard import PASSWORD, admit, make_user, url
 from tests.support.db import query
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 NORMAL = {"hr": 78, "rr": 14, "spo2": 97, "sbp": 124, "dbp": 76, "map": 92, "acvpu": "A"}
-SICK = {"hr": 136, "rr": 27, "spo2": 89, "sbp": 84, "dbp": 48, "map": 60, "temp_c": 39.6,
-        "acvpu": "A"}
+SICK = {
+    "hr": 136,
+    "rr": 27,
+    "spo2": 89,
+    "sbp": 84,
+    "dbp": 48,
+    "map": 60,
+    "temp_c": 39.6,
+    "acvpu": "A",
+}
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium "
-                                "(./run test installs it)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium (./run test installs it)"
+)
 
 
 @pytest.fixture
@@ -42,8 +57,13 @@ class Watch:
     def __init__(self, page):
         self.errors: list[str] = []
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: m.type == "error" and self.errors.append(
-            f"console: {m.text} ({m.location.get('url')})"))
+        page.on(
+            "console",
+            lambda m: (
+                m.type == "error"
+                and self.errors.append(f"console: {m.text} ({m.location.get('url')})")
+            ),
+        )
 
 
 async def login(page, d, name: str):
@@ -55,8 +75,7 @@ async def login(page, d, name: str):
     await page.wait_for_url(url(d, "/"))
 
 
-async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher, browser,
-                                                         tmp_path):
+async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher, browser, tmp_path):
     from playwright.async_api import expect
 
     d = await make_daemon()
@@ -64,8 +83,10 @@ async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher,
     make_user(d, "nina", "nurse")
     await admit(publisher, p, "w1", "b1", "P1", now)
     await admit(publisher, p, "w1", "b2", "P2", now)
-    await publisher(f"{p}/w1/b1/vitals", [{"ts": now - 1800 + 60 * i, **NORMAL,
-                                           "temp_c": 37.0 + 0.03 * i} for i in range(30)])
+    await publisher(
+        f"{p}/w1/b1/vitals",
+        [{"ts": now - 1800 + 60 * i, **NORMAL, "temp_c": 37.0 + 0.03 * i} for i in range(30)],
+    )
     await publisher(f"{p}/w1/b2/vitals", {"ts": now - 60, **NORMAL, "temp_c": 36.9})
     await wait_for(lambda: len(d.ward.states()) == 2, what="two beds")
 
@@ -87,8 +108,7 @@ async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher,
     ack = tile.locator("button[data-ack]")
     await expect(ack).to_be_visible(timeout=15000)
     await ack.click()
-    await expect(tile.locator(".tile-alert")).to_contain_text("Acknowledged by nina",
-                                                              timeout=15000)
+    await expect(tile.locator(".tile-alert")).to_contain_text("Acknowledged by nina", timeout=15000)
     await page.screenshot(path=str(tmp_path / "ward.png"))
 
     # the patient view: charts drawn, a care event and an ICE score entered
@@ -96,22 +116,27 @@ async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher,
     await page.wait_for_url("**/patients/P1")
     await expect(page.locator("#charts .uplot canvas")).to_have_count(6, timeout=15000)
     assert await page.locator("#charts .uplot canvas").first.evaluate(
-        "c => c.width > 0 && c.height > 0")
+        "c => c.width > 0 && c.height > 0"
+    )
     await page.select_option("#care-type", "oxygen")
     await page.select_option("#o2-device", "nasal_cannula")
     await page.fill("#o2-flow", "2")
     await page.click("#care-form button[type=submit]")
     await expect(page.locator("#notice")).to_contain_text("Care event recorded")
-    await wait_for(lambda: query(db, "SELECT type, data FROM care_events"),
-                   what="care event stored")
+    await wait_for(
+        lambda: query(db, "SELECT type, data FROM care_events"), what="care event stored"
+    )
     assert query(db, "SELECT patient_id, type, data FROM care_events") == [
-        ("P1", "oxygen", '{"device":"nasal_cannula","flow_lpm":2.0}')]
+        ("P1", "oxygen", '{"device":"nasal_cannula","flow_lpm":2.0}')
+    ]
     await expect(page.locator("#care-list")).to_contain_text("nasal cannula, 2 L/min")
     await page.fill("#ice-score", "8")
     await page.click("#neuro-form button[type=submit]")
     await expect(page.locator("#notice")).to_contain_text("Neuro assessment recorded")
-    await wait_for(lambda: query(db, "SELECT data FROM care_events WHERE type='neuro'"),
-                   what="ICE score stored")
+    await wait_for(
+        lambda: query(db, "SELECT data FROM care_events WHERE type='neuro'"),
+        what="ICE score stored",
+    )
     await expect(page.locator("#care-list")).to_contain_text("ICE 8/10")
     # the nurse sees no override form
     await expect(page.locator("#override-panel")).to_be_hidden()
@@ -128,10 +153,13 @@ async def test_oncall_view_on_a_phone_and_the_alert_link(make_daemon, publisher,
     make_user(d, "phil", "physician")
     await admit(publisher, p, "w2", "b7", "P7", now)
     await publisher(f"{p}/w2/b7/vitals", [{"ts": now - 150, **SICK}, {"ts": now - 5, **SICK}])
-    await wait_for(lambda: [a for a in d.alerts.active() if a["tier"] == 3],
-                   what="a tier-3 alert")
-    context = await browser.new_context(viewport={"width": 390, "height": 844},
-                                        device_scale_factor=2, is_mobile=True, has_touch=True)
+    await wait_for(lambda: [a for a in d.alerts.active() if a["tier"] == 3], what="a tier-3 alert")
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
     page = await context.new_page()
     watch = Watch(page)
     await login(page, d, "phil")
@@ -145,8 +173,9 @@ async def test_oncall_view_on_a_phone_and_the_alert_link(make_daemon, publisher,
     alert_id = page.url.rsplit("/", 1)[1]
     await expect(page.locator("#alert-detail")).to_contain_text("History")
     await page.locator("#alert-detail button[data-ack]").click()
-    await expect(page.locator("#alert-detail")).to_contain_text("Acknowledged by phil",
-                                                                timeout=15000)
+    await expect(page.locator("#alert-detail")).to_contain_text(
+        "Acknowledged by phil", timeout=15000
+    )
     assert d.alerts.get(alert_id)["acked_by"] == "phil"
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     # the override form is there for a physician

@@ -30,8 +30,11 @@ def run(args, stdin_text="", capsys=None):
 
 def test_user_add_with_password_stdin_stores_an_argon2_hash(cfg_file, capsys):
     cfg, db = cfg_file
-    code, out, err = run(["nina", "--role", "nurse", "--password-stdin", "--config", str(cfg)],
-                         "s3cret-password\n", capsys)
+    code, out, err = run(
+        ["nina", "--role", "nurse", "--password-stdin", "--config", str(cfg)],
+        "s3cret-password\n",
+        capsys,
+    )
     assert code == 0 and out.strip() == "created user nina (nurse)" and err == ""
     [(name, role, digest)] = query(db, "SELECT username, role, password_hash FROM users")
     assert (name, role) == ("nina", "nurse")
@@ -39,17 +42,19 @@ def test_user_add_with_password_stdin_stores_an_argon2_hash(cfg_file, capsys):
     assert HASHER.verify(digest, "s3cret-password")
 
 
-@pytest.mark.parametrize("args, stdin_text, message", [
-    (["x", "--role", "surgeon", "--password-stdin"], "long enough", "role must be one of"),
-    (["x", "--role", "nurse", "--password-stdin"], "\n", "empty password"),
-    (["x", "--role", "nurse", "--password-stdin"], "", "empty password"),
-    (["x", "--role", "nurse", "--password-stdin"], "short\n", "at least 8 characters"),
-    (["bad name!", "--role", "nurse", "--password-stdin"], "long enough", "user name"),
-    (["x", "--password-stdin"], "long enough", "--role"),
-    (["x", "--role", "nurse", "--bogus"], "", "unrecognized arguments"),
-])
-def test_user_add_refuses_with_one_line_and_exit_2(cfg_file, capsys, args, stdin_text,
-                                                   message):
+@pytest.mark.parametrize(
+    "args, stdin_text, message",
+    [
+        (["x", "--role", "surgeon", "--password-stdin"], "long enough", "role must be one of"),
+        (["x", "--role", "nurse", "--password-stdin"], "\n", "empty password"),
+        (["x", "--role", "nurse", "--password-stdin"], "", "empty password"),
+        (["x", "--role", "nurse", "--password-stdin"], "short\n", "at least 8 characters"),
+        (["bad name!", "--role", "nurse", "--password-stdin"], "long enough", "user name"),
+        (["x", "--password-stdin"], "long enough", "--role"),
+        (["x", "--role", "nurse", "--bogus"], "", "unrecognized arguments"),
+    ],
+)
+def test_user_add_refuses_with_one_line_and_exit_2(cfg_file, capsys, args, stdin_text, message):
     cfg, db = cfg_file
     code, out, err = run([*args, "--config", str(cfg)], stdin_text, capsys)
     assert code == 2 and out == ""
@@ -58,8 +63,11 @@ def test_user_add_refuses_with_one_line_and_exit_2(cfg_file, capsys, args, stdin
 
 
 def test_user_add_with_a_missing_config_is_exit_2(tmp_path, capsys):
-    code, _, err = run(["x", "--role", "nurse", "--password-stdin", "--config",
-                        str(tmp_path / "none.toml")], "long enough", capsys)
+    code, _, err = run(
+        ["x", "--role", "nurse", "--password-stdin", "--config", str(tmp_path / "none.toml")],
+        "long enough",
+        capsys,
+    )
     assert code == 2 and "no such file" in err and err.count("\n") == 1
 
 
@@ -84,8 +92,10 @@ async def test_existing_user_is_updated_and_its_sessions_end(make_daemon):
         status, body = await c.get("/api/beds")
         assert status == 401 and is_error(body)  # the old session is gone
         assert query(db, "SELECT role FROM users WHERE username='nina'") == [("physician",)]
-        async with c.session.post(f"http://127.0.0.1:{d.http_port}/api/login",
-                                  json={"username": "nina", "password": PASSWORD}) as r:
+        async with c.session.post(
+            f"http://127.0.0.1:{d.http_port}/api/login",
+            json={"username": "nina", "password": PASSWORD},
+        ) as r:
             assert r.status == 401
     finally:
         await c.close()
@@ -93,10 +103,27 @@ async def test_existing_user_is_updated_and_its_sessions_end(make_daemon):
 
 def test_user_add_beside_a_running_daemon_as_a_separate_process(cfg_file):
     cfg, db = cfg_file
-    code = ("import sys; from monitor.store.accounts import main_user_add; "
-            "sys.exit(main_user_add(sys.argv[1:], sys.stdin))")
-    r = subprocess.run([sys.executable, "-c", code, "ada", "--role", "admin",
-                        "--password-stdin", "--config", str(cfg)], input="admin password\n",
-                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    code = (
+        "import sys; from monitor.store.accounts import main_user_add; "
+        "sys.exit(main_user_add(sys.argv[1:], sys.stdin))"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "ada",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--config",
+            str(cfg),
+        ],
+        input="admin password\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert query(db, "SELECT username, role FROM users") == [("ada", "admin")]

@@ -47,8 +47,13 @@ async def test_snapshot_then_state_event_when_a_reading_arrives(make_daemon, pub
             assert snap["type"] == "snapshot" and snap["resync"] is False
             assert isinstance(snap["beds"], list) and isinstance(snap["alerts"], list)
             await publisher(f"{p}/w1/b1/vitals", {"ts": now - 2, "temp_c": 39.2})
-            event = await next_of(ws, lambda m: m["type"] == "state" and m["state"]["vitals"]
-                                  .get("temp_c", {}).get("value") == 39.2)
+            event = await next_of(
+                ws,
+                lambda m: (
+                    m["type"] == "state"
+                    and m["state"]["vitals"].get("temp_c", {}).get("value") == 39.2
+                ),
+            )
             assert event["ward"] == "w1" and event["bed"] == "b1"
             assert event["state"]["patient_id"] == "P1"
             alert = await next_of(ws, lambda m: m["type"] == "alert")  # the fever, tier 1
@@ -92,15 +97,15 @@ async def test_an_overflowed_client_gets_a_fresh_snapshot(make_daemon):
         await c.close()
 
 
-async def test_a_client_that_stops_reading_does_not_delay_the_others(make_daemon,
-                                                                    monkeypatch, caplog):
+async def test_a_client_that_stops_reading_does_not_delay_the_others(
+    make_daemon, monkeypatch, caplog
+):
     monkeypatch.setattr(ws_module, "SEND_TIMEOUT_S", 1.0)
     d = await make_daemon()
     c = await Client.as_user(d, "nina", "nurse")
     stuck_session = aiohttp.ClientSession(cookie_jar=c.session.cookie_jar)
     try:
-        stuck = await stuck_session.ws_connect(ws_url(d), headers=origin(d),
-                                               max_msg_size=0)
+        stuck = await stuck_session.ws_connect(ws_url(d), headers=origin(d), max_msg_size=0)
         async with c.session.ws_connect(ws_url(d), headers=origin(d)) as ws:
             assert (await ws.receive_json(timeout=10))["type"] == "snapshot"
             blob = "x" * 50_000

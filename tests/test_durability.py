@@ -27,11 +27,13 @@ N = 1000
 # keeps sessions in memory only: there, the tests would measure amqtt, not CRSWatch.
 needs_session_broker = pytest.mark.skipif(
     TestBroker(Path("/tmp")).kind != "mosquitto",
-    reason="needs a broker that keeps offline sessions (Mosquitto); amqtt does not")
+    reason="needs a broker that keeps offline sessions (Mosquitto); amqtt does not",
+)
 
 
-def write_config(path, broker: TestBroker, db, prefix="dur", client_id="crswatch-dur",
-                 http_port=0, protocol=None):
+def write_config(
+    path, broker: TestBroker, db, prefix="dur", client_id="crswatch-dur", http_port=0, protocol=None
+):
     path.write_text(f"""
 [mqtt]
 host = "127.0.0.1"
@@ -74,19 +76,25 @@ async def retained_status(broker, prefix: str) -> bytes:
 
 def start_daemon(cfg_path, log_path) -> subprocess.Popen:
     log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, str(ROOT / "main.py"), "run", "--config",
-                             str(cfg_path)], cwd=ROOT, stdout=log, stderr=log)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "run", "--config", str(cfg_path)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+    )
 
 
-async def publish_all(broker, topic_of, payloads, sent: list, client_id="dev-1",
-                      pace: float = 0.0002):
+async def publish_all(
+    broker, topic_of, payloads, sent: list, client_id="dev-1", pace: float = 0.0002
+):
     """A device that publishes every payload at QoS 1, reconnecting and resending until
     each one is acknowledged by the broker (as a real device library does)."""
     i = 0
     while i < len(payloads):
         try:
-            async with aiomqtt.Client(broker.host, broker.port, identifier=client_id,
-                                      clean_session=False, timeout=5) as c:
+            async with aiomqtt.Client(
+                broker.host, broker.port, identifier=client_id, clean_session=False, timeout=5
+            ) as c:
                 while i < len(payloads):
                     await c.publish(topic_of(i), payloads[i], qos=1, timeout=5)
                     i += 1
@@ -97,14 +105,16 @@ async def publish_all(broker, topic_of, payloads, sent: list, client_id="dev-1",
 
 
 def readings(now: float) -> list[bytes]:
-    return [(f'{{"ts": {now - N + i:.1f}, "hr": {60 + i % 50}, "spo2": 97}}').encode()
-            for i in range(N)]
+    return [
+        (f'{{"ts": {now - N + i:.1f}, "hr": {60 + i % 50}, "spo2": 97}}').encode() for i in range(N)
+    ]
 
 
 async def admit_bed(broker, prefix, now):
     async with aiomqtt.Client(broker.host, broker.port, identifier="ehr") as c:
-        await c.publish(f"{prefix}/w1/b1/admit",
-                        f'{{"patient_id": "P1", "ts": {now - 2 * N}}}', qos=1)
+        await c.publish(
+            f"{prefix}/w1/b1/admit", f'{{"patient_id": "P1", "ts": {now - 2 * N}}}', qos=1
+        )
 
 
 def received(port: int) -> float:
@@ -127,8 +137,15 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_once(broker, tmp_path
     cfg, db = tmp_path / "config.toml", tmp_path / "crswatch.db"
     p = f"dur{protocol[0]}"
     http_port = free_port()
-    write_config(cfg, broker, db, http_port=http_port, protocol=protocol,
-                 prefix=p, client_id=f"crswatch-dur-{protocol}")
+    write_config(
+        cfg,
+        broker,
+        db,
+        http_port=http_port,
+        protocol=protocol,
+        prefix=p,
+        client_id=f"crswatch-dur-{protocol}",
+    )
     daemon = start_daemon(cfg, tmp_path / "daemon.log")
     lock = None
     try:
@@ -136,14 +153,16 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_once(broker, tmp_path
         now = time.time()
         await admit_bed(broker, p, now)
         sent: list = []
-        pub = asyncio.create_task(publish_all(broker, lambda i: f"{p}/w1/b1/vitals",
-                                              readings(now), sent, pace=0.004))
+        pub = asyncio.create_task(
+            publish_all(broker, lambda i: f"{p}/w1/b1/vitals", readings(now), sent, pace=0.004)
+        )
         await wait_for(lambda: count(db, "observations") >= 200, what="200 stored")
         lock = sqlite3.connect(db, timeout=30)
         lock.execute("BEGIN EXCLUSIVE")  # commits now wait
         stored = lock.execute("SELECT count(*) FROM observations").fetchone()[0]
-        await wait_for(lambda: received(http_port) >= stored + 200,
-                       what="200 received and not committed")
+        await wait_for(
+            lambda: received(http_port) >= stored + 200, what="200 received and not committed"
+        )
         assert len(sent) < N, "the stream ended before the kill"
         daemon.send_signal(signal.SIGKILL)
         daemon.wait()
@@ -178,8 +197,9 @@ async def test_broker_restart_mid_stream_loses_nothing(tmp_path):
         now = time.time()
         await admit_bed(broker, "dur", now)
         sent: list = []
-        pub = asyncio.create_task(publish_all(broker, lambda i: "dur/w1/b1/vitals",
-                                              readings(now), sent))
+        pub = asyncio.create_task(
+            publish_all(broker, lambda i: "dur/w1/b1/vitals", readings(now), sent)
+        )
         await wait_for(lambda: len(sent) >= 300, what="300 published")
         await asyncio.to_thread(broker.restart)
         await pub

@@ -27,7 +27,8 @@ HOUR = 3600.0
 # of these tests prove the daemon relies on; amqtt keeps nothing for an offline client.
 needs_session_broker = pytest.mark.skipif(
     TestBroker(Path("/tmp")).kind != "mosquitto",
-    reason="needs a broker that keeps offline sessions (Mosquitto); amqtt does not")
+    reason="needs a broker that keeps offline sessions (Mosquitto); amqtt does not",
+)
 
 
 async def health(d) -> tuple[int, dict]:
@@ -77,6 +78,7 @@ async def admit(publisher, p, ts, ward="w1", bed="b1", patient="P1"):
 
 # -- a full disk -------------------------------------------------------------------------
 
+
 async def page_count(d) -> int:
     return await d.store.transact(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
 
@@ -85,7 +87,8 @@ async def set_max_pages(d, n: int) -> int:
     """The writer connection's own limit on the database size: past it, SQLite answers
     SQLITE_FULL ("database or disk is full") exactly as it does for a full disk."""
     return await d.store.transact(
-        lambda c: c.execute(f"PRAGMA max_page_count={int(n)}").fetchone()[0])
+        lambda c: c.execute(f"PRAGMA max_page_count={int(n)}").fetchone()[0]
+    )
 
 
 async def fill_the_disk(d, publisher, p, now, fillers: int) -> None:
@@ -98,8 +101,9 @@ async def fill_the_disk(d, publisher, p, now, fillers: int) -> None:
 
 
 @needs_session_broker
-async def test_full_disk_is_503_raises_an_alert_acks_nothing_and_recovers(make_daemon,
-                                                                          publisher, listen):
+async def test_full_disk_is_503_raises_an_alert_acks_nothing_and_recovers(
+    make_daemon, publisher, listen
+):
     d = await make_daemon(storage={"busy_timeout_s": 0.2}, alerts={"resolve_hold_s": 0.0})
     p, db = d.cfg.prefix, d.cfg["storage.path"]
     async with listen(f"{p}/_daemon/alerts") as paged:
@@ -119,13 +123,16 @@ async def test_full_disk_is_503_raises_an_alert_acks_nothing_and_recovers(make_d
         status, body = await health(d)
         assert status == 503
         assert body["problems"] == [
-            "store: not writable (OperationalError: database or disk is full)"]
+            "store: not writable (OperationalError: database or disk is full)"
+        ]
         await wait_for(lambda: store_alerts(d), what="a store alert (tick runs every second)")
         alert = store_alerts(d)[0]
         assert alert["tier"] == 3 and "database or disk is full" in alert["message"]
         # staff are paged over MQTT even though the alert cannot be stored yet
-        raised = await wait_for(lambda: [a for a in paged.json() if a["event"] == "raised"],
-                                what="the store alert published")
+        raised = await wait_for(
+            lambda: [a for a in paged.json() if a["event"] == "raised"],
+            what="the store alert published",
+        )
         assert raised[0]["kind"] == "store" and raised[0]["id"] == alert["id"]
         # Nothing of the full-disk period was stored, and nothing was acknowledged that is not
         # stored: the broker still holds every one of those messages.
@@ -144,16 +151,17 @@ async def test_full_disk_is_503_raises_an_alert_acks_nothing_and_recovers(make_d
         assert rejected_rows(db, p) == 0
         assert d.metrics.duplicates._value.get() == 0
         await wait_for(lambda: not store_alerts(d), what="the store alert resolved")
-        await wait_for(lambda: [a for a in paged.json() if a["event"] == "resolved"],
-                       what="its resolution published")
+        await wait_for(
+            lambda: [a for a in paged.json() if a["event"] == "resolved"],
+            what="its resolution published",
+        )
     # the alert and its resolution were stored too, once the disk had room again
     await wait_for(lambda: count(db, "alert_events", "event='resolved'") >= 1)
     assert count(db, "alerts", "kind='store' AND ward='_daemon'") == 1
 
 
 @needs_session_broker
-async def test_full_disk_acks_nothing_so_a_restarted_daemon_gets_everything(make_daemon,
-                                                                       publisher):
+async def test_full_disk_acks_nothing_so_a_restarted_daemon_gets_everything(make_daemon, publisher):
     """The proof that nothing was acknowledged while the disk was full: stop the daemon
     then (its memory of those messages is gone) and start a new one on the same session:
     the broker sends every message again, and each is stored once."""
@@ -173,15 +181,20 @@ async def test_full_disk_acks_nothing_so_a_restarted_daemon_gets_everything(make
     assert count(db, "observations") == stored_before < fillers + n
 
     d2 = await make_daemon(d.cfg)  # a new connection: no page limit, the disk has room
-    await wait_for(lambda: count(db, "observations") == fillers + n, timeout=30,
-                   what="every message redelivered and stored")
-    assert query(db, "SELECT bed, count(*), count(DISTINCT ts) FROM observations "
-                     "GROUP BY bed ORDER BY bed") == [("b1", n, n), ("b2", fillers, fillers)]
+    await wait_for(
+        lambda: count(db, "observations") == fillers + n,
+        timeout=30,
+        what="every message redelivered and stored",
+    )
+    assert query(
+        db, "SELECT bed, count(*), count(DISTINCT ts) FROM observations GROUP BY bed ORDER BY bed"
+    ) == [("b1", n, n), ("b2", fillers, fillers)]
     assert rejected_rows(db, p) == 0
     assert (await health(d2))[0] == 200
 
 
 # -- the clock jumping -------------------------------------------------------------------
+
 
 class JumpingClock:
     """The daemon's wall clock: real time plus an offset the test changes at will."""
@@ -207,8 +220,7 @@ def rejections(heard, p: str) -> list[str]:
     return [r["reason"] for r in heard.json("/rejected") if r["topic"].startswith(f"{p}/w")]
 
 
-async def test_clock_jumping_forward_makes_vitals_lost_never_normal(make_daemon, publisher,
-                                                                    listen):
+async def test_clock_jumping_forward_makes_vitals_lost_never_normal(make_daemon, publisher, listen):
     clock = JumpingClock()
     d = await make_daemon(clock=clock, ingest={"max_past_s": 12 * HOUR})
     p, db = d.cfg.prefix, d.cfg["storage.path"]
@@ -216,33 +228,45 @@ async def test_clock_jumping_forward_makes_vitals_lost_never_normal(make_daemon,
     async with listen(f"{p}/w1/b1/state", f"{p}/rejected") as heard:
         await admit(publisher, p, t0 - 600)
         await publisher(f"{p}/w1/b1/vitals", {"ts": t0 - 5, **NORMAL})
-        first = await wait_for(lambda: [s for s in bed_states(heard) if s["crs_grade"] == 0],
-                               what="graded normal while the readings are live")
+        first = await wait_for(
+            lambda: [s for s in bed_states(heard) if s["crs_grade"] == 0],
+            what="graded normal while the readings are live",
+        )
         assert all(first[-1]["vitals"][v]["status"] == "live" for v in NORMAL)
 
         clock.offset += 10 * HOUR  # every reading is now ten hours old
         seen = len(heard.messages)
-        lost = await wait_for(lambda: [s for s in bed_states(heard)[-1:]
-                                       if s["vitals"]["hr"]["status"] == "lost"],
-                              what="the state says lost without any message arriving")
+        lost = await wait_for(
+            lambda: [s for s in bed_states(heard)[-1:] if s["vitals"]["hr"]["status"] == "lost"],
+            what="the state says lost without any message arriving",
+        )
         s = lost[-1]
         assert {v: s["vitals"][v]["status"] for v in (*FAST_AND_BP, "temp_c", "acvpu")} == {
-            "hr": "lost", "rr": "lost", "spo2": "lost", "sbp": "lost", "temp_c": "lost",
-            "acvpu": "stale"}
+            "hr": "lost",
+            "rr": "lost",
+            "spo2": "lost",
+            "sbp": "lost",
+            "temp_c": "lost",
+            "acvpu": "stale",
+        }
         assert s["vitals"]["hr"]["value"] == 80  # last seen, still shown
         assert s["crs_grade"] is None and s["news2"]["band"] is None  # unknown, not normal
         # from the first lost state on, nothing ever says normal again
-        after = bed_states(heard)[next(i for i, x in enumerate(bed_states(heard))
-                                       if x["vitals"]["hr"]["status"] == "lost"):]
+        after = bed_states(heard)[
+            next(
+                i for i, x in enumerate(bed_states(heard)) if x["vitals"]["hr"]["status"] == "lost"
+            ) :
+        ]
         assert all(x["crs_grade"] != 0 for x in after)
 
         # A reading stamped at the old time is ten hours old now: within max_past_s
         # (12 h), so stored; it is old, so it changes nothing in what is live.
         await publisher(f"{p}/w1/b1/vitals", {"ts": t0 + 1, "hr": 82})
         await wait_for(lambda: count(db, "observations") == 2, what="old reading stored")
-        late = await wait_for(lambda: [s for s in bed_states(heard)
-                                       if s["vitals"]["hr"]["value"] == 82],
-                              what="the old reading shown as the last one seen")
+        late = await wait_for(
+            lambda: [s for s in bed_states(heard) if s["vitals"]["hr"]["value"] == 82],
+            what="the old reading shown as the last one seen",
+        )
         assert late[-1]["vitals"]["hr"]["status"] == "lost" and late[-1]["crs_grade"] is None
         # Four more hours: the old time is now beyond max_past_s, and is rejected.
         clock.offset += 4 * HOUR
@@ -255,14 +279,20 @@ async def test_clock_jumping_forward_makes_vitals_lost_never_normal(make_daemon,
 
         # Readings at the daemon's new time are live again, and graded.
         await publisher(f"{p}/w1/b1/vitals", {"ts": clock() - 5, **NORMAL})
-        await wait_for(lambda: [s for s in bed_states(heard)[-1:] if s["crs_grade"] == 0
-                                and s["vitals"]["hr"]["status"] == "live"],
-                       what="graded again once live readings arrive")
+        await wait_for(
+            lambda: [
+                s
+                for s in bed_states(heard)[-1:]
+                if s["crs_grade"] == 0 and s["vitals"]["hr"]["status"] == "live"
+            ],
+            what="graded again once live readings arrive",
+        )
     assert running(d) and (await health(d))[0] == 200
 
 
-async def test_clock_jumping_backward_rejects_the_future_and_recovers(make_daemon, publisher,
-                                                                      listen):
+async def test_clock_jumping_backward_rejects_the_future_and_recovers(
+    make_daemon, publisher, listen
+):
     clock = JumpingClock()
     d = await make_daemon(clock=clock)
     p, db = d.cfg.prefix, d.cfg["storage.path"]
@@ -275,8 +305,10 @@ async def test_clock_jumping_backward_rejects_the_future_and_recovers(make_daemo
         clock.offset = -2 * HOUR  # the daemon's clock falls two hours behind the devices'
         for i in range(3):
             await publisher(f"{p}/w1/b1/vitals", {"ts": time.time() - i, "hr": 90 + i})
-        reasons = await wait_for(lambda: len(rejections(heard, p)) == 3 and rejections(heard, p),
-                                 what="three rejections published")
+        reasons = await wait_for(
+            lambda: len(rejections(heard, p)) == 3 and rejections(heard, p),
+            what="three rejections published",
+        )
         for reason in reasons:
             assert reason.startswith("ts: ") and "s in the future (limit 300 s)" in reason
             ahead = float(reason.split(" is ")[1].split(" s in")[0])
@@ -287,15 +319,19 @@ async def test_clock_jumping_backward_rejects_the_future_and_recovers(make_daemo
         clock.offset = 0.0  # the clock comes back
         await publisher(f"{p}/w1/b1/vitals", {"ts": time.time(), **NORMAL, "hr": 95})
         await wait_for(lambda: count(db, "observations") == 2, what="accepted again")
-        await wait_for(lambda: [s for s in bed_states(heard)[-1:]
-                                if s["vitals"]["hr"]["value"] == 95 and s["crs_grade"] == 0],
-                       what="the new reading in the published state")
+        await wait_for(
+            lambda: [
+                s
+                for s in bed_states(heard)[-1:]
+                if s["vitals"]["hr"]["value"] == 95 and s["crs_grade"] == 0
+            ],
+            what="the new reading in the published state",
+        )
         assert rejected_rows(db, p) == 3
     assert running(d)
 
 
-async def test_clock_set_back_after_running_ahead_keeps_grading(make_daemon, publisher,
-                                                                listen):
+async def test_clock_set_back_after_running_ahead_keeps_grading(make_daemon, publisher, listen):
     clock = JumpingClock(3 * HOUR)  # the daemon's host clock runs three hours ahead
     d = await make_daemon(clock=clock)
     p, db = d.cfg.prefix, d.cfg["storage.path"]
@@ -303,17 +339,24 @@ async def test_clock_set_back_after_running_ahead_keeps_grading(make_daemon, pub
     async with listen(f"{p}/w1/b1/state") as heard:
         await admit(publisher, p, t0 - 600)
         await publisher(f"{p}/w1/b1/vitals", {"ts": t0 - 5, **NORMAL})
-        await wait_for(lambda: [s for s in bed_states(heard)
-                                if s["vitals"]["hr"]["status"] == "lost"],
-                       what="three hours old to the daemon: lost")
+        await wait_for(
+            lambda: [s for s in bed_states(heard) if s["vitals"]["hr"]["status"] == "lost"],
+            what="three hours old to the daemon: lost",
+        )
         clock.offset = 0.0  # NTP sets the host clock right
         await publisher(f"{p}/w1/b1/vitals", {"ts": time.time(), **NORMAL, "hr": 95})
         await wait_for(lambda: count(db, "observations") == 2, what="stored")
-        await wait_for(lambda: [s for s in bed_states(heard)[-1:]
-                                if s["vitals"]["hr"]["value"] == 95
-                                and s["vitals"]["hr"]["status"] == "live"
-                                and s["crs_grade"] == 0],
-                       timeout=10, what="the bed graded again with the live reading")
+        await wait_for(
+            lambda: [
+                s
+                for s in bed_states(heard)[-1:]
+                if s["vitals"]["hr"]["value"] == 95
+                and s["vitals"]["hr"]["status"] == "live"
+                and s["crs_grade"] == 0
+            ],
+            timeout=10,
+            what="the bed graded again with the live reading",
+        )
 
 
 # -- SQLite busy: another process holds the write lock ------------------------------------
@@ -337,15 +380,24 @@ async def test_write_lock_held_by_another_process_during_a_burst(make_daemon, pu
     await admit(publisher, p, now - 4000)
     await wait_for(lambda: count(db, "admissions") == 1)
     holder = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LOCK_HOLDER, db,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-c",
+        LOCK_HOLDER,
+        db,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
     try:
         assert await asyncio.wait_for(holder.stdout.readline(), 10) == b"locked\n"
         n = 500
-        await asyncio.gather(*(publisher(f"{p}/w1/b1/vitals",
-                                         {"ts": now - 1000 + i, "hr": 60 + i % 50,
-                                          "spo2": 97})
-                               for i in range(n)))
+        await asyncio.gather(
+            *(
+                publisher(
+                    f"{p}/w1/b1/vitals", {"ts": now - 1000 + i, "hr": 60 + i % 50, "spo2": 97}
+                )
+                for i in range(n)
+            )
+        )
         await wait_for(lambda: received(d) == n, what="the burst received")
         errors = store_errors(d)
         await wait_for(lambda: store_errors(d) >= errors + 1, what="a refused commit after")
@@ -354,7 +406,8 @@ async def test_write_lock_held_by_another_process_during_a_burst(make_daemon, pu
         assert not d.pipeline.store_ok
         status, body = await health(d)
         assert status == 503 and body["problems"][0].startswith(
-            "store: not writable (OperationalError: database is locked")
+            "store: not writable (OperationalError: database is locked"
+        )
         assert count(db, "observations") == 0 and len(acked) == before
     finally:
         holder.stdin.write(b"release\n")

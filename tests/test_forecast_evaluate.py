@@ -38,17 +38,26 @@ def test_quantile():
 
 def test_lead_time_is_the_first_warning_within_12_h():
     onset = 100 * H
-    risks = [(onset - 14 * H, 0.9), (onset - 9 * H, 0.2), (onset - 8 * H, 0.6),
-             (onset - 7 * H, 0.1), (onset - 1 * H, 0.7), (onset + H, 0.9)]
+    risks = [
+        (onset - 14 * H, 0.9),
+        (onset - 9 * H, 0.2),
+        (onset - 8 * H, 0.6),
+        (onset - 7 * H, 0.1),
+        (onset - 1 * H, 0.7),
+        (onset + H, 0.9),
+    ]
     assert lead_time(risks, onset, 0.5) == 8 * H
     assert lead_time(risks, onset, 0.95) is None
 
 
 def test_standing_lead_is_how_long_the_warning_on_at_the_onset_had_been_on():
     onset = 100 * H
-    risks = [(onset - k * 0.5 * H, p) for k, p in
-             zip(range(10, 0, -1), [0.6, 0.6, 0.1, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9],
-                 strict=True)]
+    risks = [
+        (onset - k * 0.5 * H, p)
+        for k, p in zip(
+            range(10, 0, -1), [0.6, 0.6, 0.1, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9], strict=True
+        )
+    ]
     assert standing_lead(risks, onset, 0.5) == 3.5 * H
     assert standing_lead(risks[:-3], onset, 0.5) is None  # last forecast 2 h before: unknown
     assert standing_lead([(onset - H, 0.1), (onset - 0.5 * H, 0.2)], onset, 0.5) is None
@@ -67,7 +76,23 @@ def test_a_tiny_simulated_ward_end_to_end(capsys):
     assert a.labelled == b.labelled and a.risks == b.risks  # seeded: the same twice
     assert a.risks and all(0 < p < 1 for _, p in a.risks)
     assert all(t <= label_t for t, _, _, _, label_t in a.labelled)
-    assert evaluate.main(["--seed", "7", "--beds", "2", "--days", "1", "--fast-interval",
-                          "300", "--jobs", "1", "--online"]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--seed",
+                "7",
+                "--beds",
+                "2",
+                "--days",
+                "1",
+                "--fast-interval",
+                "300",
+                "--jobs",
+                "1",
+                "--online",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "2 beds, 2.0 patient-days" in out and "Brier" in out and "online" in out

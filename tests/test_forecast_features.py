@@ -26,8 +26,14 @@ from monitor.state.bedstate import BedState
 
 T0 = 1_767_571_200.0  # 2026-01-05T00:00Z
 H = 3600.0
-ADM = Admission("P1", T0, age=61, product="axicabtagene ciloleucel",
-                indication="diffuse large B-cell lymphoma", infusion_ts=T0 - 12 * H)
+ADM = Admission(
+    "P1",
+    T0,
+    age=61,
+    product="axicabtagene ciloleucel",
+    indication="diffuse large B-cell lymphoma",
+    infusion_ts=T0 - 12 * H,
+)
 WINDOWS = config.from_dict({}).windows()
 
 
@@ -50,8 +56,7 @@ def readings(vitals, start: float, end: float) -> list[Observation]:
     return out
 
 
-def run(observations, until: float, step: float = 300.0, keep: int = 16,
-        early=()) -> list[dict]:
+def run(observations, until: float, step: float = 300.0, keep: int = 16, early=()) -> list[dict]:
     """x every `step` from T0 + step to `until`; each of `observations` reaches the bed
     when the clock reaches its time, `early` ones before anything."""
     bed = BedState(ADM, WINDOWS, keep=keep)
@@ -66,8 +71,14 @@ def run(observations, until: float, step: float = 300.0, keep: int = 16,
             bed.add_observation(waiting.pop())
         a = bed.assess(t)
         n = a.news2
-        xs.append(f.update(a.snapshot, t, news2=n.total if n.complete else None,
-                           temp_ts=a.vitals["temp_c"]["ts"]))
+        xs.append(
+            f.update(
+                a.snapshot,
+                t,
+                news2=n.total if n.complete else None,
+                temp_ts=a.vitals["temp_c"]["ts"],
+            )
+        )
         t += step
     return xs
 
@@ -81,14 +92,26 @@ def test_readings_after_t_do_not_change_x_at_t(seed):
     rng = random.Random(seed)
 
     def wild(t):
-        return {"hr": rng.uniform(30, 180), "rr": rng.uniform(5, 40),
-                "spo2": rng.uniform(70, 100), "sbp": rng.uniform(60, 200), "dbp": 50,
-                "map": rng.uniform(40, 120), "temp_c": round(rng.uniform(35, 41), 1)}
+        return {
+            "hr": rng.uniform(30, 180),
+            "rr": rng.uniform(5, 40),
+            "spo2": rng.uniform(70, 100),
+            "sbp": rng.uniform(60, 200),
+            "dbp": 50,
+            "map": rng.uniform(40, 120),
+            "temp_c": round(rng.uniform(35, 41), 1),
+        }
 
     def plausible(t):
-        return {"hr": rng.gauss(85, 6), "rr": rng.gauss(16, 2), "spo2": rng.gauss(97, 1),
-                "sbp": rng.gauss(118, 8), "dbp": 70, "map": rng.gauss(88, 5),
-                "temp_c": round(rng.gauss(37.2, 0.4), 1)}
+        return {
+            "hr": rng.gauss(85, 6),
+            "rr": rng.gauss(16, 2),
+            "spo2": rng.gauss(97, 1),
+            "sbp": rng.gauss(118, 8),
+            "dbp": 70,
+            "map": rng.gauss(88, 5),
+            "temp_c": round(rng.gauss(37.2, 0.4), 1),
+        }
 
     past = readings(plausible, T0, T0 + 6 * H)
     future = readings(wild, T0 + 6 * H + 60, T0 + 9 * H)
@@ -118,6 +141,7 @@ def test_baseline_learns_before_the_fever_and_is_frozen_during_and_after_it():
         if h < 7:  # fever with tachycardia and a falling pressure
             return {**calm(t), "hr": 125, "sbp": 96, "map": 70, "temp_c": 38.6}
         return {**calm(t), "hr": 100, "temp_c": 37.0}  # after it
+
     xs = run(readings(vitals, T0, T0 + 12 * H), T0 + 12 * H)
     at = {round(k * 5 / 60, 2): x for k, x in enumerate(xs, 1)}
     assert at[3.0]["hr_delta"] == pytest.approx(0.0, abs=0.5)  # baseline ~80
@@ -131,6 +155,7 @@ def test_baseline_learns_before_the_fever_and_is_frozen_during_and_after_it():
 def test_baseline_without_fever_follows_the_patient():
     def vitals(t):
         return {**calm(t), "hr": 80 if t - T0 < 3 * H else 100}
+
     xs = run(readings(vitals, T0, T0 + 12 * H), T0 + 12 * H)
     assert xs[-1]["hr_delta"] < 12.0  # 100 is this patient's normal now
 
@@ -172,21 +197,44 @@ def test_missing_values_are_absent_never_zero():
     x = f.update(Snapshot(), T0)
     assert x == {"prior_grade2": 0.0}
     x = f.update(Snapshot(hr=90, o2_device=None, vasopressors=None), T0 + 60)
-    for name in ("temp_c", "sbp", "sbp_delta", "shock_index", "spo2", "o2_level", "pressor",
-                 "news2", "age", "autoimmune", "hours_since_infusion"):
+    for name in (
+        "temp_c",
+        "sbp",
+        "sbp_delta",
+        "shock_index",
+        "spo2",
+        "o2_level",
+        "pressor",
+        "news2",
+        "age",
+        "autoimmune",
+        "hours_since_infusion",
+    ):
         assert name not in x
     assert set(x) <= set(FEATURES)
 
 
 def test_oxygen_and_pressors():
     f = PatientFeatures(ADM)
-    x = f.update(Snapshot(spo2=93, o2_device="nasal_cannula", o2_flow_lpm=4,
-                          vasopressors=("norepinephrine",)), T0)
+    x = f.update(
+        Snapshot(
+            spo2=93, o2_device="nasal_cannula", o2_flow_lpm=4, vasopressors=("norepinephrine",)
+        ),
+        T0,
+    )
     assert (x["o2_level"], x["pressor"], x["spo2"]) == (1.0, 1.0, 93.0)
-    assert [o2_level(d, fl) for d, fl in (("room_air", None), ("nasal_cannula", 8),
-                                           ("simple_face_mask", 5), ("hfnc", 40), ("cpap", None),
-                                           (None, None), ("blow_by", None))] == \
-        [0, 2, 2, 2, 3, None, 1]
+    assert [
+        o2_level(d, fl)
+        for d, fl in (
+            ("room_air", None),
+            ("nasal_cannula", 8),
+            ("simple_face_mask", 5),
+            ("hfnc", 40),
+            ("cpap", None),
+            (None, None),
+            ("blow_by", None),
+        )
+    ] == [0, 2, 2, 2, 3, None, 1]
 
 
 def test_shock_index_and_static_features():
@@ -196,16 +244,19 @@ def test_shock_index_and_static_features():
     assert (x["age"], x["autoimmune"]) == (61.0, 0.0)
 
 
-@pytest.mark.parametrize("indication, product, expected", [
-    ("systemic lupus erythematosus", "CD19 CAR-T (academic)", 1.0),
-    ("idiopathic inflammatory myositis", None, 1.0),
-    ("systemic sclerosis", None, 1.0),
-    ("diffuse large B-cell lymphoma", "axicabtagene ciloleucel", 0.0),
-    ("B-ALL", None, 0.0),
-    (None, "Tisagenlecleucel", 0.0),
-    (None, "CD19 CAR-T (academic)", None),
-    (None, None, None),
-])
+@pytest.mark.parametrize(
+    "indication, product, expected",
+    [
+        ("systemic lupus erythematosus", "CD19 CAR-T (academic)", 1.0),
+        ("idiopathic inflammatory myositis", None, 1.0),
+        ("systemic sclerosis", None, 1.0),
+        ("diffuse large B-cell lymphoma", "axicabtagene ciloleucel", 0.0),
+        ("B-ALL", None, 0.0),
+        (None, "Tisagenlecleucel", 0.0),
+        (None, "CD19 CAR-T (academic)", None),
+        (None, None, None),
+    ],
+)
 def test_cohort_mapping(indication, product, expected):
     assert cohort(indication, product) == expected
 
@@ -213,6 +264,7 @@ def test_cohort_mapping(indication, product, expected):
 def test_state_round_trips_through_json_and_is_small():
     def vitals(t):
         return {**calm(t), "temp_c": 36.8 + (t - T0) / H * 0.1}
+
     obs = readings(vitals, T0, T0 + 20 * H)
     bed = BedState(ADM, WINDOWS)
     f = PatientFeatures(ADM)

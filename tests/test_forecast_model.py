@@ -24,12 +24,16 @@ def synthetic(n: int = 3000, seed: int = 7) -> list[tuple[dict[str, float], int]
     rng = random.Random(seed)
     data = []
     for _ in range(n):
-        x = {"temp_c": rng.gauss(37.3, 0.8), "hr_delta": rng.gauss(5, 12),
-             "age": rng.uniform(20, 80), "sbp": rng.gauss(115, 12)}
+        x = {
+            "temp_c": rng.gauss(37.3, 0.8),
+            "hr_delta": rng.gauss(5, 12),
+            "age": rng.uniform(20, 80),
+            "sbp": rng.gauss(115, 12),
+        }
         if rng.random() < 0.2:
             del x["hr_delta"]
         logit = -4 + 2.5 * (x["temp_c"] - 37.3) + 0.08 * x.get("hr_delta", 5)
-        data.append((x, int(rng.random() < 1 / (1 + 2.718281828 ** -logit))))
+        data.append((x, int(rng.random() < 1 / (1 + 2.718281828**-logit))))
     return data
 
 
@@ -37,10 +41,17 @@ def trained() -> ForecastModel:
     return fit(synthetic(), seed=1, epochs=1, version="synthetic")
 
 
-ESTIMATORS = {"untrained": ForecastModel, "trained": trained,
-              "shipped": lambda: ForecastModel.load(SHIPPED)}
-XS = [{"temp_c": 38.4, "hr_delta": 25.0, "age": 50.0, "sbp": 101.0},
-      {"temp_c": 36.8}, {}, {"hr": 80.0, "unknown_feature": 3.0}]
+ESTIMATORS = {
+    "untrained": ForecastModel,
+    "trained": trained,
+    "shipped": lambda: ForecastModel.load(SHIPPED),
+}
+XS = [
+    {"temp_c": 38.4, "hr_delta": 25.0, "age": 50.0, "sbp": 101.0},
+    {"temp_c": 36.8},
+    {},
+    {"hr": 80.0, "unknown_feature": 3.0},
+]
 
 
 @pytest.fixture(params=sorted(ESTIMATORS))
@@ -129,14 +140,17 @@ def test_a_weight_against_the_clinical_direction_is_never_a_reason():
     assert DIRECTION["sbp"] == -1
 
 
-@pytest.mark.parametrize("name, value, text", [
-    ("temp_slope", 0.8, "temperature rising 0.8 C/h"),
-    ("temp_slope", -0.34, "temperature falling 0.3 C/h"),
-    ("hr_delta", 28.2, "heart rate +28 over baseline"),
-    ("sbp_delta", -24.0, "systolic -24 mmHg from baseline"),
-    ("o2_level", 1.0, "on low-flow oxygen"),
-    ("autoimmune", 0.0, "oncology indication"),
-    ("mystery", 2.5, "mystery 2.5"),
-])
+@pytest.mark.parametrize(
+    "name, value, text",
+    [
+        ("temp_slope", 0.8, "temperature rising 0.8 C/h"),
+        ("temp_slope", -0.34, "temperature falling 0.3 C/h"),
+        ("hr_delta", 28.2, "heart rate +28 over baseline"),
+        ("sbp_delta", -24.0, "systolic -24 mmHg from baseline"),
+        ("o2_level", 1.0, "on low-flow oxygen"),
+        ("autoimmune", 0.0, "oncology indication"),
+        ("mystery", 2.5, "mystery 2.5"),
+    ],
+)
 def test_sentences(name, value, text):
     assert sentence(name, value) == text

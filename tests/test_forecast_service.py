@@ -25,8 +25,14 @@ WINDOWS = config.from_dict({}).windows()
 
 
 def admission(pid: str) -> Admission:
-    return Admission(pid, T0, age=58, product="tisagenlecleucel",
-                     indication="diffuse large B-cell lymphoma", infusion_ts=T0 - 6 * H)
+    return Admission(
+        pid,
+        T0,
+        age=58,
+        product="tisagenlecleucel",
+        indication="diffuse large B-cell lymphoma",
+        infusion_ts=T0 - 6 * H,
+    )
 
 
 def calm(h: float) -> dict:
@@ -117,6 +123,7 @@ def counting_run(stop_at: float | None):
 
     def make(model):
         return Forecaster(model, on_label=lambda s, y: labelled.append(f"{s.key}={y}"))
+
     beds = [Bed("a", escalating), Bed("b", calm)]
     fc = make(ForecastModel("v1"))
     if stop_at is None:

@@ -26,19 +26,26 @@ from tests.support.brokers import ROOT
 
 
 def fuzz_settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None,
-                    suppress_health_check=list(HealthCheck))
+    return settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 RNG = st.randoms(use_true_random=False)
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats()
-    | st.sampled_from(fuzz.INTERESTING_NUMBERS) | st.sampled_from(fuzz.INTERESTING_STRINGS)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.sampled_from(fuzz.INTERESTING_NUMBERS)
+    | st.sampled_from(fuzz.INTERESTING_STRINGS)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(fuzz.FIELD_NAMES) | st.text(max_size=8), inner,
-                      max_size=6),
-    max_leaves=12)
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(fuzz.FIELD_NAMES) | st.text(max_size=8), inner, max_size=6
+        )
+    ),
+    max_leaves=12,
+)
 
 
 def payloads(kind: str) -> st.SearchStrategy[bytes]:
@@ -48,7 +55,10 @@ def payloads(kind: str) -> st.SearchStrategy[bytes]:
     return st.one_of(
         st.binary(max_size=300),
         JSON_VALUES.map(lambda v: json.dumps(v).encode()),  # NaN and huge integers too
-        shaped, shaped, shaped)
+        shaped,
+        shaped,
+        shaped,
+    )
 
 
 @pytest.mark.parametrize("kind", ["vitals", "fhir", "hl7", "care", "admit"])
@@ -89,8 +99,12 @@ def test_router_on_arbitrary_topics(topic, payload):
 
 
 @fuzz_settings(500)
-@given(ward=st.text(max_size=34), bed=st.text(max_size=34),
-       kind=st.sampled_from(INBOUND), payload=st.binary(max_size=200))
+@given(
+    ward=st.text(max_size=34),
+    bed=st.text(max_size=34),
+    kind=st.sampled_from(INBOUND),
+    payload=st.binary(max_size=200),
+)
 def test_router_on_arbitrary_ward_and_bed_names(ward, bed, kind, payload):
     fuzz.check_route(fuzz.new_router(), f"{fuzz.PREFIX}/{ward}/{bed}/{kind}", payload)
 
@@ -106,8 +120,19 @@ def test_the_seeds_are_accepted_so_mutations_start_from_valid_messages():
         for seed in fuzz.SEEDS[kind]:
             kinds.append(fuzz.check_route(router, f"{bed}/{kind}", seed).kind)
     kinds.append(fuzz.check_route(router, f"{bed}/discharge", fuzz.SEEDS["discharge"][1]).kind)
-    assert kinds == ["admit", "vitals", "vitals", "vitals", "care", "care", "care", "care",
-                     "device", "device", "discharge"]
+    assert kinds == [
+        "admit",
+        "vitals",
+        "vitals",
+        "vitals",
+        "care",
+        "care",
+        "care",
+        "care",
+        "device",
+        "device",
+        "discharge",
+    ]
     for kind, run in fuzz.DECODERS.items():
         assert all(run(seed) for seed in fuzz.SEEDS[kind] if seed), kind
 
@@ -116,8 +141,11 @@ def test_long_run_covers_every_target(tmp_path, capsys):
     code = fuzz.main(["--seconds", "1", "--engine", "random", "--crash-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0 and "no crash" in out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
-            if line.split() and line.split()[0] in (*fuzz.DECODERS, "route")}
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in (*fuzz.DECODERS, "route")
+    }
     assert set(rows) == {*fuzz.DECODERS, "route"}
     for name, (tried, accepted, rejected, crashes, _) in rows.items():
         assert int(tried) > 0 and int(accepted) > 0 and int(rejected) > 0, name
@@ -148,8 +176,20 @@ def test_long_run_saves_a_crash_and_fails(tmp_path, capsys):
 def test_long_run_with_atheris(tmp_path):
     pytest.importorskip("atheris")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "fuzz.py"), "--seconds", "3", "--engine",
-         "atheris", "--crash-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "fuzz.py"),
+            "--seconds",
+            "3",
+            "--engine",
+            "atheris",
+            "--crash-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "libFuzzer" in proc.stdout and "no crash" in proc.stdout

@@ -30,6 +30,7 @@ def test_pauses_are_observed_with_their_generation(restore_gc):
 def test_survivors_of_a_full_collection_are_frozen_until_the_next_one(restore_gc):
     class Node:
         pass
+
     a, b = Node(), Node()
     a.other, b.other = b, a
     alive = weakref.ref(a)
@@ -45,6 +46,7 @@ def test_survivors_of_a_full_collection_are_frozen_until_the_next_one(restore_gc
 def test_a_cycle_made_after_the_freeze_is_collected_as_usual(restore_gc):
     class Node:
         pass
+
     gcpolicy.full_and_freeze()
     a, b = Node(), Node()
     a.other, b.other = b, a

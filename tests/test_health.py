@@ -42,10 +42,13 @@ async def test_broker_loss_is_503_and_the_daemon_resubscribes(tmp_path, make_dae
         assert (await health(d))[0] == 200
         now = time.time()
         async with aiomqtt.Client(broker.host, broker.port) as c:
-            await c.publish(f"{d.cfg.prefix}/w1/b1/admit",
-                            f'{{"patient_id": "P1", "ts": {now - 60}}}', qos=1)
-        await wait_for(lambda: count(d.cfg["storage.path"], "admissions") == 1,
-                       what="message after the restart stored (resubscribed)")
+            await c.publish(
+                f"{d.cfg.prefix}/w1/b1/admit", f'{{"patient_id": "P1", "ts": {now - 60}}}', qos=1
+            )
+        await wait_for(
+            lambda: count(d.cfg["storage.path"], "admissions") == 1,
+            what="message after the restart stored (resubscribed)",
+        )
     finally:
         broker.stop()
 

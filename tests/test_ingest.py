@@ -15,9 +15,18 @@ from tests.support.db import count, query
 
 async def admit(publisher, p, ward="w1", bed="b1", patient="P1", now=None):
     now = now or time.time()
-    await publisher(f"{p}/{ward}/{bed}/admit", {
-        "patient_id": patient, "ts": now - 3600, "age": 41, "product": "CD19 CAR-T",
-        "indication": "SLE", "infusion_ts": now - 2 * 86400, "spo2_scale": 1})
+    await publisher(
+        f"{p}/{ward}/{bed}/admit",
+        {
+            "patient_id": patient,
+            "ts": now - 3600,
+            "age": 41,
+            "product": "CD19 CAR-T",
+            "indication": "SLE",
+            "infusion_ts": now - 2 * 86400,
+            "spo2_scale": 1,
+        },
+    )
 
 
 async def test_json_vitals_are_stored_and_state_is_published(make_daemon, publisher, listen):
@@ -26,15 +35,21 @@ async def test_json_vitals_are_stored_and_state_is_published(make_daemon, publis
     now = time.time()
     async with listen(f"{p}/w1/b1/state") as states:
         await admit(publisher, p, now=now)
-        await publisher(f"{p}/w1/b1/vitals", [
-            {"ts": now - 20, "hr": 88, "rr": 16, "spo2": 97, "sbp": 121, "dbp": 70, "map": 87},
-            {"ts": now - 10, "temp_c": 38.4, "acvpu": "A"}])
+        await publisher(
+            f"{p}/w1/b1/vitals",
+            [
+                {"ts": now - 20, "hr": 88, "rr": 16, "spo2": 97, "sbp": 121, "dbp": 70, "map": 87},
+                {"ts": now - 10, "temp_c": 38.4, "acvpu": "A"},
+            ],
+        )
         await wait_for(lambda: count(db, "observations") == 2, what="2 rows")
         row = query(db, "SELECT patient_id, hr, spo2, temp_c FROM observations ORDER BY ts")
         assert row == [("P1", 88.0, 97.0, None), ("P1", None, None, 38.4)]
-        state = await wait_for(lambda: [s for s in states.json()
-                                        if (s.get("vitals", {}).get("temp_c") or {})
-                                        .get("value")])
+        state = await wait_for(
+            lambda: [
+                s for s in states.json() if (s.get("vitals", {}).get("temp_c") or {}).get("value")
+            ]
+        )
         s = state[-1]
         assert s["patient_id"] == "P1" and s["ward"] == "w1" and s["bed"] == "b1"
         assert s["vitals"]["temp_c"]["value"] == 38.4
@@ -49,15 +64,21 @@ async def test_fhir_and_hl7_from_devices_are_stored(make_daemon, publisher):
     now = round(time.time())
     await admit(publisher, p, bed="b1", patient="P1", now=now)
     await admit(publisher, p, bed="b2", patient="P2", now=now)
-    fhir = encode.to_fhir([Observation(now - 30, {"hr": 101, "temp_c": 38.9})],
-                          patient_id="P1")
-    hl7 = encode.to_hl7([Observation(now - 30, {"hr": 72, "spo2": 95, "sbp": 88})],
-                        patient_id="P2", ward="w1", bed="b2", msg_id="m1")
+    fhir = encode.to_fhir([Observation(now - 30, {"hr": 101, "temp_c": 38.9})], patient_id="P1")
+    hl7 = encode.to_hl7(
+        [Observation(now - 30, {"hr": 72, "spo2": 95, "sbp": 88})],
+        patient_id="P2",
+        ward="w1",
+        bed="b2",
+        msg_id="m1",
+    )
     await publisher(f"{p}/w1/b1/fhir", fhir)
     await publisher(f"{p}/w1/b2/hl7", hl7)
     await wait_for(lambda: count(db, "observations") == 2, what="fhir and hl7 rows")
-    rows = dict((r[0], r[1:]) for r in query(
-        db, "SELECT bed, source, hr, temp_c, spo2, sbp FROM observations"))
+    rows = dict(
+        (r[0], r[1:])
+        for r in query(db, "SELECT bed, source, hr, temp_c, spo2, sbp FROM observations")
+    )
     assert rows["b1"] == ("fhir", 101.0, 38.9, None, None)
     assert rows["b2"] == ("hl7", 72.0, None, 95.0, 88.0)
 
@@ -79,16 +100,18 @@ BAD = [
 
 
 def _payload(raw, now):
-    sample = {"HR900": {"ts": now, "hr": 900}, "SPO2_120": {"ts": now, "spo2": 120},
-              "FUTURE": {"ts": now + 3600, "hr": 80},
-              "NAIVE": {"ts": "2026-11-25T10:00:00", "hr": 80}}
+    sample = {
+        "HR900": {"ts": now, "hr": 900},
+        "SPO2_120": {"ts": now, "spo2": 120},
+        "FUTURE": {"ts": now + 3600, "hr": 80},
+        "NAIVE": {"ts": "2026-11-25T10:00:00", "hr": 80},
+    }
     if isinstance(raw, str):
         return orjson.dumps(sample[raw])
     return raw.replace(b'"NOW"', str(now).encode())
 
 
-async def test_bad_input_is_rejected_published_stored_counted(make_daemon, publisher,
-                                                               listen):
+async def test_bad_input_is_rejected_published_stored_counted(make_daemon, publisher, listen):
     d = await make_daemon()
     p, db = d.cfg.prefix, d.cfg["storage.path"]
     now = time.time()
@@ -101,8 +124,10 @@ async def test_bad_input_is_rejected_published_stored_counted(make_daemon, publi
         await publisher(f"{p}/w1/nobed/vitals", {"ts": now, "hr": 80})  # no admission
         await publisher(f"{p}/w1/b1/admit", {"patient_id": "OTHER", "ts": now})  # occupied
         n = len(BAD) + 3
-        got = await wait_for(lambda: len(rejected.messages) >= n and rejected.json(),
-                             what="every rejection published")
+        got = await wait_for(
+            lambda: len(rejected.messages) >= n and rejected.json(),
+            what="every rejection published",
+        )
     assert len(got) == n, [t for t, _, _ in rejected.messages]
     for msg, (kind, _, word) in zip(got, BAD, strict=False):
         assert set(msg) == {"topic", "reason", "received_ts"}
@@ -136,8 +161,9 @@ async def test_duplicates_are_stored_once_and_separate_vitals_merge(make_daemon,
         await publisher(f"{p}/w1/b1/vitals", reading)
     await publisher(f"{p}/w1/b1/vitals", {"ts": now - 5, "sbp": 110})  # same time point
     await publisher(f"{p}/w1/b1/vitals", {"ts": now - 5, "hr": 95})  # conflicts
-    await wait_for(lambda: count(db, "rejections", "topic LIKE ?", f"{p}/%") == 1,
-                   what="the conflict rejected")
+    await wait_for(
+        lambda: count(db, "rejections", "topic LIKE ?", f"{p}/%") == 1, what="the conflict rejected"
+    )
     assert query(db, "SELECT hr, spo2, sbp FROM observations") == [(90.0, 96.0, 110.0)]
     metrics = await _get(d, "/metrics")
     assert "crswatch_observations_stored_total 1.0" in metrics
@@ -154,8 +180,9 @@ async def test_care_events_and_discharge(make_daemon, publisher):
     await publisher(f"{p}/w1/b1/care", care)  # redelivered: stored once
     await publisher(f"{p}/w1/b1/device", b"offline")
     await publisher(f"{p}/w1/b1/discharge", {"ts": now})
-    await wait_for(lambda: query(db, "SELECT 1 FROM admissions WHERE discharged_ts > 0"),
-                   what="discharged")
+    await wait_for(
+        lambda: query(db, "SELECT 1 FROM admissions WHERE discharged_ts > 0"), what="discharged"
+    )
     assert count(db, "care_events") == 1
     assert query(db, "SELECT state FROM device_events") == [("offline",)]
     await publisher(f"{p}/w1/b1/vitals", {"ts": now, "hr": 80})  # bed is empty now
@@ -169,8 +196,12 @@ async def test_healthz_and_metrics_answer_without_login(make_daemon):
             assert r.status == 200
             assert (await r.json())["status"] == "ok"
     text = await _get(d, "/metrics")
-    for name in ("crswatch_messages_received_total", "crswatch_messages_rejected_total",
-                 "crswatch_observations_stored_total", "crswatch_alerts_total"):
+    for name in (
+        "crswatch_messages_received_total",
+        "crswatch_messages_rejected_total",
+        "crswatch_observations_stored_total",
+        "crswatch_alerts_total",
+    ):
         assert name in text
 
 

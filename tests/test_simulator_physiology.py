@@ -19,8 +19,7 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 def patients(cohort: str, n: int, seed: int = 11) -> list:
-    return [draw_patient(np.random.default_rng([seed, i]), cohort, f"P{i}", T0)
-            for i in range(n)]
+    return [draw_patient(np.random.default_rng([seed, i]), cohort, f"P{i}", T0) for i in range(n)]
 
 
 def find(cohort: str, cond, seed: int = 5):
@@ -32,6 +31,7 @@ def find(cohort: str, cond, seed: int = 5):
 
 # -- seeded ---------------------------------------------------------------------------------
 
+
 def test_same_seed_same_patient_different_seed_different():
     a = draw_patient(np.random.default_rng(42), "lymphoma", "P1", T0)
     b = draw_patient(np.random.default_rng(42), "lymphoma", "P1", T0)
@@ -39,8 +39,9 @@ def test_same_seed_same_patient_different_seed_different():
     assert a == b
     assert a != c
     tx = Treatment()
-    assert [state_at(a, T0 + h * HOUR, tx) for h in range(0, 240, 7)] == \
-        [state_at(b, T0 + h * HOUR, tx) for h in range(0, 240, 7)]
+    assert [state_at(a, T0 + h * HOUR, tx) for h in range(0, 240, 7)] == [
+        state_at(b, T0 + h * HOUR, tx) for h in range(0, 240, 7)
+    ]
 
 
 def test_no_global_random_state_is_used():
@@ -57,6 +58,7 @@ def test_unknown_cohort_is_an_error():
 
 
 # -- cohort distributions -------------------------------------------------------------------
+
 
 def test_autoimmune_cohort_matches_mueller_2024():
     ps = patients("autoimmune", 300)
@@ -87,8 +89,7 @@ def test_lymphoma_cohort_matches_pivotal_trials():
     for p in ps:  # ICANS after CRS onset
         if p.course.icans_grade:
             assert p.course.icans.onset > p.course.fever_onset
-    durations = [(p.course.crs.end - p.course.fever_onset) / DAY for p in ps
-                 if p.course.crs_grade]
+    durations = [(p.course.crs.end - p.course.fever_onset) / DAY for p in ps if p.course.crs_grade]
     assert 4 <= statistics.median(durations) <= 10  # median about a week
 
 
@@ -101,8 +102,10 @@ def test_admitted_on_infusion_day_or_the_day_after():
 
 
 def test_demo_mode_brings_crs_into_the_first_day():
-    ps = [draw_patient(np.random.default_rng([9, i]), "lymphoma", "P", T0, demo=True)
-          for i in range(100)]
+    ps = [
+        draw_patient(np.random.default_rng([9, i]), "lymphoma", "P", T0, demo=True)
+        for i in range(100)
+    ]
     onsets = [(p.course.fever_onset - T0) / HOUR for p in ps if p.course.crs_grade]
     assert max(onsets) <= 31 and statistics.median(onsets) <= 8
 
@@ -110,13 +113,17 @@ def test_demo_mode_brings_crs_into_the_first_day():
 def test_age_changes_the_baseline():
     young = patients("autoimmune", 200)
     old = patients("lymphoma", 200)
-    assert statistics.mean(p.baseline.sbp for p in old) > \
-        statistics.mean(p.baseline.sbp for p in young) + 5
-    assert statistics.mean(p.baseline.hr for p in old) < \
-        statistics.mean(p.baseline.hr for p in young)
+    assert (
+        statistics.mean(p.baseline.sbp for p in old)
+        > statistics.mean(p.baseline.sbp for p in young) + 5
+    )
+    assert statistics.mean(p.baseline.hr for p in old) < statistics.mean(
+        p.baseline.hr for p in young
+    )
 
 
 # -- physiology ------------------------------------------------------------------------------
+
 
 def test_daily_rhythm_without_crs():
     p = find("autoimmune", lambda p: p.course.crs_grade == 0)
@@ -127,8 +134,9 @@ def test_daily_rhythm_without_crs():
 
 def test_fever_raises_heart_rate_8_to_10_per_degree():
     p = find("lymphoma", lambda p: p.course.crs_grade == 1 and p.course.fever_c > 1.8)
-    well = dataclasses.replace(p, course=dataclasses.replace(p.course, crs=None, leak=None,
-                                                             crs_grade=0))
+    well = dataclasses.replace(
+        p, course=dataclasses.replace(p.course, crs=None, leak=None, crs_grade=0)
+    )
     t = p.course.fever_onset + 3 * HOUR
     sick, calm = state_at(p, t, Treatment()), state_at(well, t, Treatment())
     rise = sick.temp_c - calm.temp_c
@@ -137,8 +145,12 @@ def test_fever_raises_heart_rate_8_to_10_per_degree():
 
 
 def test_tocilizumab_lowers_temperature_within_hours():
-    p = find("lymphoma", lambda p: p.course.crs_grade == 2 and p.course.toci_response > 0.85
-             and p.course.fever_c > 2.0)
+    p = find(
+        "lymphoma",
+        lambda p: (
+            p.course.crs_grade == 2 and p.course.toci_response > 0.85 and p.course.fever_c > 2.0
+        ),
+    )
     t = p.course.fever_onset + 6 * HOUR
     untreated = [state_at(p, t + h * HOUR, Treatment()).temp_c for h in range(0, 7)]
     treated = [state_at(p, t + h * HOUR, Treatment(toci=[t])).temp_c for h in range(0, 7)]
@@ -148,8 +160,10 @@ def test_tocilizumab_lowers_temperature_within_hours():
 
 
 def test_oxygen_vasopressor_and_fluids_help():
-    p = find("lymphoma", lambda p: p.course.crs_grade >= 3 and p.course.spo2_drop > 10
-             and p.course.bp_drop > 30)
+    p = find(
+        "lymphoma",
+        lambda p: p.course.crs_grade >= 3 and p.course.spo2_drop > 10 and p.course.bp_drop > 30,
+    )
     t = p.course.leak.onset + p.course.leak.rise_s + 60
     base = state_at(p, t, Treatment())
     assert base.spo2 < 92 and base.sbp < 90
@@ -176,8 +190,12 @@ def _peak(p):
 
 
 def test_true_crs_grade_follows_astct():
-    p = find("lymphoma", lambda p: p.course.crs_grade == 3 and need_levels(
-        state_at(p, _peak(p), Treatment()), p)[0] == 3)
+    p = find(
+        "lymphoma",
+        lambda p: (
+            p.course.crs_grade == 3 and need_levels(state_at(p, _peak(p), Treatment()), p)[0] == 3
+        ),
+    )
     s = state_at(p, _peak(p), Treatment())
     assert need_levels(s, p)[0] >= 3 and s.temp_c >= 38
     assert crs_truth(s, p, masked=False) == 3
@@ -189,6 +207,7 @@ def test_true_crs_grade_follows_astct():
 
 
 # -- staff -----------------------------------------------------------------------------------
+
 
 def _state(**kw):
     p = find("autoimmune", lambda p: p.course.crs_grade == 0)
@@ -205,20 +224,23 @@ def run_staff(staff: Staff, minutes: int, state, start: float = T0) -> list:
 def test_staff_give_oxygen_for_sustained_low_spo2_after_a_delay():
     staff = Staff(np.random.default_rng(1), T0)
     done = [c for c in run_staff(staff, 240, _state(spo2=89.0)) if c.body["type"] == "oxygen"]
-    assert done and done[0].body == {"type": "oxygen", "device": "nasal_cannula",
-                                     "flow_lpm": 2}
+    assert done and done[0].body == {"type": "oxygen", "device": "nasal_cannula", "flow_lpm": 2}
     assert 10 * 60 <= done[0].ts - T0 <= 30 * 60  # 5 min sustained + 5-25 min delay
     # one step at a time, at least 15 min apart: 2, 4, 6 L/min, face mask, HFNC...
     assert [c.body["device"] for c in done[:6]] == ["nasal_cannula"] * 3 + [
-        "simple_face_mask", "hfnc", "hfnc"]
+        "simple_face_mask",
+        "hfnc",
+        "hfnc",
+    ]
     assert [c.body.get("flow_lpm") for c in done[:3]] == [2, 4, 6]
     assert all(g >= 15 * 60 for g in np.diff([c.ts for c in done]))
 
 
 def test_staff_ignore_a_brief_dip():
     staff = Staff(np.random.default_rng(1), T0)
-    done = run_staff(staff, 3, _state(spo2=80.0)) + run_staff(staff, 60, _state(spo2=97.0),
-                                                               T0 + 180)
+    done = run_staff(staff, 3, _state(spo2=80.0)) + run_staff(
+        staff, 60, _state(spo2=97.0), T0 + 180
+    )
     assert not [c for c in done if c.body["type"] == "oxygen"]
 
 
@@ -237,21 +259,29 @@ def test_staff_tocilizumab_at_grade_2_and_paracetamol_for_fever():
     assert "crystalloid bolus" in drugs
     # the pressure stays low after fluids: norepinephrine, then (grade 3) dexamethasone
     pressor = [c for c in done if c.body["type"] == "vasopressor"]
-    assert pressor[0].body == {"type": "vasopressor", "drug": "norepinephrine",
-                               "action": "start", "dose": 0.05}
+    assert pressor[0].body == {
+        "type": "vasopressor",
+        "drug": "norepinephrine",
+        "action": "start",
+        "dose": 0.05,
+    }
     assert pressor[0].ts > drugs["crystalloid bolus"]
     assert drugs["dexamethasone"] > pressor[0].ts
 
 
 def test_staff_neuro_checks_every_8_to_12_hours_more_often_with_icans():
     staff = Staff(np.random.default_rng(3), T0)
-    checks = [c.ts for c in run_staff(staff, 3 * 24 * 60, _state(spo2=97.0))
-              if c.body["type"] == "neuro"]
+    checks = [
+        c.ts for c in run_staff(staff, 3 * 24 * 60, _state(spo2=97.0)) if c.body["type"] == "neuro"
+    ]
     gaps = np.diff(checks) / HOUR
     assert len(checks) >= 6 and all(7.9 <= g <= 12.4 for g in gaps)
     staff = Staff(np.random.default_rng(3), T0)
-    checks = [c for c in run_staff(staff, 24 * 60, _state(spo2=97.0, ice=5, acvpu="V"))
-              if c.body["type"] in ("neuro", "medication")]
+    checks = [
+        c
+        for c in run_staff(staff, 24 * 60, _state(spo2=97.0, ice=5, acvpu="V"))
+        if c.body["type"] in ("neuro", "medication")
+    ]
     neuro = [c.ts for c in checks if c.body["type"] == "neuro"]
     assert all(g <= 2.4 for g in np.diff(neuro) / HOUR)
     assert any(c.body.get("drug") == "dexamethasone" for c in checks)
@@ -259,16 +289,28 @@ def test_staff_neuro_checks_every_8_to_12_hours_more_often_with_icans():
 
 # -- patient + staff together ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cohort", ["lymphoma", "autoimmune"])
 def test_realised_course_reaches_the_drawn_grade(cohort):
     """Under simulated care the true worst grade is the drawn one (give or take one), and
     an autoimmune patient never reaches grade 3."""
-    opts = WardOptions(beds=16, days=10, start=T0, cohort=cohort, seed=21, mqtt=False,
-                       fast_interval_s=300, artefact_scale=0)
+    opts = WardOptions(
+        beds=16,
+        days=10,
+        start=T0,
+        cohort=cohort,
+        seed=21,
+        mqtt=False,
+        fast_interval_s=300,
+        artefact_scale=0,
+    )
     worse = 0
     for bed in build_beds(opts, T0):
-        worst = max(o.truth["crs_grade"] for o in bed.stream()
-                    if o.kind == "truth" and "crs_grade" in o.truth)
+        worst = max(
+            o.truth["crs_grade"]
+            for o in bed.stream()
+            if o.kind == "truth" and "crs_grade" in o.truth
+        )
         assert abs(worst - bed.patient.course.crs_grade) <= 1
         worse += worst != bed.patient.course.crs_grade
         if cohort == "autoimmune":

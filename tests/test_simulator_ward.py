@@ -24,8 +24,11 @@ from tests.conftest import wait_for
 from tests.support.db import count, query
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-DECODE = {"vitals": decode_json.decode_vitals, "fhir": decode_fhir.decode_fhir,
-          "hl7": decode_hl7.decode_hl7}
+DECODE = {
+    "vitals": decode_json.decode_vitals,
+    "fhir": decode_fhir.decode_fhir,
+    "hl7": decode_hl7.decode_hl7,
+}
 
 
 def run_gen(tmp_path, name: str = "w", **kw):
@@ -54,6 +57,7 @@ def readings(records: list[dict]) -> list[tuple[str, str, float, float, dict]]:
 
 # -- reproducible -----------------------------------------------------------------------------
 
+
 def test_same_seed_same_messages_and_truth_different_seed_different(tmp_path):
     a = run_gen(tmp_path, "a", seed=5, artefact_scale=5, demo=True)
     b = run_gen(tmp_path, "b", seed=5, artefact_scale=5, demo=True)
@@ -67,12 +71,12 @@ def test_same_seed_same_messages_and_truth_different_seed_different(tmp_path):
 
 def test_a_bed_is_the_same_whatever_the_number_of_beds(tmp_path):
     one = [r for r in lines(run_gen(tmp_path, "one", beds=1)[0]) if "/bed01/" in r["topic"]]
-    three = [r for r in lines(run_gen(tmp_path, "three", beds=3)[0])
-             if "/bed01/" in r["topic"]]
+    three = [r for r in lines(run_gen(tmp_path, "three", beds=3)[0]) if "/bed01/" in r["topic"]]
     assert one == three
 
 
 # -- what each bed sends --------------------------------------------------------------------
+
 
 def test_admit_first_then_online_and_nothing_before_admission(tmp_path):
     records = lines(run_gen(tmp_path, days=0.05)[0])
@@ -83,8 +87,15 @@ def test_admit_first_then_online_and_nothing_before_admission(tmp_path):
     for msgs in by_bed.values():
         admit = orjson.loads(msgs[0]["payload"])
         assert msgs[0]["topic"].endswith("/admit")
-        assert set(admit) == {"patient_id", "ts", "age", "product", "indication",
-                              "infusion_ts", "spo2_scale"}
+        assert set(admit) == {
+            "patient_id",
+            "ts",
+            "age",
+            "product",
+            "indication",
+            "infusion_ts",
+            "spo2_scale",
+        }
         assert parse_ts(admit["ts"]) == T0 and admit["spo2_scale"] == 1
         assert T0 - 86400 <= parse_ts(admit["infusion_ts"]) <= T0
         assert (msgs[1]["topic"].endswith("/device"), msgs[1]["payload"]) == (True, "online")
@@ -94,8 +105,9 @@ def test_admit_first_then_online_and_nothing_before_admission(tmp_path):
 
 def test_each_protocol_decodes_with_the_projects_decoders(tmp_path):
     records = lines(run_gen(tmp_path, days=0.5, demo=True, cohort="lymphoma")[0])
-    kinds = collections.Counter((r["topic"].split("/")[2], r["topic"].split("/")[3])
-                                for r in records)
+    kinds = collections.Counter(
+        (r["topic"].split("/")[2], r["topic"].split("/")[3]) for r in records
+    )
     assert kinds["bed01", "vitals"] > 8000 and kinds["bed02", "fhir"] > 8000
     assert kinds["bed03", "hl7"] > 8000
     assert not kinds["bed01", "fhir"] and not kinds["bed02", "hl7"]  # one protocol per bed
@@ -113,14 +125,18 @@ def test_each_protocol_decodes_with_the_projects_decoders(tmp_path):
             assert ev.ts <= now
         elif kind == "admit":
             decode_json.decode_admit(r["payload"].encode(), now)
-    neuro_beds = {r["topic"].split("/")[2] for r in records if r["topic"].endswith("/care")
-                  and orjson.loads(r["payload"]).get("acvpu")}
+    neuro_beds = {
+        r["topic"].split("/")[2]
+        for r in records
+        if r["topic"].endswith("/care") and orjson.loads(r["payload"]).get("acvpu")
+    }
     assert {"bed02", "bed03"} <= neuro_beds
 
 
 def test_device_cadences(tmp_path):
-    records = lines(run_gen(tmp_path, days=2, artefact_scale=0, demo=True, cohort="lymphoma",
-                            seed=2)[0])
+    records = lines(
+        run_gen(tmp_path, days=2, artefact_scale=0, demo=True, cohort="lymphoma", seed=2)[0]
+    )
     per_bed = collections.defaultdict(dict)
     for bed, _, _, ts, values in readings(records):
         assert ts not in per_bed[bed]  # the vitals of one time point travel in one message
@@ -156,18 +172,24 @@ def test_every_artefact_kind_appears_and_is_in_the_truth(tmp_path):
     points = readings(records)
 
     def inside(kind, bed, ts):
-        return any(t["bed"] == bed and parse_ts(t["ts"]) <= ts <
-                   parse_ts(t["ts"]) + t.get("duration_s", t.get("held_s", 0))
-                   for t in arte[kind])
+        return any(
+            t["bed"] == bed
+            and parse_ts(t["ts"])
+            <= ts
+            < parse_ts(t["ts"]) + t.get("duration_s", t.get("held_s", 0))
+            for t in arte[kind]
+        )
 
     zero_hr = [(b, ts) for b, _, _, ts, v in points if v.get("hr") == 0]
     assert zero_hr and all(inside("lead_off", b, ts) for b, ts in zero_hr)
     no_spo2 = [(b, ts) for b, _, _, ts, v in points if "hr" in v and "spo2" not in v]
     assert no_spo2 and all(inside("spo2_dropout", b, ts) for b, ts in no_spo2)
-    assert any(inside("motion", b, ts) and v["spo2"] < 89
-               for b, _, _, ts, v in points if "spo2" in v)
-    sent = collections.Counter((r["topic"], r["payload"]) for r in records
-                               if r["topic"].rsplit("/", 1)[1] in DECODE)
+    assert any(
+        inside("motion", b, ts) and v["spo2"] < 89 for b, _, _, ts, v in points if "spo2" in v
+    )
+    sent = collections.Counter(
+        (r["topic"], r["payload"]) for r in records if r["topic"].rsplit("/", 1)[1] in DECODE
+    )
     doubled = collections.Counter(topic for (topic, _), n in sent.items() if n == 2)
     assert max(sent.values()) == 2
     assert doubled == collections.Counter(t["topic"] for t in arte["duplicate"])
@@ -179,15 +201,20 @@ def test_every_artefact_kind_appears_and_is_in_the_truth(tmp_path):
         start, end = parse_ts(t["ts"]), parse_ts(t["ts"]) + t["duration_s"]
         topic = f"crs/ward1/{t['bed']}/device"
         assert {"ts": t["ts"], "topic": topic, "payload": "offline"} in records
-        assert any(r["topic"] == topic and r["payload"] == "online" and
-                   parse_ts(r["ts"]) == end for r in records)
+        assert any(
+            r["topic"] == topic and r["payload"] == "online" and parse_ts(r["ts"]) == end
+            for r in records
+        )
         assert not [ts for b, _, _, ts, _ in points if b == t["bed"] and start <= ts < end]
     assert stats.artefacts == collections.Counter({k: len(v) for k, v in arte.items()})
 
 
 def test_truth_records_every_grade_change(tmp_path):
-    truth = lines(run_gen(tmp_path, days=2, demo=True, cohort="lymphoma", beds=6, seed=3,
-                          fast_interval_s=60)[1])
+    truth = lines(
+        run_gen(tmp_path, days=2, demo=True, cohort="lymphoma", beds=6, seed=3, fast_interval_s=60)[
+            1
+        ]
+    )
     grades = [t for t in truth if "crs_grade" in t]
     last = {}
     for t in grades:
@@ -202,6 +229,7 @@ def test_truth_records_every_grade_change(tmp_path):
 
 
 # -- clock and command line -------------------------------------------------------------------
+
 
 def test_sim_clock_and_start():
     wall = [1000.0]
@@ -229,8 +257,20 @@ def parse(*argv: str) -> argparse.Namespace:
 
 async def test_cli_no_mqtt_writes_record_and_truth(tmp_path, capsys):
     rec, tru = tmp_path / "r.jsonl", tmp_path / "t.jsonl"
-    args = parse("--no-mqtt", "--beds", "2", "--days", "0.02", "--start=-1d",
-                 "--record", str(rec), "--truth", str(tru), "--protocol", "hl7")
+    args = parse(
+        "--no-mqtt",
+        "--beds",
+        "2",
+        "--days",
+        "0.02",
+        "--start=-1d",
+        "--record",
+        str(rec),
+        "--truth",
+        str(tru),
+        "--protocol",
+        "hl7",
+    )
     assert await cli.run(args) == 0
     topics = {r["topic"].split("/", 3)[3] for r in lines(rec)}
     assert topics == {"admit", "device", "hl7", "care"} or topics == {"admit", "device", "hl7"}
@@ -238,11 +278,17 @@ async def test_cli_no_mqtt_writes_record_and_truth(tmp_path, capsys):
     assert "2 beds" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (("--speed", "0"), "--speed"), (("--speed", "5000"), "--speed"),
-    (("--beds", "0"), "--beds"), (("--start", "soon"), "offset"),
-    (("--ward", "a/b"), "--ward"), (("--days", "0"), "--days"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("--speed", "0"), "--speed"),
+        (("--speed", "5000"), "--speed"),
+        (("--beds", "0"), "--beds"),
+        (("--start", "soon"), "offset"),
+        (("--ward", "a/b"), "--ward"),
+        (("--days", "0"), "--days"),
+    ],
+)
 async def test_cli_bad_options_exit_2_with_one_line(argv, message, capsys):
     assert await cli.run(parse("--no-mqtt", *argv)) == 2
     err = capsys.readouterr().err
@@ -251,6 +297,7 @@ async def test_cli_bad_options_exit_2_with_one_line(argv, message, capsys):
 
 async def test_cli_unreachable_broker_exits_1(capsys):
     from tests.support.brokers import free_port
+
     args = parse("--port", str(free_port()), "--days", "0.01", "--beds", "1")
     assert await cli.run(args) == 1
     assert "broker" in capsys.readouterr().err
@@ -258,15 +305,26 @@ async def test_cli_unreachable_broker_exits_1(capsys):
 
 # -- over a real broker -------------------------------------------------------------------------
 
+
 async def test_daemon_stores_a_simulated_ward_with_no_rejection(broker, make_daemon, tmp_path):
     """3 beds (JSON, FHIR, HL7), every artefact kind, a daemon on the simulator's clock."""
     clock = SimClock(float(int(time.time())), 1800)
     d = await make_daemon(clock=clock)
     db = d.cfg["storage.path"]
     rec, tru = tmp_path / "rec.jsonl", tmp_path / "truth.jsonl"
-    opts = WardOptions(beds=3, host=broker.host, port=broker.port, prefix=d.cfg.prefix,
-                       days=1.5 / 24, speed=1800, seed=3, demo=True, artefact_scale=20,
-                       record=str(rec), truth=str(tru))
+    opts = WardOptions(
+        beds=3,
+        host=broker.host,
+        port=broker.port,
+        prefix=d.cfg.prefix,
+        days=1.5 / 24,
+        speed=1800,
+        seed=3,
+        demo=True,
+        artefact_scale=20,
+        record=str(rec),
+        truth=str(tru),
+    )
     began = time.monotonic()
     stats = await run_ward(opts, clock, asyncio.Event())
     assert time.monotonic() - began < 30
@@ -278,17 +336,22 @@ async def test_daemon_stores_a_simulated_ward_with_no_rejection(broker, make_dae
     def stored():
         return {(b, ts) for b, ts in query(db, "SELECT bed, ts FROM observations")}
 
-    await wait_for(lambda: stored() == expected and count(db, "care_events") == len(cares),
-                   what="every reading and care event stored")
+    await wait_for(
+        lambda: stored() == expected and count(db, "care_events") == len(cares),
+        what="every reading and care event stored",
+    )
     assert count(db, "rejections") == 0
     assert count(db, "admissions") == 3
     assert {b for b, _ in expected} == {"bed01", "bed02", "bed03"}
-    assert {s for (s,) in query(db, "SELECT source FROM observations")} == \
-        {"json", "fhir", "hl7"}
+    assert {s for (s,) in query(db, "SELECT source FROM observations")} == {"json", "fhir", "hl7"}
     offline = {t["bed"] for t in lines(tru) if t.get("artefact") == "offline"}
-    await wait_for(lambda: {b for (b,) in query(
-        db, "SELECT bed FROM device_events WHERE state='offline'")} == offline,
-        what="the broker's Last Will for each bed that went offline")
+    await wait_for(
+        lambda: (
+            {b for (b,) in query(db, "SELECT bed FROM device_events WHERE state='offline'")}
+            == offline
+        ),
+        what="the broker's Last Will for each bed that went offline",
+    )
 
 
 async def test_behind_the_clock_it_catches_up_in_order(broker, listen, tmp_path):
@@ -296,9 +359,17 @@ async def test_behind_the_clock_it_catches_up_in_order(broker, listen, tmp_path)
     as recorded (the broker's Last Will standing in for the device's `offline`)."""
     start = float(int(time.time())) - 3600
     clock = SimClock(start, 3600, wall_start=time.time() - 1)
-    opts = WardOptions(beds=3, host=broker.host, port=broker.port, prefix="simcatch",
-                       days=1 / 24, speed=3600, seed=3, artefact_scale=20,
-                       record=str(tmp_path / "rec.jsonl"))
+    opts = WardOptions(
+        beds=3,
+        host=broker.host,
+        port=broker.port,
+        prefix="simcatch",
+        days=1 / 24,
+        speed=3600,
+        seed=3,
+        artefact_scale=20,
+        record=str(tmp_path / "rec.jsonl"),
+    )
     async with listen("simcatch/#") as listener:
         began = time.monotonic()
         await run_ward(opts, clock)
@@ -328,17 +399,36 @@ async def test_a_second_run_discharges_the_first_patients(broker, make_daemon):
     db = d.cfg["storage.path"]
     now = float(int(time.time()))
     for n, (start, first) in enumerate(((now - 1200, False), (now - 600, True)), start=1):
-        opts = WardOptions(beds=2, host=broker.host, port=broker.port, prefix=d.cfg.prefix,
-                           days=300 / 86400, speed=3600, start=start, discharge_first=first,
-                           seed=n, artefact_scale=0)
+        opts = WardOptions(
+            beds=2,
+            host=broker.host,
+            port=broker.port,
+            prefix=d.cfg.prefix,
+            days=300 / 86400,
+            speed=3600,
+            start=start,
+            discharge_first=first,
+            seed=n,
+            artefact_scale=0,
+        )
         await run_ward(opts)
-    await wait_for(lambda: count(db, "admissions") == 4 and
-                   count(db, "admissions", "discharged_ts IS NOT NULL") == 2,
-                   what="two admissions per bed, the first discharged")
-    await wait_for(lambda: count(db, "observations", "ts >= ?", now - 600) == 2 * 59,
-                   what="the second run's readings (every 5 s, from +5 s to +295 s)")
+    await wait_for(
+        lambda: (
+            count(db, "admissions") == 4
+            and count(db, "admissions", "discharged_ts IS NOT NULL") == 2
+        ),
+        what="two admissions per bed, the first discharged",
+    )
+    await wait_for(
+        lambda: count(db, "observations", "ts >= ?", now - 600) == 2 * 59,
+        what="the second run's readings (every 5 s, from +5 s to +295 s)",
+    )
     assert count(db, "rejections") == 0
     patients = query(db, "SELECT bed, patient_id FROM admissions WHERE discharged_ts IS NULL")
     assert len(patients) == 2
-    assert {p for (p,) in query(db, "SELECT DISTINCT patient_id FROM observations "
-                                "WHERE ts >= ?", now - 600)} == {p for _, p in patients}
+    assert {
+        p
+        for (p,) in query(
+            db, "SELECT DISTINCT patient_id FROM observations WHERE ts >= ?", now - 600
+        )
+    } == {p for _, p in patients}

@@ -54,8 +54,11 @@ class Ward:
 
     def timeline(self) -> list[tuple]:
         self.pipe.flush()
-        return query(self.db, "SELECT ts - ?, crs_grade, crs_at_least, late, reasons "
-                     "FROM grades ORDER BY id", T0)
+        return query(
+            self.db,
+            "SELECT ts - ?, crs_grade, crs_at_least, late, reasons FROM grades ORDER BY id",
+            T0,
+        )
 
 
 NORMAL = {"hr": 80, "rr": 14, "spo2": 97, "sbp": 120, "map": 85, "acvpu": "A"}
@@ -153,8 +156,7 @@ def test_restart_restores_state_and_fever_memory(ward, tmp_path):
     assert after["patient_id"] == "P1"
 
 
-def test_deferred_grading_takes_the_beds_touched_first_first_and_no_more_than_asked(
-        tmp_path):
+def test_deferred_grading_takes_the_beds_touched_first_first_and_no_more_than_asked(tmp_path):
     clock = FakeClock(T0 + 60)
     cfg = config.from_dict({"storage": {"path": str(tmp_path / "d.db")}})
     pipe = Pipeline.open(cfg, clock, Metrics(), Outbox())

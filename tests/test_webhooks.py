@@ -25,8 +25,12 @@ class Receivers:
 
     async def ok(self, request):
         body = await request.read()
-        good = verify(SECRET, body, request.headers["X-CRSWatch-Timestamp"],
-                      request.headers["X-CRSWatch-Signature"])
+        good = verify(
+            SECRET,
+            body,
+            request.headers["X-CRSWatch-Timestamp"],
+            request.headers["X-CRSWatch-Signature"],
+        )
         self.got.append((orjson.loads(body), good, dict(request.headers)))
         return web.Response(text="ok")
 
@@ -57,12 +61,12 @@ async def receivers():
 
 async def test_signed_retried_dead_lettered_and_independent(receivers):
     dead: list[dict] = []
-    hooks = Webhooks(clock=time.time, dead_letter=dead.append, attempts=3,
-                     first_delay_s=0.01, timeout_s=1.0)
+    hooks = Webhooks(
+        clock=time.time, dead_letter=dead.append, attempts=3, first_delay_s=0.01, timeout_s=1.0
+    )
     try:
         hooks.send(Target("hang", f"{receivers.url}/hang", SECRET), {"id": "a0"})
-        hooks.send(Target("fail", f"{receivers.url}/fail", SECRET),
-                   {"id": "a1", "event": "raised"})
+        hooks.send(Target("fail", f"{receivers.url}/fail", SECRET), {"id": "a1", "event": "raised"})
         hooks.send(Target("pager", f"{receivers.url}/ok", SECRET), {"id": "a2"})
         await wait_for(lambda: receivers.got, what="the healthy receiver served")
         assert len(hooks.tasks) >= 1  # the hanging receiver is still being tried
@@ -84,26 +88,50 @@ async def test_a_forged_signature_does_not_verify():
 
 
 async def test_the_daemon_pages_by_webhook_and_mqtt_when_tier_2_is_raised(
-        broker, tmp_path, make_daemon, publisher, listen, receivers):
-    cfg = daemon_config(broker, tmp_path, alerts={
-        "receivers": {"physician_on_call": {
-            "channels": ["dashboard", "mqtt", "webhook"],
-            "webhook": {"url": f"{receivers.url}/ok", "secret": SECRET}}}},
-        http={"public_url": "https://crswatch.example"})
+    broker, tmp_path, make_daemon, publisher, listen, receivers
+):
+    cfg = daemon_config(
+        broker,
+        tmp_path,
+        alerts={
+            "receivers": {
+                "physician_on_call": {
+                    "channels": ["dashboard", "mqtt", "webhook"],
+                    "webhook": {"url": f"{receivers.url}/ok", "secret": SECRET},
+                }
+            }
+        },
+        http={"public_url": "https://crswatch.example"},
+    )
     d = await make_daemon(cfg)
     p, now = d.cfg.prefix, time.time()
     async with listen(f"{p}/w1/alerts") as alerts:
         await publisher(f"{p}/w1/b1/admit", {"patient_id": "P7", "ts": now - 600})
-        await publisher(f"{p}/w1/b1/vitals", {"ts": now - 60, "temp_c": 38.7, "hr": 104,
-                                               "rr": 18, "spo2": 95, "sbp": 118, "map": 84,
-                                               "acvpu": "A"})
-        await publisher(f"{p}/w1/b1/care", {"ts": now - 30, "type": "oxygen",
-                                             "device": "nasal_cannula", "flow_lpm": 2})
-        await wait_for(lambda: [m for m in alerts.json()
-                                if m["kind"] == "crs" and m["tier"] == 2],
-                       what="tier 2 on MQTT")
-        await wait_for(lambda: [b for b, _, _ in receivers.got if b["kind"] == "crs"
-                                and b["tier"] == 2], what="tier 2 paged by webhook")
+        await publisher(
+            f"{p}/w1/b1/vitals",
+            {
+                "ts": now - 60,
+                "temp_c": 38.7,
+                "hr": 104,
+                "rr": 18,
+                "spo2": 95,
+                "sbp": 118,
+                "map": 84,
+                "acvpu": "A",
+            },
+        )
+        await publisher(
+            f"{p}/w1/b1/care",
+            {"ts": now - 30, "type": "oxygen", "device": "nasal_cannula", "flow_lpm": 2},
+        )
+        await wait_for(
+            lambda: [m for m in alerts.json() if m["kind"] == "crs" and m["tier"] == 2],
+            what="tier 2 on MQTT",
+        )
+        await wait_for(
+            lambda: [b for b, _, _ in receivers.got if b["kind"] == "crs" and b["tier"] == 2],
+            what="tier 2 paged by webhook",
+        )
     page = next(b for b, ok, _ in receivers.got if b["kind"] == "crs" and b["tier"] == 2)
     assert page["receiver"] == "physician_on_call" and page["event"] == "raised"
     assert page["link"] == f"https://crswatch.example/alerts/{page['id']}"

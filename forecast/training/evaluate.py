@@ -73,8 +73,7 @@ def lead_time(risks: list[tuple[float, float]], onset: float, threshold: float) 
     return None
 
 
-def standing_lead(risks: list[tuple[float, float]], onset: float,
-                  threshold: float) -> float | None:
+def standing_lead(risks: list[tuple[float, float]], onset: float, threshold: float) -> float | None:
     """Seconds the warning on at the onset had been on (None: off at the onset)."""
     start, prev_t = None, None
     for t, p in risks:
@@ -118,25 +117,38 @@ def summarise(runs: list[BedRun]) -> dict[str, Any]:
     base = sum(ys) / len(ys) if ys else 0.0
     days = sum(r.end_t - r.admit_t for r in runs) / 86400
     out: dict[str, Any] = {
-        "beds": len(runs), "patient_days": round(days, 1), "snapshots": len(ys),
-        "positives": sum(ys), "auroc": auroc_exact(ps, ys), "auroc_river": q.auroc,
+        "beds": len(runs),
+        "patient_days": round(days, 1),
+        "snapshots": len(ys),
+        "positives": sum(ys),
+        "auroc": auroc_exact(ps, ys),
+        "auroc_river": q.auroc,
         "auroc_by_cohort": {c: auroc_exact(*v) for c, v in sorted(by_cohort.items())},
-        "brier": q.brier, "brier_base_rate": sum((base - y) ** 2 for y in ys) / len(ys)
-        if ys else None, "calibration": q.calibration(), "lead": {}}
+        "brier": q.brier,
+        "brier_base_rate": sum((base - y) ** 2 for y in ys) / len(ys) if ys else None,
+        "calibration": q.calibration(),
+        "lead": {},
+    }
     for label, attr in (("graded", "onset_t"), ("truth", "truth_onset_t")):
         onsets = [(r, getattr(r, attr)) for r in runs if getattr(r, attr) is not None]
         for thr in THRESHOLDS:
             for kind, lead in (("first", lead_time), ("standing", standing_lead)):
-                leads = [lt / 3600 for r, o in onsets
-                         if (lt := lead(r.risks, o, thr)) is not None]
+                leads = [lt / 3600 for r, o in onsets if (lt := lead(r.risks, o, thr)) is not None]
                 out["lead"][f"{label} {kind}@{thr}"] = {
-                    "onsets": len(onsets), "warned": len(leads),
+                    "onsets": len(onsets),
+                    "warned": len(leads),
                     "share_warned": len(leads) / len(onsets) if onsets else None,
-                    "median_h": quantile(leads, 0.5), "q1_h": quantile(leads, 0.25),
-                    "q3_h": quantile(leads, 0.75)}
+                    "median_h": quantile(leads, 0.5),
+                    "q1_h": quantile(leads, 0.25),
+                    "q3_h": quantile(leads, 0.75),
+                }
     for thr in THRESHOLDS:
-        false = sum(1 for r in runs for w in warnings(r.risks, thr)
-                    if not any(w < o <= w + HORIZON_S for o in r.onsets))
+        false = sum(
+            1
+            for r in runs
+            for w in warnings(r.risks, thr)
+            if not any(w < o <= w + HORIZON_S for o in r.onsets)
+        )
         out[f"false_warnings_per_patient_day@{thr}"] = false / days if days else None
     return out
 
@@ -165,30 +177,43 @@ def _f(v: float | None, fmt: str = ".3f") -> str:
 
 
 def report(s: dict[str, Any]) -> str:
-    lines = [f"{s['beds']} beds, {s['patient_days']} patient-days, {s['snapshots']} snapshots "
-             f"({s['positives']} positive)",
-             f"AUROC {_f(s['auroc'])} (river ROCAUC {_f(s['auroc_river'])}); by cohort: "
-             + ", ".join(f"{c} {_f(v)}" for c, v in s["auroc_by_cohort"].items()),
-             f"Brier {_f(s['brier'], '.4f')} (base rate alone {_f(s['brier_base_rate'], '.4f')})",
-             "calibration (bin: n, mean predicted, observed):"]
+    lines = [
+        f"{s['beds']} beds, {s['patient_days']} patient-days, {s['snapshots']} snapshots "
+        f"({s['positives']} positive)",
+        f"AUROC {_f(s['auroc'])} (river ROCAUC {_f(s['auroc_river'])}); by cohort: "
+        + ", ".join(f"{c} {_f(v)}" for c, v in s["auroc_by_cohort"].items()),
+        f"Brier {_f(s['brier'], '.4f')} (base rate alone {_f(s['brier_base_rate'], '.4f')})",
+        "calibration (bin: n, mean predicted, observed):",
+    ]
     for b in s["calibration"]:
-        lines.append(f"  {b['bin']:<9} n={b['n']:<6} predicted {_f(b['predicted'])}  "
-                     f"observed {_f(b['observed'])}")
-    lines.append("lead time over the grade-2 onset (first: in the 12 h before it; standing: "
-                 "the warning on at the onset):")
+        lines.append(
+            f"  {b['bin']:<9} n={b['n']:<6} predicted {_f(b['predicted'])}  "
+            f"observed {_f(b['observed'])}"
+        )
+    lines.append(
+        "lead time over the grade-2 onset (first: in the 12 h before it; standing: "
+        "the warning on at the onset):"
+    )
     for key, v in s["lead"].items():
-        lines.append(f"  {key:<20} {v['warned']}/{v['onsets']} warned "
-                     f"({_f(v['share_warned'], '.0%')}); median {_f(v['median_h'], '.1f')} h, "
-                     f"IQR {_f(v['q1_h'], '.1f')}-{_f(v['q3_h'], '.1f')} h")
+        lines.append(
+            f"  {key:<20} {v['warned']}/{v['onsets']} warned "
+            f"({_f(v['share_warned'], '.0%')}); median {_f(v['median_h'], '.1f')} h, "
+            f"IQR {_f(v['q1_h'], '.1f')}-{_f(v['q3_h'], '.1f')} h"
+        )
     for thr in THRESHOLDS:
-        lines.append(f"warnings at {thr} with no onset in the 12 h after: "
-                     f"{_f(s[f'false_warnings_per_patient_day@{thr}'])} per patient-day")
+        lines.append(
+            f"warnings at {thr} with no onset in the 12 h after: "
+            f"{_f(s[f'false_warnings_per_patient_day@{thr}'])} per patient-day"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m forecast.training.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m forecast.training.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--seed", type=int, default=101)
     p.add_argument("--beds", type=int, default=80)
     p.add_argument("--days", type=float, default=7.0)
@@ -196,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fast-interval", type=float, default=60.0)
     p.add_argument("--model", default="forecast/model.pkl")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
-    p.add_argument("--online", action="store_true",
-                   help="also replay the snapshots through a model that learns as it goes")
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="also replay the snapshots through a model that learns as it goes",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args(argv)
     try:
@@ -214,10 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     text = f"model {model.version}, seed {args.seed}, {args.cohort}\n{report(summary)}"
     if args.online:
         o = summary["online"]
-        text += (f"\nonline (learning from this ward as labels come): AUROC {_f(o['auroc'])} "
-                 f"(river ROCAUC), Brier {_f(o['brier'], '.4f')}; calibration: " + ", ".join(
-                     f"{b['bin']} {_f(b['predicted'])}/{_f(b['observed'])}"
-                     for b in o["calibration"]))
+        text += (
+            f"\nonline (learning from this ward as labels come): AUROC {_f(o['auroc'])} "
+            f"(river ROCAUC), Brier {_f(o['brier'], '.4f')}; calibration: "
+            + ", ".join(
+                f"{b['bin']} {_f(b['predicted'])}/{_f(b['observed'])}" for b in o["calibration"]
+            )
+        )
     print(json.dumps(summary, indent=2) if args.json else text)
     print(f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
     return 0

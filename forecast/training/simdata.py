@@ -45,19 +45,34 @@ class BedRun:
     risks: list[tuple[float, float]] = field(default_factory=list)  # (t, p) per forecast
     # (snapshot t, p at t, label, x if kept, time the label came)
     labelled: list[tuple[float, float | None, int, dict | None, float]] = field(
-        default_factory=list)
+        default_factory=list
+    )
 
 
-def ward_options(seed: int, beds: int, days: float, cohort: str = "mixed",
-                 fast_interval_s: float = 60.0) -> WardOptions:
-    opts = WardOptions(beds=beds, seed=seed, days=days, cohort=cohort, protocol="json",
-                       mqtt=False, start=parse_ts(START), fast_interval_s=fast_interval_s)
+def ward_options(
+    seed: int, beds: int, days: float, cohort: str = "mixed", fast_interval_s: float = 60.0
+) -> WardOptions:
+    opts = WardOptions(
+        beds=beds,
+        seed=seed,
+        days=days,
+        cohort=cohort,
+        protocol="json",
+        mqtt=False,
+        start=parse_ts(START),
+        fast_interval_s=fast_interval_s,
+    )
     opts.check()
     return opts
 
 
-def run_bed(opts: WardOptions, index: int, model: ForecastModel | None = None,
-            keep_x: bool = False, step_s: float = STEP_S) -> BedRun:
+def run_bed(
+    opts: WardOptions,
+    index: int,
+    model: ForecastModel | None = None,
+    keep_x: bool = False,
+    step_s: float = STEP_S,
+) -> BedRun:
     """Bed `index` of the ward `opts` through grading and a frozen forecast (no learning:
     every bed is independent). model None: an untrained one (data only)."""
     sim = build_beds(replace(opts, beds=index + 1), opts.start_ts())[index]
@@ -65,8 +80,7 @@ def run_bed(opts: WardOptions, index: int, model: ForecastModel | None = None,
     clock = [sim.start]  # the time of the observe (or discharge) that labels
 
     def keep(snap: Pending, y: int) -> None:
-        run.labelled.append((snap.t, snap.p, y, unpack(snap.x) if keep_x else None,
-                             clock[0]))
+        run.labelled.append((snap.t, snap.p, y, unpack(snap.x) if keep_x else None, clock[0]))
 
     fc = Forecaster(model or ForecastModel(), learn=False, on_label=keep)
     windows = config_mod.from_dict({}).windows()
@@ -116,8 +130,12 @@ def _run(args: tuple[Any, ...]) -> BedRun:
     return run_bed(*args)
 
 
-def run_ward(opts: WardOptions, model: ForecastModel | None = None, keep_x: bool = False,
-             jobs: int | None = None) -> list[BedRun]:
+def run_ward(
+    opts: WardOptions,
+    model: ForecastModel | None = None,
+    keep_x: bool = False,
+    jobs: int | None = None,
+) -> list[BedRun]:
     """Every bed of `opts`, in bed order, on `jobs` processes (default: every core)."""
     jobs = jobs or os.cpu_count() or 1
     tasks = [(opts, i, model, keep_x) for i in range(opts.beds)]

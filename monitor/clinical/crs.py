@@ -37,8 +37,11 @@ def crs_grade(s: Snapshot) -> Grade:
         # Fever is no longer required, but no longer makes grade 1 either: once hypotension
         # and hypoxia have resolved, the treated patient's CRS has resolved (grade 0).
         masked = "fever masked by antipyretic or anti-cytokine therapy: fever not required"
-        fever = (Component.between((0, 1), masked, "temperature unknown")
-                 if s.temp_c is None else Component.known(0, masked))
+        fever = (
+            Component.between((0, 1), masked, "temperature unknown")
+            if s.temp_c is None
+            else Component.known(0, masked)
+        )
     elif s.temp_c is None:
         return Grade(None, ("temperature unknown", *component_reasons), None)
     else:

@@ -48,13 +48,25 @@ DEVICE_NAME: dict[str, str] = {
 
 # Antipyretics and anti-cytokine therapies: given after a CRS fever, fever is no longer
 # required for the grade (CLINICAL.md). prednisone is added to the corticosteroids listed.
-MASKING_DRUGS = frozenset({
-    "tocilizumab", "siltuximab", "anakinra",
-    "dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone",
-    "paracetamol", "acetaminophen", "ibuprofen", "metamizole",
-})
-STEROIDS = frozenset({"dexamethasone", "methylprednisolone", "hydrocortisone",
-                      "prednisolone", "prednisone"})
+MASKING_DRUGS = frozenset(
+    {
+        "tocilizumab",
+        "siltuximab",
+        "anakinra",
+        "dexamethasone",
+        "methylprednisolone",
+        "hydrocortisone",
+        "prednisolone",
+        "prednisone",
+        "paracetamol",
+        "acetaminophen",
+        "ibuprofen",
+        "metamizole",
+    }
+)
+STEROIDS = frozenset(
+    {"dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone"}
+)
 
 # -- Vital signs: units and the plausible physical range a reading must fall in --------
 # Outside it the reading is impossible (a heart rate of 900, SpO2 of 120): the message is
@@ -82,8 +94,14 @@ NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # a ward or a bed (SPEC.md, MQTT to
 
 def meta() -> dict:
     """What the dashboard's pages need of the above (served as `/api/meta`)."""
-    return {"fever_c": FEVER_C, "sbp_low": SBP_LOW, "map_low": MAP_LOW,
-            "spo2_low": SPO2_LOW, "spo2_low_scale2": SPO2_LOW_SCALE2,
-            "o2_devices": [{"id": d, "name": DEVICE_NAME[d]} for d in O2_DEVICES],
-            "steroids": sorted(STEROIDS), "masking_drugs": sorted(MASKING_DRUGS),
-            "vital_units": {k: v[2] for k, v in VITAL_RANGES.items()}}
+    return {
+        "fever_c": FEVER_C,
+        "sbp_low": SBP_LOW,
+        "map_low": MAP_LOW,
+        "spo2_low": SPO2_LOW,
+        "spo2_low_scale2": SPO2_LOW_SCALE2,
+        "o2_devices": [{"id": d, "name": DEVICE_NAME[d]} for d in O2_DEVICES],
+        "steroids": sorted(STEROIDS),
+        "masking_drugs": sorted(MASKING_DRUGS),
+        "vital_units": {k: v[2] for k, v in VITAL_RANGES.items()},
+    }

@@ -22,7 +22,8 @@ class Admissions:
     def load(self, conn: sqlite3.Connection) -> None:
         rows = conn.execute(
             "SELECT id, ward, bed, patient_id, admitted_ts, age, product, indication, "
-            "infusion_ts, spo2_scale, discharged_ts FROM admissions ORDER BY admitted_ts")
+            "infusion_ts, spo2_scale, discharged_ts FROM admissions ORDER BY admitted_ts"
+        )
         for r in rows:
             a = Admission(r[3], r[4], r[5], r[6], r[7], r[8], r[9] or 1)
             rec = AdmissionRecord(r[0], r[1], r[2], a, r[10])

@@ -36,8 +36,7 @@ OnPacket = Callable[[str, bytes, int, int], None]  # topic, payload, mid, qos
 
 
 class BulkReader:
-    def __init__(self, client: aiomqtt.Client, on_message: OnPacket,
-                 max_per_wakeup: int = 500):
+    def __init__(self, client: aiomqtt.Client, on_message: OnPacket, max_per_wakeup: int = 500):
         self.client = client
         self.paho = client._client
         self.on_message = on_message
@@ -65,7 +64,7 @@ class BulkReader:
             self.pos = 0
             if not self.buf:
                 return b""  # the broker closed the connection
-        out = self.buf[self.pos:self.pos + n]
+        out = self.buf[self.pos : self.pos + n]
         self.pos += len(out)
         return out
 
@@ -95,6 +94,7 @@ class BulkReader:
         def replace():  # ... which we then replace, in the same order, on the loop
             self.loop.remove_reader(sock.fileno())
             self.loop.add_reader(sock.fileno(), self._readable)
+
         self.loop.call_soon_threadsafe(replace)
 
     def _readable(self) -> None:
@@ -108,8 +108,12 @@ class BulkReader:
         self.on_message(topic, message.payload, message.mid, message.qos)
 
 
-def install(client: aiomqtt.Client, on_message: OnPacket, loop: asyncio.AbstractEventLoop,
-            max_per_wakeup: int = 500) -> BulkReader:
+def install(
+    client: aiomqtt.Client,
+    on_message: OnPacket,
+    loop: asyncio.AbstractEventLoop,
+    max_per_wakeup: int = 500,
+) -> BulkReader:
     """Switch `client` (not yet connected) to bulk reading. aiomqtt's `messages` then
     receives nothing; it still raises when the connection is lost."""
     reader = BulkReader(client, on_message, max_per_wakeup)
@@ -117,6 +121,6 @@ def install(client: aiomqtt.Client, on_message: OnPacket, loop: asyncio.Abstract
     paho = client._client
     paho._sock_recv = reader.recv
     aiomqtt_open = paho.on_socket_open
-    paho.on_socket_open = (lambda c, u, s: reader._on_socket_open(aiomqtt_open, c, u, s))
+    paho.on_socket_open = lambda c, u, s: reader._on_socket_open(aiomqtt_open, c, u, s)
     paho.on_message = reader._on_paho_message
     return reader

@@ -55,9 +55,13 @@ def make_client(cfg: Config) -> aiomqtt.Client:
             ctx.load_cert_chain(cfg["mqtt.tls_cert"], cfg["mqtt.tls_key"] or None)
         kwargs["tls_context"] = ctx
     client = aiomqtt.Client(
-        cfg["mqtt.host"], cfg["mqtt.port"], identifier=cfg["mqtt.client_id"],
+        cfg["mqtt.host"],
+        cfg["mqtt.port"],
+        identifier=cfg["mqtt.client_id"],
         will=aiomqtt.Will(status_topic(cfg.prefix), "offline", qos=1, retain=True),
-        timeout=10, max_inflight_messages=1000, **kwargs,
+        timeout=10,
+        max_inflight_messages=1000,
+        **kwargs,
     )
     # Before connecting, so that messages redelivered from the session are not acked early.
     client._client.manual_ack_set(True)
@@ -69,8 +73,13 @@ OnMessage = Callable[[str, bytes, int, int, object], None]
 
 
 class MqttEdge:
-    def __init__(self, cfg: Config, on_message: OnMessage, on_connect: Callable[[], None],
-                 set_connected: Callable[[bool], None]):
+    def __init__(
+        self,
+        cfg: Config,
+        on_message: OnMessage,
+        on_connect: Callable[[], None],
+        set_connected: Callable[[bool], None],
+    ):
         self.cfg = cfg
         self.on_message = on_message
         self.on_connect = on_connect
@@ -88,8 +97,9 @@ class MqttEdge:
                 self._guard_qos0(client)
                 async with client:
                     await client.subscribe(subscriptions(self.cfg))
-                    await client.publish(status_topic(self.cfg.prefix), "online", qos=1,
-                                         retain=True)
+                    await client.publish(
+                        status_topic(self.cfg.prefix), "online", qos=1, retain=True
+                    )
                     self.client = client
                     self.connected.set()
                     self.set_connected(True)
@@ -98,15 +108,17 @@ class MqttEdge:
                     self.on_connect()
                     reader = asyncio.create_task(self._read(client))
                     stopper = asyncio.create_task(stop.wait())
-                    done, _ = await asyncio.wait({reader, stopper},
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        {reader, stopper}, return_when=asyncio.FIRST_COMPLETED
+                    )
                     stopper.cancel()
                     if reader in done:
                         reader.result()  # raises the MqttError that ended it
                     else:
                         reader.cancel()
-                        await client.publish(status_topic(self.cfg.prefix), "offline",
-                                             qos=1, retain=True)
+                        await client.publish(
+                            status_topic(self.cfg.prefix), "offline", qos=1, retain=True
+                        )
             except aiomqtt.MqttError as e:
                 log.warning("broker connection: %s; retrying in %.1f s", e, delay)
             finally:
@@ -138,8 +150,11 @@ class MqttEdge:
         client = self.client
         if client is None:
             return
-        packet = b"".join(struct.pack("!BBH", PUBACK, 2, mid)
-                          for conn, mid, qos in acks if qos == 1 and conn is client)
+        packet = b"".join(
+            struct.pack("!BBH", PUBACK, 2, mid)
+            for conn, mid, qos in acks
+            if qos == 1 and conn is client
+        )
         if packet:
             client._client._packet_queue(PUBACK, packet, 0, 1)
 
@@ -171,6 +186,7 @@ class MqttEdge:
                 self._qos0_mids.discard(mid)
             else:
                 aiomqtt_on_publish(c, userdata, mid, *rest)
+
         paho_client.on_publish = on_publish
 
     def backlog(self) -> int:
@@ -178,8 +194,9 @@ class MqttEdge:
         client = self.client
         return 0 if client is None else len(client._client._out_packet)
 
-    async def publish(self, topic: str, payload: bytes | str, qos: int = 1,
-                      retain: bool = False) -> bool:
+    async def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False
+    ) -> bool:
         client = self.client
         if client is None:
             return False

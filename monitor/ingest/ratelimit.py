@@ -28,7 +28,10 @@ class RateLimiter:
 
     def forget_idle(self, now: float) -> None:
         """Drop buckets that have refilled (their beds were quiet): bounded memory."""
-        full = [k for k, (tokens, last) in self.buckets.items()
-                if tokens + (now - last) * self.rate >= self.burst]
+        full = [
+            k
+            for k, (tokens, last) in self.buckets.items()
+            if tokens + (now - last) * self.rate >= self.burst
+        ]
         for k in full:
             del self.buckets[k]

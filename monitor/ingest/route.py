@@ -22,8 +22,15 @@ VITALS_DECODERS = {
 
 
 class Router:
-    def __init__(self, prefix: str, admissions: Admissions, *, max_bytes: int,
-                 max_future_s: float, max_past_s: float):
+    def __init__(
+        self,
+        prefix: str,
+        admissions: Admissions,
+        *,
+        max_bytes: int,
+        max_future_s: float,
+        max_past_s: float,
+    ):
         self.prefix = prefix
         self.admissions = admissions
         self.max_bytes = max_bytes
@@ -42,15 +49,15 @@ class Router:
     def _route(self, item: Item, payload: bytes, now: float) -> None:
         parts = item.topic.split("/")
         if len(parts) != 4 or parts[0] != self.prefix or parts[3] not in INBOUND:
-            raise Rejected(f"unknown topic (expected {self.prefix}/WARD/BED/"
-                           f"{{{'|'.join(INBOUND)}}})")
+            raise Rejected(
+                f"unknown topic (expected {self.prefix}/WARD/BED/{{{'|'.join(INBOUND)}}})"
+            )
         _, ward, bed, kind = parts
         if not (NAME.match(ward) and NAME.match(bed)):
             raise Rejected("ward and bed must be 1-32 of A-Z a-z 0-9 _ -")
         item.ward, item.bed = ward, bed
         if len(payload) > self.max_bytes:
-            raise Rejected(f"message of {len(payload)} bytes is over the limit of "
-                           f"{self.max_bytes}")
+            raise Rejected(f"message of {len(payload)} bytes is over the limit of {self.max_bytes}")
         if kind == "device":
             item.kind, item.body = "device", decode_json.decode_device(payload)
         elif kind == "admit":
@@ -96,8 +103,11 @@ class Router:
         current = self.admissions.get(item.ward, item.bed)
         if current is None:
             last = self.admissions.last_discharged.get((item.ward, item.bed))
-            if last is not None and d.patient_id in (None, last.patient_id) \
-                    and d.ts == last.discharged_ts:
+            if (
+                last is not None
+                and d.patient_id in (None, last.patient_id)
+                and d.ts == last.discharged_ts
+            ):
                 item.kind, item.reason, item.record = "duplicate", "already discharged", last
                 return
             raise Rejected("no patient is admitted to this bed")

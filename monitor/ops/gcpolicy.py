@@ -37,6 +37,7 @@ def configure(observe=None) -> None:
                 started[0] = time.perf_counter()
             else:
                 observe(time.perf_counter() - started[0], info["generation"])
+
         gc.callbacks.append(callback)
 
 

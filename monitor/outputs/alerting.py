@@ -24,10 +24,20 @@ MQTT_EVENTS = ("raised", "escalated", "acknowledged", "resolved")  # SPEC.md's a
 
 
 class Alerting:
-    def __init__(self, *, settings: AlertSettings, pipeline, clock, prefix: str,
-                 outbox=None, hub=None, metrics=None, webhooks=None, public_url: str = ""):
-        self.settings, self.pipeline, self.clock, self.prefix = (settings, pipeline, clock,
-                                                                 prefix)
+    def __init__(
+        self,
+        *,
+        settings: AlertSettings,
+        pipeline,
+        clock,
+        prefix: str,
+        outbox=None,
+        hub=None,
+        metrics=None,
+        webhooks=None,
+        public_url: str = "",
+    ):
+        self.settings, self.pipeline, self.clock, self.prefix = (settings, pipeline, clock, prefix)
         self.outbox, self.hub, self.metrics, self.webhooks = outbox, hub, metrics, webhooks
         self.public_url = public_url.rstrip("/")
         conn = pipeline.store.reader()
@@ -49,17 +59,20 @@ class Alerting:
         else:
             self.handle(self.engine.evaluate(state, now))
 
-    def tick(self, broker_connected: bool = True, store_ok: bool = True,
-             store_error: str = "") -> None:
+    def tick(
+        self, broker_connected: bool = True, store_ok: bool = True, store_error: str = ""
+    ) -> None:
         now = self.clock()
         self.handle(self.engine.tick(now))
         self.handle(self.engine.evaluate_system(broker_connected, store_ok, store_error, now))
 
     # -- user actions (answered once committed) -------------------------------------------
     def active(self, ward: str | None = None, receiver: str | None = None) -> list[dict]:
-        return [a for a in self.engine.active()
-                if (ward is None or a["ward"] == ward)
-                and (receiver is None or receiver in a["told"])]
+        return [
+            a
+            for a in self.engine.active()
+            if (ward is None or a["ward"] == ward) and (receiver is None or receiver in a["told"])
+        ]
 
     def get(self, alert_id: str) -> dict | None:
         return next((a for a in self.engine.active() if a["id"] == alert_id), None)
@@ -68,12 +81,10 @@ class Alerting:
         return await self._act(self.engine.ack(alert_id, user, self.clock()), alert_id)
 
     async def snooze(self, alert_id: str, user: str, seconds: float) -> dict:
-        return await self._act(self.engine.snooze(alert_id, user, self.clock(), seconds),
-                               alert_id)
+        return await self._act(self.engine.snooze(alert_id, user, self.clock(), seconds), alert_id)
 
     async def resolve(self, alert_id: str, user: str, note: str = "") -> dict:
-        return await self._act(self.engine.resolve(alert_id, user, self.clock(), note),
-                               alert_id)
+        return await self._act(self.engine.resolve(alert_id, user, self.clock(), note), alert_id)
 
     async def _act(self, decisions: list[Decision], alert_id: str) -> dict:
         self.handle(decisions)
@@ -82,8 +93,9 @@ class Alerting:
         last = mine[-1] if mine else decisions[-1]
         return {**last.alert, "event": last.event, "reason": last.reason}
 
-    async def audit(self, name: str, actor: str, detail: dict | None = None,
-                    alert_id: str | None = None) -> None:
+    async def audit(
+        self, name: str, actor: str, detail: dict | None = None, alert_id: str | None = None
+    ) -> None:
         """Append a user action (login, care entry, override...) to the audit chain."""
         self._chain(AuditEvent.at(name, self.clock(), actor, alert_id, detail))
         await self.pipeline.commit_now()
@@ -102,35 +114,75 @@ class Alerting:
         rows = self.pipeline.extra
         if a.get("id"):
             engine = self.engine.record_of(a)
-            rows.append(("alerts", {
-                "id": a["id"], "ward": a["ward"], "bed": a["bed"], "patient_id": a["patient_id"],
-                "kind": a["kind"], "tier": a["tier"], "state": a["state"],
-                "raised_ts": a["raised_ts"], "updated_ts": a["ts"],
-                "record": orjson.dumps(a).decode(),
-                "engine": orjson.dumps(engine).decode() if engine else None}))
+            rows.append(
+                (
+                    "alerts",
+                    {
+                        "id": a["id"],
+                        "ward": a["ward"],
+                        "bed": a["bed"],
+                        "patient_id": a["patient_id"],
+                        "kind": a["kind"],
+                        "tier": a["tier"],
+                        "state": a["state"],
+                        "raised_ts": a["raised_ts"],
+                        "updated_ts": a["ts"],
+                        "record": orjson.dumps(a).decode(),
+                        "engine": orjson.dumps(engine).decode() if engine else None,
+                    },
+                )
+            )
             if self.metrics is not None:
                 self.metrics.alerts.labels(str(a["tier"]), d.event).inc()
-        rows.append(("alert_events", {
-            "alert_id": a.get("id"), "ts": a["ts"], "event": d.event, "tier": a["tier"],
-            "notify": int(d.notify), "receivers": orjson.dumps(list(d.receivers)).decode(),
-            "reason": d.reason, "message": a["message"]}))
+        rows.append(
+            (
+                "alert_events",
+                {
+                    "alert_id": a.get("id"),
+                    "ts": a["ts"],
+                    "event": d.event,
+                    "tier": a["tier"],
+                    "notify": int(d.notify),
+                    "receivers": orjson.dumps(list(d.receivers)).decode(),
+                    "reason": d.reason,
+                    "message": a["message"],
+                },
+            )
+        )
         self.pipeline.wakeup.set()
 
     def _chain(self, event: AuditEvent) -> None:
         rec = chain(self.head, event)
         self.head = rec["hash"]
-        self.pipeline.extra.append(("audit", {
-            "ts": rec["ts"], "name": rec["name"], "actor": rec["actor"],
-            "alert_id": rec["alert_id"], "detail": canonical(rec["detail"]),
-            "prev": rec["prev"], "hash": rec["hash"]}))
+        self.pipeline.extra.append(
+            (
+                "audit",
+                {
+                    "ts": rec["ts"],
+                    "name": rec["name"],
+                    "actor": rec["actor"],
+                    "alert_id": rec["alert_id"],
+                    "detail": canonical(rec["detail"]),
+                    "prev": rec["prev"],
+                    "hash": rec["hash"],
+                },
+            )
+        )
         self.pipeline.wakeup.set()
 
     def _deliver(self, d: Decision) -> None:
         a = d.alert
         if self.hub is not None:
-            self.hub.publish({"type": "alert", "event": d.event, "alert": a,
-                              "reason": d.reason, "notify": d.notify,
-                              "receivers": list(d.receivers)})
+            self.hub.publish(
+                {
+                    "type": "alert",
+                    "event": d.event,
+                    "alert": a,
+                    "reason": d.reason,
+                    "notify": d.notify,
+                    "receivers": list(d.receivers),
+                }
+            )
         if not d.notify or not a.get("id"):
             return
         payload = {**d.payload(), "link": f"{self.public_url}/alerts/{a['id']}"}
@@ -140,13 +192,15 @@ class Alerting:
             return
         for receiver, channel, hook in deliveries(self.settings, d.receivers):
             if channel == "webhook" and hook is not None:
-                self.webhooks.send(Target(receiver, hook.url, hook.secret),
-                                   {**payload, "receiver": receiver})
+                self.webhooks.send(
+                    Target(receiver, hook.url, hook.secret), {**payload, "receiver": receiver}
+                )
 
 
 def stored_records(conn: sqlite3.Connection) -> list[dict]:
-    rows = conn.execute("SELECT engine FROM alerts WHERE state != 'resolved' "
-                        "AND engine IS NOT NULL")
+    rows = conn.execute(
+        "SELECT engine FROM alerts WHERE state != 'resolved' AND engine IS NOT NULL"
+    )
     return [orjson.loads(r[0]) for r in rows]
 
 
@@ -154,7 +208,17 @@ def audit_records(conn: sqlite3.Connection) -> list[dict]:
     """The audit chain as alerts.audit.verify reads it."""
     out = []
     for ts, name, actor, alert_id, detail, prev, digest in conn.execute(
-            "SELECT ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"):
-        out.append({"name": name, "ts": ts, "actor": actor, "alert_id": alert_id,
-                    "detail": orjson.loads(detail), "prev": prev, "hash": digest})
+        "SELECT ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"
+    ):
+        out.append(
+            {
+                "name": name,
+                "ts": ts,
+                "actor": actor,
+                "alert_id": alert_id,
+                "detail": orjson.loads(detail),
+                "prev": prev,
+                "hash": digest,
+            }
+        )
     return out

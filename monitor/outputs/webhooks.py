@@ -40,9 +40,16 @@ class Target:
 
 
 class Webhooks:
-    def __init__(self, *, clock: Callable[[], float], dead_letter: Callable[[dict], None],
-                 attempts: int = 5, first_delay_s: float = 1.0, timeout_s: float = 5.0,
-                 max_in_flight: int = 100):
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        dead_letter: Callable[[dict], None],
+        attempts: int = 5,
+        first_delay_s: float = 1.0,
+        timeout_s: float = 5.0,
+        max_in_flight: int = 100,
+    ):
         self.clock = clock
         self.dead_letter = dead_letter
         self.attempts = attempts
@@ -65,13 +72,16 @@ class Webhooks:
         async with self.slots:
             if self.session is None:
                 self.session = aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+                    timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+                )
             for attempt in range(1, self.attempts + 1):
                 stamp = f"{self.clock():.3f}"
-                headers = {"Content-Type": "application/json",
-                           "X-CRSWatch-Timestamp": stamp,
-                           "X-CRSWatch-Signature": sign(target.secret, body, stamp),
-                           "X-CRSWatch-Attempt": str(attempt)}
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-CRSWatch-Timestamp": stamp,
+                    "X-CRSWatch-Signature": sign(target.secret, body, stamp),
+                    "X-CRSWatch-Attempt": str(attempt),
+                }
                 try:
                     async with self.session.post(target.url, data=body, headers=headers) as r:
                         if 200 <= r.status < 300:
@@ -83,12 +93,20 @@ class Webhooks:
                 if attempt < self.attempts:
                     await asyncio.sleep(delay)
                     delay *= 2
-        log.warning("webhook to %s failed %d times (%s): dead letter", target.receiver,
-                    self.attempts, error)
-        self.dead_letter({"ts": self.clock(), "receiver": target.receiver,
-                          "channel": "webhook", "alert_id": payload.get("id"),
-                          "event": payload.get("event"), "error": error,
-                          "body": body.decode()})
+        log.warning(
+            "webhook to %s failed %d times (%s): dead letter", target.receiver, self.attempts, error
+        )
+        self.dead_letter(
+            {
+                "ts": self.clock(),
+                "receiver": target.receiver,
+                "channel": "webhook",
+                "alert_id": payload.get("id"),
+                "event": payload.get("event"),
+                "error": error,
+                "body": body.decode(),
+            }
+        )
 
     async def close(self) -> None:
         for task in list(self.tasks):

@@ -46,8 +46,14 @@ LOW = {"sbp": SBP_LOW, "map": MAP_LOW, "spo2": SPO2_LOW}  # below: hypotension /
 SMOOTHED = ("hr", "rr", "spo2")
 SMOOTH_S = 120.0
 DEFAULT_WINDOW = (60.0, 300.0)  # (stale_after_s, lost_after_s) for a vital not in `windows`
-NEURO_FIELDS = ("ice_score", "acvpu", "seizure", "seizure_prolonged", "motor_weakness",
-                "cerebral_edema")
+NEURO_FIELDS = (
+    "ice_score",
+    "acvpu",
+    "seizure",
+    "seizure_prolonged",
+    "motor_weakness",
+    "cerebral_edema",
+)
 _ABSENT = object()  # a neuro field the event did not carry
 _TS = itemgetter(0)
 
@@ -84,7 +90,7 @@ class _Series:
     def newest(self, t: float, n: int) -> list[tuple[float, Any]]:
         """Up to n entries at or before t, newest first."""
         i = bisect_right(self.items, t, key=_TS)
-        return self.items[max(0, i - n):i][::-1]
+        return self.items[max(0, i - n) : i][::-1]
 
     def complete_at(self, t: float) -> bool:
         """False when entries at or before t were rotated out: 'none held' means unknown."""
@@ -101,11 +107,22 @@ def _drug(name: Any) -> str | None:
 class BedState:
     """One admission in one bed. `windows`: vital -> (stale_after_s, lost_after_s)."""
 
-    __slots__ = ("admission", "windows", "keep", "_vitals", "_latest", "_first_fever",
-                 "_oxygen", "_pressors", "_meds", "_neuro")
+    __slots__ = (
+        "admission",
+        "windows",
+        "keep",
+        "_vitals",
+        "_latest",
+        "_first_fever",
+        "_oxygen",
+        "_pressors",
+        "_meds",
+        "_neuro",
+    )
 
-    def __init__(self, admission: Admission, windows: dict[str, tuple[float, float]],
-                 keep: int = 16):
+    def __init__(
+        self, admission: Admission, windows: dict[str, tuple[float, float]], keep: int = 16
+    ):
         if keep < 2:
             raise ValueError("keep must be at least 2 (sustained needs two readings)")
         self.admission = admission
@@ -133,8 +150,11 @@ class BedState:
             series.add(obs.ts, value, self.keep)
             if self._latest is None or obs.ts > self._latest:
                 self._latest = series.items[-1][0]
-            if name == "temp_c" and isinstance(value, float | int) and value >= FEVER_C and (
-                self._first_fever is None or obs.ts < self._first_fever
+            if (
+                name == "temp_c"
+                and isinstance(value, float | int)
+                and value >= FEVER_C
+                and (self._first_fever is None or obs.ts < self._first_fever)
             ):
                 self._first_fever = obs.ts
 
@@ -181,8 +201,13 @@ class BedState:
         device, flow, fio2 = self._oxygen_at(t)
         no_bp = v["sbp"] is None and v["map"] is None
         return Snapshot(
-            temp_c=v["temp_c"], hr=v["hr"], rr=v["rr"], spo2=v["spo2"],
-            sbp=v["sbp"], dbp=v["dbp"], map=v["map"],
+            temp_c=v["temp_c"],
+            hr=v["hr"],
+            rr=v["rr"],
+            spo2=v["spo2"],
+            sbp=v["sbp"],
+            dbp=v["dbp"],
+            map=v["map"],
             acvpu=self._acvpu_at(t, neuro_acvpu),
             o2_device=device,
             o2_flow_lpm=flow if flow is not None else v["o2_flow_lpm"],
@@ -196,8 +221,9 @@ class BedState:
             motor_weakness=neuro.get("motor_weakness"),
             cerebral_edema=neuro.get("cerebral_edema"),
             hypotension_sustained=None if no_bp else self._sustained(("sbp", "map"), t, clock),
-            hypoxaemia_sustained=None if v["spo2"] is None else self._sustained(("spo2",), t,
-                                                                                clock),
+            hypoxaemia_sustained=None
+            if v["spo2"] is None
+            else self._sustained(("spo2",), t, clock),
         )
 
     def fever_masked_at(self, t: float) -> bool:
@@ -242,9 +268,16 @@ class BedState:
         running ahead); vitals freshness is judged at `at` too."""
         at = now if at is None else at
         s = self.snapshot_at(at)
-        return Assessment(at=at, admission=self.admission, snapshot=s, crs=crs_grade(s),
-                          icans=icans_grade(s), news2=news2(s), vitals=self.vitals(at),
-                          fever_masked=s.fever_masked)
+        return Assessment(
+            at=at,
+            admission=self.admission,
+            snapshot=s,
+            crs=crs_grade(s),
+            icans=icans_grade(s),
+            news2=news2(s),
+            vitals=self.vitals(at),
+            fever_masked=s.fever_masked,
+        )
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -312,7 +345,7 @@ class BedState:
         found: dict[str, Any] = {}
         acvpu = None
         held = self._neuro.items
-        for ts, entry in reversed(held[:bisect_right(held, t, key=_TS)]):
+        for ts, entry in reversed(held[: bisect_right(held, t, key=_TS)]):
             for name, value in zip(NEURO_FIELDS, entry, strict=True):
                 if value is not _ABSENT:
                     found.setdefault(name, value)
@@ -354,11 +387,18 @@ def to_state(ward: str, bed: str, a: Assessment) -> dict[str, Any]:
         "crs_at_least": a.crs.at_least,
         "icans_grade": a.icans.grade,
         "icans_at_least": a.icans.at_least,
-        "news2": {"total": n.total, "band": n.band, "band_at_least": n.band_at_least,
-                  "complete": n.complete, "single_parameter_3": n.single_parameter_3},
+        "news2": {
+            "total": n.total,
+            "band": n.band,
+            "band_at_least": n.band_at_least,
+            "complete": n.complete,
+            "single_parameter_3": n.single_parameter_3,
+        },
         "risk": {},
-        "vitals": {name: {"value": v["value"], "ts": iso(v["ts"]), "status": v["status"]}
-                   for name, v in a.vitals.items()},
+        "vitals": {
+            name: {"value": v["value"], "ts": iso(v["ts"]), "status": v["status"]}
+            for name, v in a.vitals.items()
+        },
         "reasons": [*a.crs.reasons, *a.icans.reasons, *n.reasons],
         "fever_masked": a.fever_masked,
         "day": day_label(a.admission.infusion_ts, a.at),

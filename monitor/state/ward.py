@@ -67,21 +67,37 @@ class Ward:
         and the first fever (CRS once diagnosed stays diagnosed)."""
         for rec in records:
             bed = self.open_bed(rec)
-            cols = ("hr", "rr", "spo2", "sbp", "dbp", "map", "temp_c", "o2_flow_lpm",
-                    "fio2", "acvpu")
+            cols = (
+                "hr",
+                "rr",
+                "spo2",
+                "sbp",
+                "dbp",
+                "map",
+                "temp_c",
+                "o2_flow_lpm",
+                "fio2",
+                "acvpu",
+            )
             sel = f"SELECT ts, {', '.join(cols)} FROM observations WHERE admission_id=?"
-            newest = conn.execute("SELECT max(ts) FROM observations WHERE admission_id=?",
-                                  (rec.id,)).fetchone()[0] or 0.0
-            rows = conn.execute(f"{sel} AND ts >= ? ORDER BY ts",
-                                (rec.id, newest - RESTORE_HISTORY_S)).fetchall()
-            fever = conn.execute(f"{sel} AND temp_c >= {FEVER_C} ORDER BY ts LIMIT 1",
-                                 (rec.id,)).fetchall()
+            newest = (
+                conn.execute(
+                    "SELECT max(ts) FROM observations WHERE admission_id=?", (rec.id,)
+                ).fetchone()[0]
+                or 0.0
+            )
+            rows = conn.execute(
+                f"{sel} AND ts >= ? ORDER BY ts", (rec.id, newest - RESTORE_HISTORY_S)
+            ).fetchall()
+            fever = conn.execute(
+                f"{sel} AND temp_c >= {FEVER_C} ORDER BY ts LIMIT 1", (rec.id,)
+            ).fetchall()
             for row in fever + rows:
                 values = {c: v for c, v in zip(cols, row[1:], strict=True) if v is not None}
                 bed.add_observation(Observation(row[0], values))
             for ts, type_, data in conn.execute(
-                    "SELECT ts, type, data FROM care_events WHERE admission_id=? ORDER BY ts",
-                    (rec.id,)):
+                "SELECT ts, type, data FROM care_events WHERE admission_id=? ORDER BY ts", (rec.id,)
+            ):
                 bed.add_care(CareEvent(ts, type_, orjson.loads(data)))
             self.dirty.add(rec.id)
 
@@ -151,16 +167,16 @@ class Ward:
             since = now - self.forecast_at.get(adm_id, -1e18)
             if changed or not 0 <= since < self.forecast_every_s:
                 self.forecast_at[adm_id] = now
-                self.risk[adm_id] = (self.forecaster.observe(adm_id, None, current, current.at)
-                                     or {})
+                self.risk[adm_id] = self.forecaster.observe(adm_id, None, current, current.at) or {}
         if publish or previous is None or changed or _statuses(previous) != _statuses(current):
             self.dirty.add(adm_id)
         if not changed:
             return []
         return [timeline_row(self.records[adm_id], current, now, late=False)]
 
-    def reassess_touched(self, now: float, min_interval: float = 0.0,
-                         limit: int | None = None) -> list[dict]:
+    def reassess_touched(
+        self, now: float, min_interval: float = 0.0, limit: int | None = None
+    ) -> list[dict]:
         """Grade the beds touched since the last call (deferred mode), those touched first
         first; a bed graded less than `min_interval` ago waits for a later call, and so do
         the beds past the first `limit` graded."""
@@ -233,8 +249,18 @@ class Ward:
 
 
 def empty_state(ward: str, bed: str) -> dict:
-    return {"ward": ward, "bed": bed, "patient_id": None, "ts": None, "crs_grade": None,
-            "icans_grade": None, "news2": None, "risk": {}, "vitals": {}, "device": None}
+    return {
+        "ward": ward,
+        "bed": bed,
+        "patient_id": None,
+        "ts": None,
+        "crs_grade": None,
+        "icans_grade": None,
+        "news2": None,
+        "risk": {},
+        "vitals": {},
+        "device": None,
+    }
 
 
 def _statuses(a: Assessment) -> tuple:
@@ -244,11 +270,19 @@ def _statuses(a: Assessment) -> tuple:
 def timeline_row(rec: AdmissionRecord, a: Assessment, now: float, late: bool) -> dict:
     reasons = list(a.crs.reasons) + list(a.icans.reasons) + list(a.news2.reasons)
     return {
-        "admission_id": rec.id, "ward": rec.ward, "bed": rec.bed,
-        "patient_id": rec.patient_id, "ts": a.at, "recorded_ts": now, "late": int(late),
-        "crs_grade": a.crs.grade, "crs_at_least": a.crs.at_least,
-        "icans_grade": a.icans.grade, "icans_at_least": a.icans.at_least,
-        "news2_total": a.news2.total, "news2_band": a.news2.band,
+        "admission_id": rec.id,
+        "ward": rec.ward,
+        "bed": rec.bed,
+        "patient_id": rec.patient_id,
+        "ts": a.at,
+        "recorded_ts": now,
+        "late": int(late),
+        "crs_grade": a.crs.grade,
+        "crs_at_least": a.crs.at_least,
+        "icans_grade": a.icans.grade,
+        "icans_at_least": a.icans.at_least,
+        "news2_total": a.news2.total,
+        "news2_band": a.news2.band,
         "news2_band_at_least": a.news2.band_at_least,
         "news2_complete": int(a.news2.complete),
         "reasons": orjson.dumps(reasons).decode(),

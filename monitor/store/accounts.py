@@ -54,25 +54,27 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def put_user(conn: sqlite3.Connection, name: str, role: str, password_hash: str,
-             now: float) -> str:
+def put_user(conn: sqlite3.Connection, name: str, role: str, password_hash: str, now: float) -> str:
     """Create or update (see the module notes) inside the caller's transaction; returns
     "created" or "updated"."""
     exists = conn.execute("SELECT 1 FROM users WHERE username=?", (name,)).fetchone()
     if exists:
-        conn.execute("UPDATE users SET password_hash=?, role=?, failed_logins=0, "
-                     "locked_until=NULL, disabled=0 WHERE username=?",
-                     (password_hash, role, name))
+        conn.execute(
+            "UPDATE users SET password_hash=?, role=?, failed_logins=0, "
+            "locked_until=NULL, disabled=0 WHERE username=?",
+            (password_hash, role, name),
+        )
         conn.execute("DELETE FROM sessions WHERE username=?", (name,))
         return "updated"
-    conn.execute("INSERT INTO users (username, password_hash, role, created_ts, "
-                 "failed_logins, locked_until, disabled) VALUES (?, ?, ?, ?, 0, NULL, 0)",
-                 (name, password_hash, role, now))
+    conn.execute(
+        "INSERT INTO users (username, password_hash, role, created_ts, "
+        "failed_logins, locked_until, disabled) VALUES (?, ?, ?, ?, 0, NULL, 0)",
+        (name, password_hash, role, now),
+    )
     return "created"
 
 
-def add_user(db_path: str, name: str, role: str, password: str,
-             busy_timeout_s: float = 5.0) -> str:
+def add_user(db_path: str, name: str, role: str, password: str, busy_timeout_s: float = 5.0) -> str:
     """Create the user, or update its password and role; "created" or "updated"."""
     import time
 
@@ -131,8 +133,9 @@ def main_user_add(args_list: list[str], stdin: TextIO = sys.stdin) -> int:
         cfg = load(args.config)
         password = _read_password(args, stdin)
         check(args.name, args.role, password)
-        result = add_user(cfg["storage.path"], args.name, args.role, password,
-                          cfg["storage.busy_timeout_s"])
+        result = add_user(
+            cfg["storage.path"], args.name, args.role, password, cfg["storage.busy_timeout_s"]
+        )
     except UserError as e:
         print(f"crswatch user add: {e}", file=sys.stderr)
         return 2

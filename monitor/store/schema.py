@@ -14,92 +14,228 @@ from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("crswatch")
 
-VITAL_COLUMNS = {"hr": float, "rr": float, "spo2": float, "sbp": float, "dbp": float,
-                 "map": float, "temp_c": float, "o2_flow_lpm": float, "fio2": float,
-                 "acvpu": str}
+VITAL_COLUMNS = {
+    "hr": float,
+    "rr": float,
+    "spo2": float,
+    "sbp": float,
+    "dbp": float,
+    "map": float,
+    "temp_c": float,
+    "o2_flow_lpm": float,
+    "fio2": float,
+    "acvpu": str,
+}
 
 
 @migrations()
 def m001_core(db: Database) -> None:
-    db["admissions"].create({
-        "id": str, "ward": str, "bed": str, "patient_id": str, "admitted_ts": float,
-        "discharged_ts": float, "age": float, "product": str, "indication": str,
-        "infusion_ts": float, "spo2_scale": int, "received_ts": float,
-    }, pk="id", not_null={"ward", "bed", "patient_id", "admitted_ts"})
+    db["admissions"].create(
+        {
+            "id": str,
+            "ward": str,
+            "bed": str,
+            "patient_id": str,
+            "admitted_ts": float,
+            "discharged_ts": float,
+            "age": float,
+            "product": str,
+            "indication": str,
+            "infusion_ts": float,
+            "spo2_scale": int,
+            "received_ts": float,
+        },
+        pk="id",
+        not_null={"ward", "bed", "patient_id", "admitted_ts"},
+    )
     db["admissions"].create_index(["ward", "bed", "discharged_ts"])
     db["admissions"].create_index(["patient_id"])
     # One wide row per time point of a bed; vitals arriving separately for the same
     # time point are merged into it.
-    db["observations"].create({
-        "ward": str, "bed": str, "ts": float, "admission_id": str, "patient_id": str,
-        **VITAL_COLUMNS, "source": str, "received_ts": float,
-    }, pk=("ward", "bed", "ts"), not_null={"admission_id", "patient_id"})
+    db["observations"].create(
+        {
+            "ward": str,
+            "bed": str,
+            "ts": float,
+            "admission_id": str,
+            "patient_id": str,
+            **VITAL_COLUMNS,
+            "source": str,
+            "received_ts": float,
+        },
+        pk=("ward", "bed", "ts"),
+        not_null={"admission_id", "patient_id"},
+    )
     db["observations"].create_index(["patient_id", "ts"])
-    db["care_events"].create({
-        "id": int, "admission_id": str, "ward": str, "bed": str, "patient_id": str,
-        "ts": float, "type": str, "data": str, "received_ts": float,
-    }, pk="id")
+    db["care_events"].create(
+        {
+            "id": int,
+            "admission_id": str,
+            "ward": str,
+            "bed": str,
+            "patient_id": str,
+            "ts": float,
+            "type": str,
+            "data": str,
+            "received_ts": float,
+        },
+        pk="id",
+    )
     db["care_events"].create_index(["admission_id", "ts", "type", "data"], unique=True)
-    db["device_events"].create({
-        "id": int, "ward": str, "bed": str, "state": str, "received_ts": float,
-    }, pk="id")
-    db["rejections"].create({
-        "id": int, "received_ts": float, "topic": str, "reason": str, "payload": bytes,
-    }, pk="id")
+    db["device_events"].create(
+        {
+            "id": int,
+            "ward": str,
+            "bed": str,
+            "state": str,
+            "received_ts": float,
+        },
+        pk="id",
+    )
+    db["rejections"].create(
+        {
+            "id": int,
+            "received_ts": float,
+            "topic": str,
+            "reason": str,
+            "payload": bytes,
+        },
+        pk="id",
+    )
     # The grade timeline: one row per change of a patient's grades, with its reasons.
-    db["grades"].create({
-        "id": int, "admission_id": str, "ward": str, "bed": str, "patient_id": str,
-        "ts": float, "recorded_ts": float, "late": int,
-        "crs_grade": int, "crs_at_least": int, "icans_grade": int, "icans_at_least": int,
-        "news2_total": int, "news2_band": str, "news2_band_at_least": str,
-        "news2_complete": int, "reasons": str,
-    }, pk="id")
+    db["grades"].create(
+        {
+            "id": int,
+            "admission_id": str,
+            "ward": str,
+            "bed": str,
+            "patient_id": str,
+            "ts": float,
+            "recorded_ts": float,
+            "late": int,
+            "crs_grade": int,
+            "crs_at_least": int,
+            "icans_grade": int,
+            "icans_at_least": int,
+            "news2_total": int,
+            "news2_band": str,
+            "news2_band_at_least": str,
+            "news2_complete": int,
+            "reasons": str,
+        },
+        pk="id",
+    )
     db["grades"].create_index(["admission_id", "ts"])
     db["heartbeat"].create({"id": int, "ts": float}, pk="id")
 
 
 @migrations()
 def m002_people_and_alerts(db: Database) -> None:
-    db["users"].create({
-        "username": str, "password_hash": str, "role": str, "created_ts": float,
-        "failed_logins": int, "locked_until": float, "disabled": int,
-    }, pk="username", not_null={"password_hash", "role"})
+    db["users"].create(
+        {
+            "username": str,
+            "password_hash": str,
+            "role": str,
+            "created_ts": float,
+            "failed_logins": int,
+            "locked_until": float,
+            "disabled": int,
+        },
+        pk="username",
+        not_null={"password_hash", "role"},
+    )
     # Session and API tokens: only a hash of the token is stored.
-    db["sessions"].create({
-        "token_hash": str, "username": str, "created_ts": float, "expires_ts": float,
-        "csrf": str, "kind": str,
-    }, pk="token_hash")
+    db["sessions"].create(
+        {
+            "token_hash": str,
+            "username": str,
+            "created_ts": float,
+            "expires_ts": float,
+            "csrf": str,
+            "kind": str,
+        },
+        pk="token_hash",
+    )
     db["sessions"].create_index(["username"])
     # Alerts: one row per alert (its current record), and every event it went through.
-    db["alerts"].create({
-        "id": str, "ward": str, "bed": str, "patient_id": str, "kind": str, "tier": int,
-        "state": str, "raised_ts": float, "updated_ts": float,
-        "record": str,  # the public snapshot (what the dashboard and the API show)
-        "engine": str,  # the engine's own record, to restore it after a restart
-    }, pk="id")
+    db["alerts"].create(
+        {
+            "id": str,
+            "ward": str,
+            "bed": str,
+            "patient_id": str,
+            "kind": str,
+            "tier": int,
+            "state": str,
+            "raised_ts": float,
+            "updated_ts": float,
+            "record": str,  # the public snapshot (what the dashboard and the API show)
+            "engine": str,  # the engine's own record, to restore it after a restart
+        },
+        pk="id",
+    )
     db["alerts"].create_index(["state"])
     db["alerts"].create_index(["patient_id"])
-    db["alert_events"].create({
-        "id": int, "alert_id": str, "ts": float, "event": str, "tier": int, "notify": int,
-        "receivers": str, "reason": str, "message": str,
-    }, pk="id")
+    db["alert_events"].create(
+        {
+            "id": int,
+            "alert_id": str,
+            "ts": float,
+            "event": str,
+            "tier": int,
+            "notify": int,
+            "receivers": str,
+            "reason": str,
+            "message": str,
+        },
+        pk="id",
+    )
     db["alert_events"].create_index(["alert_id"])
     # Deliveries that could not be made (webhook receivers that stayed down).
-    db["dead_letters"].create({
-        "id": int, "ts": float, "receiver": str, "channel": str, "alert_id": str,
-        "event": str, "error": str, "body": str,
-    }, pk="id")
+    db["dead_letters"].create(
+        {
+            "id": int,
+            "ts": float,
+            "receiver": str,
+            "channel": str,
+            "alert_id": str,
+            "event": str,
+            "error": str,
+            "body": str,
+        },
+        pk="id",
+    )
     # Append-only, tamper-evident audit chain of alert events and user actions.
     # Columns mirror alerts.audit.chain(): `detail` is canonical JSON, `ts` ISO 8601 UTC.
-    db["audit"].create({
-        "seq": int, "ts": str, "name": str, "actor": str, "alert_id": str,
-        "detail": str, "prev": str, "hash": str,
-    }, pk="seq")
+    db["audit"].create(
+        {
+            "seq": int,
+            "ts": str,
+            "name": str,
+            "actor": str,
+            "alert_id": str,
+            "detail": str,
+            "prev": str,
+            "hash": str,
+        },
+        pk="seq",
+    )
     # A physician's confirmation or override of a grade, with the reason.
-    db["grade_overrides"].create({
-        "id": int, "admission_id": str, "ward": str, "bed": str, "patient_id": str,
-        "ts": float, "username": str, "scale": str, "grade": int, "reason": str,
-    }, pk="id")
+    db["grade_overrides"].create(
+        {
+            "id": int,
+            "admission_id": str,
+            "ward": str,
+            "bed": str,
+            "patient_id": str,
+            "ts": float,
+            "username": str,
+            "scale": str,
+            "grade": int,
+            "reason": str,
+        },
+        pk="id",
+    )
 
 
 @migrations()

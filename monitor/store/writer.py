@@ -72,8 +72,10 @@ class Store:
                 conn.execute("RELEASE item")
             for table, row in extra:
                 cols = ", ".join(row)
-                conn.execute(f"INSERT OR REPLACE INTO {table} ({cols}) VALUES "
-                             f"({', '.join('?' * len(row))})", tuple(row.values()))
+                conn.execute(
+                    f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()),
+                )
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             if conn.in_transaction:
@@ -100,12 +102,14 @@ class Store:
             self._put_admit(conn, item)
         elif kind == "discharge":
             body: Discharge = item.body
-            conn.execute("UPDATE admissions SET discharged_ts=? WHERE id=?",
-                         (body.ts, item.record.id))
+            conn.execute(
+                "UPDATE admissions SET discharged_ts=? WHERE id=?", (body.ts, item.record.id)
+            )
         elif kind == "device":
-            conn.execute("INSERT INTO device_events (ward, bed, state, received_ts) "
-                         "VALUES (?, ?, ?, ?)",
-                         (item.ward, item.bed, item.body.state, item.received_ts))
+            conn.execute(
+                "INSERT INTO device_events (ward, bed, state, received_ts) VALUES (?, ?, ?, ?)",
+                (item.ward, item.bed, item.body.state, item.received_ts),
+            )
         elif kind == "reject":
             self._put_rejection(conn, item)
 
@@ -113,9 +117,19 @@ class Store:
         """Insert a new time point, or merge vitals into an existing one. Returns what was
         new (None for an exact duplicate); raises Rejected on a conflicting value."""
         rec = item.record
-        cur = conn.execute(_INSERT_OBS, (item.ward, item.bed, obs.ts, rec.id, rec.patient_id,
-                                         *(obs.values.get(c) for c in COLS),
-                                         item.source, item.received_ts))
+        cur = conn.execute(
+            _INSERT_OBS,
+            (
+                item.ward,
+                item.bed,
+                obs.ts,
+                rec.id,
+                rec.patient_id,
+                *(obs.values.get(c) for c in COLS),
+                item.source,
+                item.received_ts,
+            ),
+        )
         if cur.rowcount == 1:  # the common case: a new time point, one statement
             return obs
         row = conn.execute(_SELECT_OBS, (item.ward, item.bed, obs.ts)).fetchone()
@@ -126,13 +140,16 @@ class Store:
             if old is None:
                 new[name] = value
             elif old != value:
-                raise Rejected(f"{name}: a different value is already stored for this bed "
-                               f"at this time")
+                raise Rejected(
+                    f"{name}: a different value is already stored for this bed at this time"
+                )
         if not new:
             return None
         sets = ", ".join(f"{k}=?" for k in new)
-        conn.execute(f"UPDATE observations SET {sets} WHERE ward=? AND bed=? AND ts=?",
-                     (*new.values(), item.ward, item.bed, obs.ts))
+        conn.execute(
+            f"UPDATE observations SET {sets} WHERE ward=? AND bed=? AND ts=?",
+            (*new.values(), item.ward, item.bed, obs.ts),
+        )
         return Observation(obs.ts, new)
 
     def _put_care(self, conn, item: Item) -> None:
@@ -141,8 +158,17 @@ class Store:
         cur = conn.execute(
             "INSERT OR IGNORE INTO care_events (admission_id, ward, bed, patient_id, ts, "
             "type, data, received_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.id, item.ward, item.bed, rec.patient_id, ev.ts, ev.type,
-             orjson.dumps(ev.data, option=orjson.OPT_SORT_KEYS).decode(), item.received_ts))
+            (
+                rec.id,
+                item.ward,
+                item.bed,
+                rec.patient_id,
+                ev.ts,
+                ev.type,
+                orjson.dumps(ev.data, option=orjson.OPT_SORT_KEYS).decode(),
+                item.received_ts,
+            ),
+        )
         if cur.rowcount == 0:
             item.kind, item.reason = "duplicate", "care event already stored"
 
@@ -153,15 +179,34 @@ class Store:
             "INSERT OR IGNORE INTO admissions (id, ward, bed, patient_id, admitted_ts, age, "
             "product, indication, infusion_ts, spo2_scale, received_ts) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.id, item.ward, item.bed, a.patient_id, a.ts, a.age, a.product,
-             a.indication, a.infusion_ts, a.spo2_scale, item.received_ts))
+            (
+                rec.id,
+                item.ward,
+                item.bed,
+                a.patient_id,
+                a.ts,
+                a.age,
+                a.product,
+                a.indication,
+                a.infusion_ts,
+                a.spo2_scale,
+                item.received_ts,
+            ),
+        )
 
     def _put_rejection(self, conn, item: Item) -> None:
-        conn.execute("INSERT INTO rejections (received_ts, topic, reason, payload, count, "
-                     "last_received_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                     (item.received_ts, item.topic, item.reason,
-                      item.payload[:REJECTED_PAYLOAD_MAX], item.count,
-                      item.last_ts if item.count > 1 else None))
+        conn.execute(
+            "INSERT INTO rejections (received_ts, topic, reason, payload, count, "
+            "last_received_ts) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                item.received_ts,
+                item.topic,
+                item.reason,
+                item.payload[:REJECTED_PAYLOAD_MAX],
+                item.count,
+                item.last_ts if item.count > 1 else None,
+            ),
+        )
 
     async def transact(self, fn, *args):
         """Run `fn(conn, *args)` in the writer thread, inside one transaction, and return

@@ -13,12 +13,24 @@ from monitor.clock import iso
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z; every timeline is in seconds after it
 
 
-def view(crs: int | None = 0, crs_at_least: int | None = None, icans: int | None = 0,
-         icans_at_least: int | None = None, news2: int = 0, band: str | None = "low",
-         sp3: bool = False, complete: bool = True, vitals: dict[str, str] | None = None,
-         device: str | None = "online", risk: dict[str, Any] | None = None,
-         reasons: list[str] | None = None, t: float = 0.0, bed: str = "b1",
-         ward: str = "w1", patient: str = "P1") -> dict[str, Any]:
+def view(
+    crs: int | None = 0,
+    crs_at_least: int | None = None,
+    icans: int | None = 0,
+    icans_at_least: int | None = None,
+    news2: int = 0,
+    band: str | None = "low",
+    sp3: bool = False,
+    complete: bool = True,
+    vitals: dict[str, str] | None = None,
+    device: str | None = "online",
+    risk: dict[str, Any] | None = None,
+    reasons: list[str] | None = None,
+    t: float = 0.0,
+    bed: str = "b1",
+    ward: str = "w1",
+    patient: str = "P1",
+) -> dict[str, Any]:
     """A bed's state at T0 + t. `vitals`: name -> status; a stale or lost vital's last
     reading is placed 120 s or 600 s before t."""
     at_least = band if complete else (None if band == "low" else band)
@@ -29,17 +41,33 @@ def view(crs: int | None = 0, crs_at_least: int | None = None, icans: int | None
     vit = {}
     for name, status in (vitals or {}).items():
         age = {"live": 5, "stale": 120, "lost": 600}.get(status)
-        vit[name] = {"value": None if age is None else 94,
-                     "ts": None if age is None else iso(T0 + t - age), "status": status}
+        vit[name] = {
+            "value": None if age is None else 94,
+            "ts": None if age is None else iso(T0 + t - age),
+            "status": status,
+        }
     return {
-        "ward": ward, "bed": bed, "patient_id": patient, "ts": iso(T0 + t),
-        "crs_grade": crs, "crs_at_least": crs_at_least,
-        "icans_grade": icans, "icans_at_least": icans_at_least,
-        "news2": {"total": news2, "band": band if complete else None,
-                  "band_at_least": at_least, "complete": complete,
-                  "single_parameter_3": sp3},
-        "risk": risk or {}, "vitals": vit, "reasons": list(reasons or []),
-        "fever_masked": False, "day": "D+3", "device": device,
+        "ward": ward,
+        "bed": bed,
+        "patient_id": patient,
+        "ts": iso(T0 + t),
+        "crs_grade": crs,
+        "crs_at_least": crs_at_least,
+        "icans_grade": icans,
+        "icans_at_least": icans_at_least,
+        "news2": {
+            "total": news2,
+            "band": band if complete else None,
+            "band_at_least": at_least,
+            "complete": complete,
+            "single_parameter_3": sp3,
+        },
+        "risk": risk or {},
+        "vitals": vit,
+        "reasons": list(reasons or []),
+        "fever_masked": False,
+        "day": "D+3",
+        "device": device,
     }
 
 
@@ -74,5 +102,4 @@ class Ward:
 
 def brief(decisions: list) -> list[tuple]:
     """(event, alert id, tier, receivers, reason) per decision: what the tests compare."""
-    return [(d.event, d.alert["id"], d.alert["tier"], d.receivers, d.reason)
-            for d in decisions]
+    return [(d.event, d.alert["id"], d.alert["tier"], d.receivers, d.reason) for d in decisions]

@@ -34,16 +34,24 @@ def wait_port(port: int, up: bool = True, timeout: float = 15.0) -> None:
 class TestBroker:
     __test__ = False  # not a test class
 
-    def __init__(self, workdir: Path, kind: str | None = None, persistent: bool = True,
-                 extra_conf: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        workdir: Path,
+        kind: str | None = None,
+        persistent: bool = True,
+        extra_conf: tuple[str, ...] = (),
+    ):
         self.workdir = Path(workdir)
         self.persistent = persistent
         self.extra_conf = extra_conf
         self.workdir.mkdir(parents=True, exist_ok=True)
         # CRSWATCH_BROKER=amqtt forces the embedded broker (what a machine without
         # Mosquitto gets), to check that the suite holds there too.
-        self.kind = kind or os.environ.get("CRSWATCH_BROKER") or (
-            "mosquitto" if shutil.which("mosquitto") else "amqtt")
+        self.kind = (
+            kind
+            or os.environ.get("CRSWATCH_BROKER")
+            or ("mosquitto" if shutil.which("mosquitto") else "amqtt")
+        )
         self.port = free_port()
         self.host = "127.0.0.1"
         self.proc: subprocess.Popen | None = None
@@ -53,36 +61,44 @@ class TestBroker:
     def _command(self) -> list[str]:
         if self.kind == "mosquitto":
             conf = self.workdir / "mosquitto.conf"
-            conf.write_text("\n".join([
-                f"listener {self.port} 127.0.0.1",
-                *self.extra_conf,
-                f"persistence {'true' if self.persistent else 'false'}",
-                f"persistence_location {self.workdir}/",
-                "autosave_interval 1",
-                # A ward's daemon may be away for a while: keep everything queued for it.
-                "max_queued_messages 1000000",
-                "max_inflight_messages 1000",
-                "log_dest stderr",
-                "log_type error",
-                # run as root (CI), Mosquitto would drop to its own user and could not
-                # read the test's files (password file, certificates) in a 0700 tmp dir
-                *(["user root"] if os.geteuid() == 0 else []),
-            ]) + "\n")
+            conf.write_text(
+                "\n".join(
+                    [
+                        f"listener {self.port} 127.0.0.1",
+                        *self.extra_conf,
+                        f"persistence {'true' if self.persistent else 'false'}",
+                        f"persistence_location {self.workdir}/",
+                        "autosave_interval 1",
+                        # A ward's daemon may be away for a while: keep everything queued for it.
+                        "max_queued_messages 1000000",
+                        "max_inflight_messages 1000",
+                        "log_dest stderr",
+                        "log_type error",
+                        # run as root (CI), Mosquitto would drop to its own user and could not
+                        # read the test's files (password file, certificates) in a 0700 tmp dir
+                        *(["user root"] if os.geteuid() == 0 else []),
+                    ]
+                )
+                + "\n"
+            )
             if not any(c.startswith("allow_anonymous") for c in self.extra_conf):
                 conf.write_text(conf.read_text() + "allow_anonymous true\n")
             return ["mosquitto", "-c", str(conf)]
-        code = (f"import asyncio, sys; sys.path.insert(0, {str(ROOT)!r})\n"
-                "from monitor.ops.broker import start_broker\n"
-                "async def main():\n"
-                f"    await start_broker('127.0.0.1', {self.port})\n"
-                "    await asyncio.Event().wait()\n"
-                "asyncio.run(main())\n")
+        code = (
+            f"import asyncio, sys; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from monitor.ops.broker import start_broker\n"
+            "async def main():\n"
+            f"    await start_broker('127.0.0.1', {self.port})\n"
+            "    await asyncio.Event().wait()\n"
+            "asyncio.run(main())\n"
+        )
         return [sys.executable, "-c", code]
 
     def start(self) -> TestBroker:
         log = open(self.workdir / "broker.log", "ab")
-        self.proc = subprocess.Popen(self._command(), stdout=log, stderr=log,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            self._command(), stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
         wait_port(self.port)
         return self
 

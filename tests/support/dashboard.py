@@ -33,8 +33,9 @@ def make_user(d, name: str, role: str, password: str = PASSWORD) -> str:
 async def login(d, name: str, password: str = PASSWORD) -> tuple[aiohttp.ClientSession, dict]:
     """A cookie session logged in as `name`, and the login answer ({token, csrf, ...})."""
     session = new_session()
-    async with session.post(url(d, "/api/login"),
-                            json={"username": name, "password": password}) as r:
+    async with session.post(
+        url(d, "/api/login"), json={"username": name, "password": password}
+    ) as r:
         assert r.status == 200, await r.text()
         return session, await r.json()
 
@@ -72,15 +73,34 @@ async def _json(r: aiohttp.ClientResponse):
 
 def is_error(body: object, code: str | None = None) -> bool:
     """The one error shape: {"error": {"code", "message"}} and nothing else."""
-    ok = (isinstance(body, dict) and set(body) == {"error"}
-          and set(body["error"]) == {"code", "message"}
-          and isinstance(body["error"]["message"], str) and body["error"]["message"])
+    ok = (
+        isinstance(body, dict)
+        and set(body) == {"error"}
+        and set(body["error"]) == {"code", "message"}
+        and isinstance(body["error"]["message"], str)
+        and body["error"]["message"]
+    )
     return bool(ok) and (code is None or body["error"]["code"] == code)
 
 
-async def admit(publisher, p: str, ward: str = "w1", bed: str = "b1", patient: str = "P1",
-                now: float | None = None) -> None:
+async def admit(
+    publisher,
+    p: str,
+    ward: str = "w1",
+    bed: str = "b1",
+    patient: str = "P1",
+    now: float | None = None,
+) -> None:
     now = now or time.time()
-    await publisher(f"{p}/{ward}/{bed}/admit", {
-        "patient_id": patient, "ts": now - 3600, "age": 41, "product": "CD19 CAR-T",
-        "indication": "DLBCL", "infusion_ts": now - 2 * 86400 - 3600, "spo2_scale": 1})
+    await publisher(
+        f"{p}/{ward}/{bed}/admit",
+        {
+            "patient_id": patient,
+            "ts": now - 3600,
+            "age": 41,
+            "product": "CD19 CAR-T",
+            "indication": "DLBCL",
+            "infusion_ts": now - 2 * 86400 - 3600,
+            "spo2_scale": 1,
+        },
+    )

@@ -78,17 +78,22 @@ ADMITTED = (("w1", "b1"), ("w1", "b2"), ("ICU-3", "bed_12"))
 
 # -- the router target ---------------------------------------------------------------
 
+
 def new_router() -> Router:
     admissions = Admissions()
     for ward, bed in ADMITTED:
         a = Admission(patient_id=f"P-{bed}", ts=NOW - 86400, infusion_ts=NOW - 2 * 86400)
         admissions.admit(AdmissionRecord(admission_id(ward, bed, a), ward, bed, a))
-    return Router(PREFIX, admissions, max_bytes=MAX_BYTES, max_future_s=ft.MAX_FUTURE_S,
-                  max_past_s=ft.MAX_PAST_S)
+    return Router(
+        PREFIX,
+        admissions,
+        max_bytes=MAX_BYTES,
+        max_future_s=ft.MAX_FUTURE_S,
+        max_past_s=ft.MAX_PAST_S,
+    )
 
 
-ITEM_KINDS = frozenset({"reject", "duplicate", "vitals", "care", "admit", "discharge",
-                        "device"})
+ITEM_KINDS = frozenset({"reject", "duplicate", "vitals", "care", "admit", "discharge", "device"})
 
 
 def check_route(router: Router, topic: str, payload: bytes, now: float = NOW) -> Item:
@@ -133,6 +138,7 @@ def check_route(router: Router, topic: str, payload: bytes, now: float = NOW) ->
 
 # -- targets -------------------------------------------------------------------------
 
+
 def _decoder(decode: Callable[[bytes], Any], check: Callable[[Any], None]):
     def run(data: bytes) -> bool:
         """True when accepted, False when rejected (with a reason)."""
@@ -143,12 +149,14 @@ def _decoder(decode: Callable[[bytes], Any], check: Callable[[Any], None]):
             return False
         check(result)
         return True
+
     return run
 
 
 def _is(kind):
     def check(result):
         assert isinstance(result, kind), result
+
     return check
 
 
@@ -165,67 +173,313 @@ DECODERS: dict[str, Callable[[bytes], bool]] = {
     "care": _decoder(lambda d: decode_care(d, NOW), _is(CareEvent)),
     "device": _decoder(decode_device, _device),
 }
-_SEED_TARGETS = {"vitals": ft.fuzz_vitals, "fhir": ft.fuzz_fhir, "hl7": ft.fuzz_hl7,
-                 "admit": ft.fuzz_admit, "discharge": ft.fuzz_discharge,
-                 "care": ft.fuzz_care, "device": ft.fuzz_device}
+_SEED_TARGETS = {
+    "vitals": ft.fuzz_vitals,
+    "fhir": ft.fuzz_fhir,
+    "hl7": ft.fuzz_hl7,
+    "admit": ft.fuzz_admit,
+    "discharge": ft.fuzz_discharge,
+    "care": ft.fuzz_care,
+    "device": ft.fuzz_device,
+}
 SEEDS: dict[str, list[bytes]] = {name: list(ft.seeds()[t]) for name, t in _SEED_TARGETS.items()}
 JSON_KINDS = ("vitals", "fhir", "admit", "discharge", "care")
-KIND_OF_TOPIC = {"vitals": "vitals", "fhir": "fhir", "hl7": "hl7", "admit": "admit",
-                 "discharge": "discharge", "care": "care", "device": "device"}
+KIND_OF_TOPIC = {
+    "vitals": "vitals",
+    "fhir": "fhir",
+    "hl7": "hl7",
+    "admit": "admit",
+    "discharge": "discharge",
+    "care": "care",
+    "device": "device",
+}
 
 
 # -- generators: every one takes an rng with randrange, randint, choice and random ----------
 # (random.Random, hypothesis' st.randoms(), or BytesRandom below for atheris)
 
 INTERESTING_NUMBERS = (
-    0, -1, 1, 2, 0.5, -0.0, 14.5, 37.0, 38.0, 38.4, 45.0, 45.0001, 24.999, 25, 60, 80, 90,
-    100, 100.5, 120, 300, 300.0001, 0.21, 0.2, 1.0, 1.01, 10, 64, 65, 1e15, 1e15 + 2,
-    2 ** 53 + 1, 2 ** 63, 2 ** 64, -(2 ** 63), 10 ** 30, 1e308, -1e308, 5e-324,
-    NOW, NOW - 60, NOW + 300, NOW + 301, NOW - 14 * 86400, NOW - 14 * 86400 - 1,
-    NOW - 86400 - 1, NOW * 1000, 1e12, -62135596800, 253402300800,
+    0,
+    -1,
+    1,
+    2,
+    0.5,
+    -0.0,
+    14.5,
+    37.0,
+    38.0,
+    38.4,
+    45.0,
+    45.0001,
+    24.999,
+    25,
+    60,
+    80,
+    90,
+    100,
+    100.5,
+    120,
+    300,
+    300.0001,
+    0.21,
+    0.2,
+    1.0,
+    1.01,
+    10,
+    64,
+    65,
+    1e15,
+    1e15 + 2,
+    2**53 + 1,
+    2**63,
+    2**64,
+    -(2**63),
+    10**30,
+    1e308,
+    -1e308,
+    5e-324,
+    NOW,
+    NOW - 60,
+    NOW + 300,
+    NOW + 301,
+    NOW - 14 * 86400,
+    NOW - 14 * 86400 - 1,
+    NOW - 86400 - 1,
+    NOW * 1000,
+    1e12,
+    -62135596800,
+    253402300800,
 )
 INTERESTING_STRINGS = (
-    "", " ", "A", "a", " a ", "c", "V", "P", "U", "X", "online", "offline", "OFFLINE",
-    "null", "true", "NaN", "Infinity", "1e999", "38.4", "0x10", "2026-11-25T11:59:00Z",
-    "2026-11-25T11:59:00", "2026-11-25T11:59:00+14:00", "2026-11-25T11:59:00-23:59",
-    "2026-11-25T11:59:00.123456Z", "2026-11-25", "2026-11-25 11:59Z", "0001-01-01T00:00:00Z",
-    "9999-12-31T23:59:59Z", "9999-12-31T23:59:59-23:59", "2026-13-45T25:61:61Z",
-    "2026-W48-3T12:00Z", "20261125T115900Z", "oxygen", "vasopressor", "medication",
-    "neuro", "room_air", "nasal_cannula", "hfnc", "ventilator", "norepinephrine",
-    "vasopressin", "start", "stop", "tocilizumab", "Dexamethasone", "focal", "diffuse",
-    "Observation", "Bundle", "collection", "final", "amended", "preliminary",
-    "entered-in-error", "cancelled", "http://loinc.org", "urn:oid:2.16.840.1.113883.6.1",
-    "http://unitsofmeasure.org", "8867-4", "9279-1", "59408-5", "8310-5", "8480-6",
-    "8462-4", "8478-0", "85354-9", "3150-0", "3151-8", "/min", "{beats}/min", "Cel",
-    "[degF]", "degF", "%", "mm[Hg]", "L/min", "1", "\u0000", "\ud800", "é", "😀",
-    "x" * 300, "P-001", "P1", "../../etc/passwd", "'; DROP TABLE observations;--",
+    "",
+    " ",
+    "A",
+    "a",
+    " a ",
+    "c",
+    "V",
+    "P",
+    "U",
+    "X",
+    "online",
+    "offline",
+    "OFFLINE",
+    "null",
+    "true",
+    "NaN",
+    "Infinity",
+    "1e999",
+    "38.4",
+    "0x10",
+    "2026-11-25T11:59:00Z",
+    "2026-11-25T11:59:00",
+    "2026-11-25T11:59:00+14:00",
+    "2026-11-25T11:59:00-23:59",
+    "2026-11-25T11:59:00.123456Z",
+    "2026-11-25",
+    "2026-11-25 11:59Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59-23:59",
+    "2026-13-45T25:61:61Z",
+    "2026-W48-3T12:00Z",
+    "20261125T115900Z",
+    "oxygen",
+    "vasopressor",
+    "medication",
+    "neuro",
+    "room_air",
+    "nasal_cannula",
+    "hfnc",
+    "ventilator",
+    "norepinephrine",
+    "vasopressin",
+    "start",
+    "stop",
+    "tocilizumab",
+    "Dexamethasone",
+    "focal",
+    "diffuse",
+    "Observation",
+    "Bundle",
+    "collection",
+    "final",
+    "amended",
+    "preliminary",
+    "entered-in-error",
+    "cancelled",
+    "http://loinc.org",
+    "urn:oid:2.16.840.1.113883.6.1",
+    "http://unitsofmeasure.org",
+    "8867-4",
+    "9279-1",
+    "59408-5",
+    "8310-5",
+    "8480-6",
+    "8462-4",
+    "8478-0",
+    "85354-9",
+    "3150-0",
+    "3151-8",
+    "/min",
+    "{beats}/min",
+    "Cel",
+    "[degF]",
+    "degF",
+    "%",
+    "mm[Hg]",
+    "L/min",
+    "1",
+    "\u0000",
+    "\ud800",
+    "é",
+    "😀",
+    "x" * 300,
+    "P-001",
+    "P1",
+    "../../etc/passwd",
+    "'; DROP TABLE observations;--",
 )
 FIELD_NAMES = (
-    "ts", "hr", "rr", "spo2", "sbp", "dbp", "map", "temp_c", "acvpu", "fio2", "o2_flow_lpm",
-    "patient_id", "age", "product", "indication", "infusion_ts", "spo2_scale", "type",
-    "device", "flow_lpm", "drug", "action", "dose", "ice_score", "seizure",
-    "seizure_prolonged", "motor_weakness", "cerebral_edema", "state", "resourceType",
-    "status", "code", "coding", "system", "value", "valueQuantity", "unit", "component",
-    "effectiveDateTime", "effectivePeriod", "start", "end", "entry", "resource",
-    "dataAbsentReason", "subject", "category", "issued", "HR", "temp", "spo2 ",
+    "ts",
+    "hr",
+    "rr",
+    "spo2",
+    "sbp",
+    "dbp",
+    "map",
+    "temp_c",
+    "acvpu",
+    "fio2",
+    "o2_flow_lpm",
+    "patient_id",
+    "age",
+    "product",
+    "indication",
+    "infusion_ts",
+    "spo2_scale",
+    "type",
+    "device",
+    "flow_lpm",
+    "drug",
+    "action",
+    "dose",
+    "ice_score",
+    "seizure",
+    "seizure_prolonged",
+    "motor_weakness",
+    "cerebral_edema",
+    "state",
+    "resourceType",
+    "status",
+    "code",
+    "coding",
+    "system",
+    "value",
+    "valueQuantity",
+    "unit",
+    "component",
+    "effectiveDateTime",
+    "effectivePeriod",
+    "start",
+    "end",
+    "entry",
+    "resource",
+    "dataAbsentReason",
+    "subject",
+    "category",
+    "issued",
+    "HR",
+    "temp",
+    "spo2 ",
 )
 HL7_VALUES = (
-    "", "NM", "ST", "CWE", "SN", "NA", "F", "R", "C", "P", "X", "D", "W", "Z", "-999",
-    "8388607", "-8388608", "8388606", "-8388606", "1e400", "112", "112.0", "-1", "0",
-    "45.1", "38.4", "+37", "1,5", ".5", "5.", "NaN", "inf",
-    "147842^MDC_ECG_HEART_RATE^MDC", "149530^MDC_PULS_OXIM_PULS_RATE^MDC",
-    "150456^MDC_PULS_OXIM_SAT_O2^MDC", "150344^MDC_TEMP^MDC", "151562^MDC_RESP_RATE^MDC",
-    "150301^MDC_PRESS_CUFF_SYS^MDC", "150033^MDC_PRESS_BLD_ART_ABP_SYS^MDC",
-    "152196^MDC_CONC_AWAY_O2_INSP^MDC", "150301^MDC_TEMP^MDC", "999999^MDC_UNKNOWN^MDC",
-    "8867-4^Heart rate^LN", "8310-5^Body temperature^LN", "8480-6^^LOINC",
-    "264864^MDC_DIM_BEAT_PER_MIN^MDC", "262688^MDC_DIM_PERCENT^MDC",
-    "268192^MDC_DIM_DEGC^MDC", "266560^MDC_DIM_FAHR^MDC", "266016^MDC_DIM_MMHG^MDC",
-    "262144^MDC_DIM_DIMLESS^MDC", "%", "Cel", "[degF]", "mm[Hg]", "/min", "bpm",
-    "20261125115900+0000", "20261125115900", "202611251159+0100", "2026112511",
-    "20261125115900.1234+0000", "20261125115900.12345+0000", "99991231235959+1400",
-    "00000000000000+0000", "20261125115900+9999", "20261125115900-2400",
-    "ORU^R01", "ORU^R01^ORU_R01", "ADT^A01", "ORU", "^~\\&", "^~\\&#", "^", "",
-    "\\F\\", "\\S\\", "\\E\\", "2.6", "1.1.1.1", "MSH", "OBX", "OBR", "PID", "\x0b", "\x1c",
+    "",
+    "NM",
+    "ST",
+    "CWE",
+    "SN",
+    "NA",
+    "F",
+    "R",
+    "C",
+    "P",
+    "X",
+    "D",
+    "W",
+    "Z",
+    "-999",
+    "8388607",
+    "-8388608",
+    "8388606",
+    "-8388606",
+    "1e400",
+    "112",
+    "112.0",
+    "-1",
+    "0",
+    "45.1",
+    "38.4",
+    "+37",
+    "1,5",
+    ".5",
+    "5.",
+    "NaN",
+    "inf",
+    "147842^MDC_ECG_HEART_RATE^MDC",
+    "149530^MDC_PULS_OXIM_PULS_RATE^MDC",
+    "150456^MDC_PULS_OXIM_SAT_O2^MDC",
+    "150344^MDC_TEMP^MDC",
+    "151562^MDC_RESP_RATE^MDC",
+    "150301^MDC_PRESS_CUFF_SYS^MDC",
+    "150033^MDC_PRESS_BLD_ART_ABP_SYS^MDC",
+    "152196^MDC_CONC_AWAY_O2_INSP^MDC",
+    "150301^MDC_TEMP^MDC",
+    "999999^MDC_UNKNOWN^MDC",
+    "8867-4^Heart rate^LN",
+    "8310-5^Body temperature^LN",
+    "8480-6^^LOINC",
+    "264864^MDC_DIM_BEAT_PER_MIN^MDC",
+    "262688^MDC_DIM_PERCENT^MDC",
+    "268192^MDC_DIM_DEGC^MDC",
+    "266560^MDC_DIM_FAHR^MDC",
+    "266016^MDC_DIM_MMHG^MDC",
+    "262144^MDC_DIM_DIMLESS^MDC",
+    "%",
+    "Cel",
+    "[degF]",
+    "mm[Hg]",
+    "/min",
+    "bpm",
+    "20261125115900+0000",
+    "20261125115900",
+    "202611251159+0100",
+    "2026112511",
+    "20261125115900.1234+0000",
+    "20261125115900.12345+0000",
+    "99991231235959+1400",
+    "00000000000000+0000",
+    "20261125115900+9999",
+    "20261125115900-2400",
+    "ORU^R01",
+    "ORU^R01^ORU_R01",
+    "ADT^A01",
+    "ORU",
+    "^~\\&",
+    "^~\\&#",
+    "^",
+    "",
+    "\\F\\",
+    "\\S\\",
+    "\\E\\",
+    "2.6",
+    "1.1.1.1",
+    "MSH",
+    "OBX",
+    "OBR",
+    "PID",
+    "\x0b",
+    "\x1c",
 )
 
 
@@ -234,7 +488,7 @@ def random_bytes(rng, max_len: int = 256) -> bytes:
 
 
 def random_text(rng, max_len: int = 24) -> str:
-    alphabet = "abcAZ09_-./+#$ :\"{}[]|^~\\&\r\n\t\x00é😀\ud800"
+    alphabet = 'abcAZ09_-./+#$ :"{}[]|^~\\&\r\n\t\x00é😀\ud800'
     return "".join(rng.choice(alphabet) for _ in range(rng.randrange(max_len + 1)))
 
 
@@ -247,13 +501,13 @@ def random_json(rng, depth: int = 0) -> Any:
     if r in (2, 3):
         return rng.choice(INTERESTING_NUMBERS)
     if r == 4:
-        return rng.randint(-10 ** 6, 10 ** 6) / rng.choice((1, 10, 1000))
+        return rng.randint(-(10**6), 10**6) / rng.choice((1, 10, 1000))
     if r in (5, 6):
         return rng.choice(INTERESTING_STRINGS)
     if r == 7:
         return random_text(rng)
     if r == 8:
-        return rng.choice((float("nan"), float("inf"), -float("inf"), 10 ** 400))
+        return rng.choice((float("nan"), float("inf"), -float("inf"), 10**400))
     if r == 9:
         return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
     return {rng.choice(FIELD_NAMES): random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
@@ -292,8 +546,11 @@ def mutate_json(rng, doc: Any) -> Any:
             doc = ft.replace_at(doc, path, rng.choice(([value], {"value": value})))
         elif op == 6 and isinstance(value, int | float) and not isinstance(value, bool):
             tenth = value // 10 if isinstance(value, int) else value / 10
-            doc = ft.replace_at(doc, path, rng.choice((value + 1, value - 1, -value, value * 10,
-                                                       tenth, str(value), [value])))
+            doc = ft.replace_at(
+                doc,
+                path,
+                rng.choice((value + 1, value - 1, -value, value * 10, tenth, str(value), [value])),
+            )
         else:  # a number or string from the interesting ones
             pool = INTERESTING_NUMBERS if rng.randrange(2) else INTERESTING_STRINGS
             doc = ft.replace_at(doc, path, rng.choice(pool))
@@ -336,14 +593,17 @@ def mutate_hl7(rng, message: bytes) -> bytes:
             segments.insert(rng.randrange(len(segments) + 1), rng.choice(segments))
         else:  # segment separators of other senders, MLLP framing
             sep = rng.choice(("\n", "\r\n", "\r\r", "\x0b", "\x1c\r", ""))
-            return rng.choice(("", "\x0b")).encode() + sep.join(segments).encode(
-                "utf-8", "surrogatepass") + rng.choice((b"", b"\x1c\r", b"\r"))
+            return (
+                rng.choice(("", "\x0b")).encode()
+                + sep.join(segments).encode("utf-8", "surrogatepass")
+                + rng.choice((b"", b"\x1c\r", b"\r"))
+            )
         text = "\r".join(segments)
     return text.encode("utf-8", "surrogatepass")
 
 
 def splice(rng, a: bytes, b: bytes) -> bytes:
-    return a[:rng.randrange(len(a) + 1)] + b[rng.randrange(len(b) + 1):]
+    return a[: rng.randrange(len(a) + 1)] + b[rng.randrange(len(b) + 1) :]
 
 
 def generate(rng, kind: str, corpus: list[bytes] | None = None) -> bytes:
@@ -365,8 +625,18 @@ def generate(rng, kind: str, corpus: list[bytes] | None = None) -> bytes:
             return dump_json(rng, mutate_json(rng, doc))
         if kind == "hl7":
             return mutate_hl7(rng, base)
-        return rng.choice((b"online", b"offline", b" OFFLINE\n", b'"online"', b'{"state":1}',
-                           dump_json(rng, random_json(rng)), b"\xff", b"on\x00line"))
+        return rng.choice(
+            (
+                b"online",
+                b"offline",
+                b" OFFLINE\n",
+                b'"online"',
+                b'{"state":1}',
+                dump_json(rng, random_json(rng)),
+                b"\xff",
+                b"on\x00line",
+            )
+        )
     return splice(rng, base, rng.choice(pool + SEEDS[rng.choice(tuple(SEEDS))]))
 
 
@@ -375,12 +645,38 @@ def random_topic(rng) -> str:
     r = rng.randrange(10)
     if r < 7:
         prefix = PREFIX if rng.randrange(8) else rng.choice(("", "CRS", "crs ", "$share/g/crs"))
-        ward, bed = rng.choice(ADMITTED) if rng.randrange(3) else (
-            rng.choice(("w1", "w9", "ICU-3", "a" * 32, "a" * 33, "", "+", "#", "w 1", "wé",
-                        "w\x00", random_text(rng, 8))),
-            rng.choice(("b1", "b2", "b3", "bed_12", "-", "B" * 33, "", "+", random_text(rng, 8))))
-        kind = rng.choice(INBOUND) if rng.randrange(6) else rng.choice(
-            ("state", "alerts", "rejected", "VITALS", "", "vitals/extra", random_text(rng, 6)))
+        ward, bed = (
+            rng.choice(ADMITTED)
+            if rng.randrange(3)
+            else (
+                rng.choice(
+                    (
+                        "w1",
+                        "w9",
+                        "ICU-3",
+                        "a" * 32,
+                        "a" * 33,
+                        "",
+                        "+",
+                        "#",
+                        "w 1",
+                        "wé",
+                        "w\x00",
+                        random_text(rng, 8),
+                    )
+                ),
+                rng.choice(
+                    ("b1", "b2", "b3", "bed_12", "-", "B" * 33, "", "+", random_text(rng, 8))
+                ),
+            )
+        )
+        kind = (
+            rng.choice(INBOUND)
+            if rng.randrange(6)
+            else rng.choice(
+                ("state", "alerts", "rejected", "VITALS", "", "vitals/extra", random_text(rng, 6))
+            )
+        )
         return f"{prefix}/{ward}/{bed}/{kind}"
     if r < 9:
         return "/".join(random_text(rng, 10) for _ in range(rng.randrange(7)))
@@ -409,6 +705,7 @@ def generate_route(rng, corpus: list[tuple[str, bytes]] | None = None) -> tuple[
 
 # -- the run -------------------------------------------------------------------------
 
+
 @dataclass
 class Stats:
     tried: int = 0
@@ -431,8 +728,13 @@ class Target:
 
 
 def decoder_target(kind: str) -> Target:
-    t = Target(kind, generate=lambda rng: None, run=DECODERS[kind], from_bytes=bytes,
-               corpus=list(SEEDS[kind]))
+    t = Target(
+        kind,
+        generate=lambda rng: None,
+        run=DECODERS[kind],
+        from_bytes=bytes,
+        corpus=list(SEEDS[kind]),
+    )
     t.generate = lambda rng: generate(rng, kind, t.corpus)
     return t
 
@@ -457,8 +759,7 @@ def _route_from_bytes(data: bytes) -> tuple[str, bytes]:
 
 
 def route_target() -> Target:
-    t = Target("route", generate=lambda rng: None, run=RouteRunner(),
-               from_bytes=_route_from_bytes)
+    t = Target("route", generate=lambda rng: None, run=RouteRunner(), from_bytes=_route_from_bytes)
     t.generate = lambda rng: generate_route(rng, t.corpus)
     return t
 
@@ -472,14 +773,20 @@ def save_crash(crash_dir: Path, target: Target, message: Any, exc: BaseException
     digest = hashlib.sha1(repr(message).encode("utf-8", "surrogatepass")).hexdigest()[:12]
     crash_dir.mkdir(parents=True, exist_ok=True)
     path = crash_dir / f"{target.name}-{digest}.json"
-    path.write_text(json.dumps({
-        "target": target.name,
-        "topic": topic,
-        "payload_base64": base64.b64encode(payload).decode(),
-        "payload_repr": repr(payload[:2000]),
-        "exception": f"{type(exc).__name__}: {exc}",
-        "traceback": traceback.format_exception(exc),
-    }, indent=1, ensure_ascii=True))
+    path.write_text(
+        json.dumps(
+            {
+                "target": target.name,
+                "topic": topic,
+                "payload_base64": base64.b64encode(payload).decode(),
+                "payload_repr": repr(payload[:2000]),
+                "exception": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exception(exc),
+            },
+            indent=1,
+            ensure_ascii=True,
+        )
+    )
     return path
 
 
@@ -509,8 +816,11 @@ class Runner:
             if (target.name, where) not in self.crashes:
                 path = save_crash(self.crash_dir, target, message, exc)
                 self.crashes[(target.name, where)] = path
-                print(f"CRASH {target.name}: {where}: {str(exc)[:200]} -> {path}",
-                      file=self.out, flush=True)
+                print(
+                    f"CRASH {target.name}: {where}: {str(exc)[:200]} -> {path}",
+                    file=self.out,
+                    flush=True,
+                )
             return
         finally:
             st.slowest = max(st.slowest, time.perf_counter() - started)
@@ -527,17 +837,25 @@ class Runner:
     def report(self, engine: str, seconds: float) -> int:
         total = sum(t.stats.tried for t in self.targets)
         print(f"\nengine {engine}, {seconds:.0f} s", file=self.out)
-        print(f"{'target':<10} {'inputs':>10} {'accepted':>10} {'rejected':>10} "
-              f"{'crashes':>8} {'slowest':>9}", file=self.out)
+        print(
+            f"{'target':<10} {'inputs':>10} {'accepted':>10} {'rejected':>10} "
+            f"{'crashes':>8} {'slowest':>9}",
+            file=self.out,
+        )
         for t in self.targets:
             s = t.stats
-            print(f"{t.name:<10} {s.tried:>10} {s.accepted:>10} {s.rejected:>10} "
-                  f"{s.crashes:>8} {s.slowest * 1000:>7.1f}ms", file=self.out)
-        print(f"{'total':<10} {total:>10}  ({total / max(seconds, 1e-9):.0f} inputs/s)",
-              file=self.out)
+            print(
+                f"{t.name:<10} {s.tried:>10} {s.accepted:>10} {s.rejected:>10} "
+                f"{s.crashes:>8} {s.slowest * 1000:>7.1f}ms",
+                file=self.out,
+            )
+        print(
+            f"{'total':<10} {total:>10}  ({total / max(seconds, 1e-9):.0f} inputs/s)", file=self.out
+        )
         if self.crashes:
-            print(f"{len(self.crashes)} distinct crash(es), saved in {self.crash_dir}:",
-                  file=self.out)
+            print(
+                f"{len(self.crashes)} distinct crash(es), saved in {self.crash_dir}:", file=self.out
+            )
             for (name, where), path in self.crashes.items():
                 print(f"  {name}: {where} -> {path}", file=self.out)
         else:
@@ -546,8 +864,9 @@ class Runner:
         return 1 if self.crashes else 0
 
 
-def run_random(runner: Runner, seconds: float, seed: int = 0,
-               max_inputs: int | None = None) -> float:
+def run_random(
+    runner: Runner, seconds: float, seed: int = 0, max_inputs: int | None = None
+) -> float:
     """Round-robin over the targets, seeded; returns the time it ran."""
     rng = random.Random(seed)
     started = time.monotonic()
@@ -591,8 +910,9 @@ def run_atheris(runner: Runner, seconds: float, seed: int) -> None:  # pragma: n
         if not clock:
             clock[:] = [time.monotonic(), time.monotonic() + seconds]
         if time.monotonic() >= clock[1]:
-            code = runner.report("atheris (libFuzzer, coverage-guided)",
-                                 time.monotonic() - clock[0])
+            code = runner.report(
+                "atheris (libFuzzer, coverage-guided)", time.monotonic() - clock[0]
+            )
             sys.stdout.flush()
             os._exit(code)
         fdp = atheris.FuzzedDataProvider(data)
@@ -604,23 +924,40 @@ def run_atheris(runner: Runner, seconds: float, seed: int) -> None:  # pragma: n
         runner.one(target, message, learn=False)
 
     atheris.instrument_all()
-    atheris.Setup([sys.argv[0], f"-seed={seed or 1}", "-rss_limit_mb=4096",
-                   "-max_len=65536", "-timeout=60", "-print_final_stats=0"],
-                  test_one_input)
+    atheris.Setup(
+        [
+            sys.argv[0],
+            f"-seed={seed or 1}",
+            "-rss_limit_mb=4096",
+            "-max_len=65536",
+            "-timeout=60",
+            "-print_final_stats=0",
+        ],
+        test_one_input,
+    )
     atheris.Fuzz()
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seconds", type=float, default=600.0, help="how long (default 600)")
-    ap.add_argument("--engine", choices=("auto", "atheris", "random"), default="auto",
-                    help="auto: atheris when it imports, else random")
+    ap.add_argument(
+        "--engine",
+        choices=("auto", "atheris", "random"),
+        default="auto",
+        help="auto: atheris when it imports, else random",
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--crash-dir", default="fuzz-crashes",
-                    help="where crashing inputs are saved (default ./fuzz-crashes)")
-    ap.add_argument("--replay", metavar="CRASH_JSON",
-                    help="run one saved crash again and show its traceback")
+    ap.add_argument(
+        "--crash-dir",
+        default="fuzz-crashes",
+        help="where crashing inputs are saved (default ./fuzz-crashes)",
+    )
+    ap.add_argument(
+        "--replay", metavar="CRASH_JSON", help="run one saved crash again and show its traceback"
+    )
     args = ap.parse_args(argv)
     runner = Runner(all_targets(), Path(args.crash_dir))
     if args.replay:
@@ -633,13 +970,16 @@ def main(argv: list[str] | None = None) -> int:
     if engine == "auto":
         try:
             import atheris  # noqa: F401
+
             engine = "atheris"
         except ImportError:
             engine = "random"
-    print(f"fuzzing {', '.join(t.name for t in runner.targets)} for {args.seconds:.0f} s "
-          f"({engine}, seed {args.seed}); crashes go to {args.crash_dir}/", flush=True)
+    print(
+        f"fuzzing {', '.join(t.name for t in runner.targets)} for {args.seconds:.0f} s "
+        f"({engine}, seed {args.seed}); crashes go to {args.crash_dir}/",
+        flush=True,
+    )
     if engine == "atheris":
         run_atheris(runner, args.seconds, args.seed)
     took = run_random(runner, args.seconds, args.seed)
     return runner.report("random (seeded mutations)", took)
-
