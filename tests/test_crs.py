@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.clinical.crs import NO_FEVER_COMPONENTS, O2_DEVICES, crs_grade
+from monitor.clinical.crs import NO_FEVER_COMPONENTS, crs_grade
 from monitor.clinical.grade import Grade
 from monitor.clinical.snapshot import Snapshot
+from monitor.clinical.thresholds import O2_DEVICES
 
 # Fever, normal blood pressure, no pressors, room air with a normal SpO2: grade 1.
 FEVER = Snapshot(temp_c=38.4, sbp=120, map=85, vasopressors=(), o2_device="room_air", spo2=97)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.clinical.crs import O2_DEVICES
 from monitor.clinical.news2 import BANDS, PARAMETERS, News2, news2
 from monitor.clinical.snapshot import Snapshot
+from monitor.clinical.thresholds import O2_DEVICES
 
 # Every parameter present and scoring 0.
 NORMAL = Snapshot(rr=16, spo2=97, o2_device="room_air", sbp=120, hr=70, acvpu="A", temp_c=37.0)

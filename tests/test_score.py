@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.clinical.crs import O2_DEVICES
 from monitor.clinical.score import PARSERS, main_score, score_snapshot, snapshot_from_json
 from monitor.clinical.snapshot import Snapshot
+from monitor.clinical.thresholds import O2_DEVICES
 
 # The SPEC.md example input, verbatim.
 # fmt: off
