@@ -23,6 +23,7 @@ from .alert import Alert, Decision, provisional
 from .config import AlertSettings
 from .routing import channels, first_stage, merge, names, route_for
 from .rules import SYSTEM, Condition
+from .view import BedView
 
 Key = tuple[str, str, str]
 V = TypeVar("V")
@@ -150,15 +151,15 @@ class AlertEngine:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def evaluate(self, view: dict[str, Any], now: float) -> list[Decision]:
-        """One bed's state (to_state() plus device and risk) -> decisions."""
-        ward, bed, pid = view["ward"], view["bed"], view.get("patient_id")
+    def evaluate(self, view: BedView, now: float) -> list[Decision]:
+        """One bed's view -> decisions."""
+        ward, bed, pid = view.ward, view.bed, view.patient_id
         out = []
         if self._patients.get((ward, bed), pid) != pid:
             out = self._clear(ward, bed, now, f"resolved: bed {bed} now holds another patient")
         self._patients[(ward, bed)] = pid
         conds = rules.conditions(view, self.settings)
-        return out + self._bed(ward, bed, pid, conds, rules.undecided(view), now)
+        return out + self._bed(ward, bed, pid, conds, view.undecided(), now)
 
     def evaluate_system(
         self, broker_connected: bool, store_ok: bool, store_error: str, now: float

@@ -11,7 +11,7 @@ Exit margins (NEWS2): an active NEWS2 alert holds while the total stays at or ab
 NEWS2_HOLD[tier]: medium (raised at >= 5) is still medium at 4 and is left only at 3 or
 less; high (raised at >= 7) is left at 5 or less.
 
-Unknown is not absent: while a kind's measure is undecided (`rules.undecided`: a grade
+Unknown is not absent: while a kind's measure is undecided (`BedView.undecided`: a grade
 None, NEWS2 incomplete) an alert of that kind neither resolves nor downgrades. A dead
 thermometer must not resolve a CRS alert; staff can still resolve it by hand.
 """

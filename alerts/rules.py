@@ -1,8 +1,7 @@
 """Stage 1: a bed's state -> the conditions that call for an alert, each with its tier.
 
-`view` is the state dict `monitor.state.bedstate.to_state()` produces, plus `device` ("online",
-"offline" or None) and `risk` ({} or {"p", "explanation"}) added by the daemon. Tiers follow
-SPEC.md "Alert tiers":
+`view` is the bed's typed view (alerts/view.py: each scale with its own reasons, vitals
+with epoch times, the device and the forecast). Tiers follow SPEC.md "Alert tiers":
 
 | kind        | tier 1                     | tier 2                          | tier 3        |
 |-------------|----------------------------|---------------------------------|---------------|
@@ -16,8 +15,9 @@ SPEC.md "Alert tiers":
 | store       |                            |                                 | store failing |
 
 Unknown is never 0: an undecided grade (None) is alerted at its lower bound `*_at_least`,
-and an incomplete NEWS2 at `band_at_least` with its partial total. `undecided()` names the
-kinds whose measure is not known, so that a later stage never takes "unknown" for "gone".
+and an incomplete NEWS2 at `band_at_least` with its partial total. `BedView.undecided()`
+names the kinds whose measure is not known, so that a later stage never takes "unknown"
+for "gone".
 
 Feeds: systolic, diastolic and mean pressure come from one cuff and make one kind,
 "feed:bp" (one alert per dead cuff, not three). Oxygen flow and FiO2 are not watched: they
@@ -26,9 +26,14 @@ stop when oxygen is stopped, which is care, not a dead sensor.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .view import BedView, GradeView, News2View, VitalView
+
+if TYPE_CHECKING:
+    from .config import AlertSettings
 
 SYSTEM = "_daemon"  # the pseudo-bed (ward and bed) of the daemon's own conditions
 BANDS = ("low", "low-medium", "medium", "high")
@@ -51,19 +56,6 @@ FEED_LABELS = {
     "acvpu": "consciousness (ACVPU)",
 }
 FEED_TIER = {"stale": 1, "lost": 2}
-# ICANS reasons, to split the state's merged `reasons` when the view has no `icans_reasons`.
-ICANS_MARKS = (
-    "ICE score",
-    "consciousness (ACVPU)",
-    "alert (A)",
-    "new confusion (C)",
-    "wakes to voice",
-    "wakes only to",
-    "unarousable",
-    "seizure",
-    "deep focal motor weakness",
-    "cerebral oedema",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,45 +78,18 @@ class Condition:
         return int(self.detail.get("level", 0))
 
 
-def conditions(view: dict[str, Any], settings: Any) -> list[Condition]:
+def conditions(view: BedView, settings: AlertSettings) -> list[Condition]:
     """Every condition of this bed now (at most one per kind)."""
-    crs_r, icans_r, news2_r = split_reasons(view)
     found = [
-        _graded(
-            "crs",
-            "CRS",
-            view.get("crs_grade"),
-            view.get("crs_at_least"),
-            crs_r,
-            lambda g: min(g, 3),
-        ),
-        _graded(
-            "icans",
-            "ICANS",
-            view.get("icans_grade"),
-            view.get("icans_at_least"),
-            icans_r,
-            lambda g: 2 if g <= 2 else 3,
-        ),
-        _news2(view.get("news2") or {}, news2_r),
+        _graded("crs", "CRS", view.crs, lambda g: min(g, 3)),
+        _graded("icans", "ICANS", view.icans, lambda g: 2 if g <= 2 else 3),
+        _news2(view.news2),
         *_feeds(view, settings),
-        _device(view.get("device")),
-        _risk(view.get("risk") or {}, settings.risk_threshold),
+        _device(view.device),
+        _risk(view.risk, settings.risk_threshold),
     ]
-    ward, bed = view["ward"], view["bed"]
+    ward, bed = view.ward, view.bed
     return [Condition(c.kind, c.tier, c.reason, c.detail, ward, bed) for c in found if c]
-
-
-def undecided(view: dict[str, Any]) -> frozenset[str]:
-    """Kinds whose measure is unknown now: an alert of such a kind is kept, not resolved."""
-    out = set()
-    if view.get("crs_grade") is None:
-        out.add("crs")
-    if view.get("icans_grade") is None:
-        out.add("icans")
-    if not (view.get("news2") or {}).get("complete", False):
-        out.add("news2")
-    return frozenset(out)
 
 
 def system_conditions(
@@ -169,62 +134,47 @@ def level_label(kind: str, level: int) -> str:
     return f"level {level}"
 
 
-def split_reasons(view: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    """(CRS, ICANS, NEWS2) reasons: from `crs_reasons`, `icans_reasons` and `news2_reasons`
-    when the daemon adds them, else split from the merged `reasons` by their wording."""
-    if "crs_reasons" in view:
-        return (
-            list(view["crs_reasons"]),
-            list(view.get("icans_reasons", ())),
-            list(view.get("news2_reasons", ())),
-        )
-    crs, icans, news = [], [], []
-    for r in view.get("reasons") or ():
-        if r.startswith("NEWS2"):
-            news.append(r)
-        elif any(mark in r for mark in ICANS_MARKS):
-            icans.append(r)
-        else:
-            crs.append(r)
-    return crs, icans, news
-
-
 def _graded(
-    kind: str, label: str, grade: int | None, at_least: int | None, reasons: list[str], tier_of: Any
+    kind: str, label: str, g: GradeView | None, tier_of: Callable[[int], int]
 ) -> Condition | None:
-    g = grade if grade is not None else at_least
-    if not g:
+    if g is None:
         return None
-    head = f"{label} grade {g}" if grade is not None else f"{label} grade at least {g}"
-    text = head + (": " + ", ".join(reasons) if reasons else "")
-    return Condition(kind, tier_of(g), text, {"grade": grade, "at_least": at_least, "level": g})
+    level = g.grade if g.grade is not None else g.at_least
+    if not level:
+        return None
+    head = f"{label} grade {level}" if g.grade is not None else f"{label} grade at least {level}"
+    text = head + (": " + ", ".join(g.reasons) if g.reasons else "")
+    detail = {"grade": g.grade, "at_least": g.at_least, "level": level}
+    return Condition(kind, tier_of(level), text, detail)
 
 
-def _news2(n: dict[str, Any], reasons: list[str]) -> Condition | None:
-    total, band = n.get("total") or 0, n.get("band_at_least")
+def _news2(n: News2View | None) -> Condition | None:
+    if n is None:
+        return None
+    total, band = n.total, n.band_at_least
     if band in ("high", "medium", "low-medium"):
         tier = 3 if band == "high" else 2
     elif total >= 1:
         tier, band = 1, "low"  # incomplete with a partial total 1-4 is at least "low" too
     else:
         return None
-    text = "; ".join(reasons) or f"NEWS2 {total} ({band})"
+    text = "; ".join(n.reasons) or f"NEWS2 {total} ({band})"
     return Condition(
         "news2",
         tier,
         text,
         {
             "total": total,
-            "band": n.get("band"),
+            "band": n.band,
             "band_at_least": band,
-            "single_parameter_3": bool(n.get("single_parameter_3")),
-            "complete": bool(n.get("complete")),
+            "single_parameter_3": n.single_parameter_3,
+            "complete": n.complete,
             "level": BANDS.index(band),
         },
     )
 
 
-def _feeds(view: dict[str, Any], settings: Any) -> list[Condition]:
+def _feeds(view: BedView, settings: AlertSettings) -> list[Condition]:
     """Stale -> tier 1, lost -> tier 2, the worst vital of each feed.
 
     A "missing" vital (configured but never reported in this admission) is not an alert: a
@@ -233,21 +183,20 @@ def _feeds(view: dict[str, Any], settings: Any) -> list[Condition]:
     scales leave the grade undecided and NEWS2 incomplete. A vital that did report and then
     stopped goes stale, then lost, and that is alerted.
     """
-    worst: dict[str, tuple[int, str, dict[str, Any]]] = {}
-    for name, v in (view.get("vitals") or {}).items():
-        feed, status = FEEDS.get(name), v.get("status")
-        if feed is None or status not in FEED_TIER:
+    worst: dict[str, tuple[int, str, VitalView]] = {}
+    for name, v in view.vitals.items():
+        feed = FEEDS.get(name)
+        if feed is None or v.status not in FEED_TIER:
             continue
-        if feed not in worst or FEED_TIER[status] > worst[feed][0]:
-            worst[feed] = (FEED_TIER[status], name, v)
+        if feed not in worst or FEED_TIER[v.status] > worst[feed][0]:
+            worst[feed] = (FEED_TIER[v.status], name, v)
     out = []
     for feed, (tier, name, v) in sorted(worst.items()):
         status = "lost" if tier == 2 else "stale"
-        last = _epoch(v.get("ts"))
         since = ""
-        if last is not None:
-            age = _age((_epoch(view.get("ts")) or last) - last)
-            since = f": no reading for {age} (last {v.get('value')} at {settings.clock(last)})"
+        if v.ts is not None:
+            age = _age((view.ts if view.ts is not None else v.ts) - v.ts)
+            since = f": no reading for {age} (last {v.value} at {settings.clock(v.ts)})"
         out.append(
             Condition(
                 f"feed:{feed}",
@@ -256,8 +205,8 @@ def _feeds(view: dict[str, Any], settings: Any) -> list[Condition]:
                 {
                     "vital": name,
                     "status": status,
-                    "value": v.get("value"),
-                    "ts": v.get("ts"),
+                    "value": v.value,
+                    "ts": v.ts,
                     "level": tier,
                 },
             )
@@ -273,7 +222,7 @@ def _device(device: str | None) -> Condition | None:
     )
 
 
-def _risk(risk: dict[str, Any], threshold: float) -> Condition | None:
+def _risk(risk: Mapping[str, Any], threshold: float) -> Condition | None:
     p = risk.get("p")
     if p is None or p < threshold:
         return None
@@ -285,14 +234,6 @@ def _risk(risk: dict[str, Any], threshold: float) -> Condition | None:
         text,
         {"p": p, "threshold": threshold, "explanation": list(risk.get("explanation") or ())},
     )
-
-
-def _epoch(ts: Any) -> float | None:
-    if ts is None:
-        return None
-    if isinstance(ts, int | float):
-        return float(ts)
-    return datetime.fromisoformat(str(ts)).timestamp()
 
 
 def _age(seconds: float) -> str:

@@ -27,6 +27,7 @@ from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
 from monitor.state.forecasting import save_rows
+from monitor.state.view import to_wire
 
 log = logging.getLogger("crswatch")
 # Packets waiting in paho for the socket beyond which the state loop waits.
@@ -70,7 +71,7 @@ class Daemon:
         self.ward.defer = True  # graded once per state publication, not per reading
         self.ward.tick_after_s = cfg["state.check_interval_s"]
         self.ward.forecast_every_s = cfg["forecast.refresh_s"]
-        self._alert_sig: dict[tuple[str, str], tuple] = {}
+        self._alert_key: dict[tuple[str, str], tuple] = {}
         self.webhooks = Webhooks(clock=self.clock, dead_letter=self._dead_letter)
         public = cfg["http.public_url"] or f"http://{cfg['http.host']}:{cfg['http.port']}"
         self.alerts = Alerting(
@@ -199,13 +200,14 @@ class Daemon:
             pause = interval
             if self.edge.backlog() > STATE_BACKLOG_MAX:
                 continue  # the broker lags: the beds stay dirty, the latest state goes later
-            for ward, bed, state in self.ward.take_dirty():
+            for ward, bed, view in self.ward.take_dirty():
+                state = to_wire(view)
                 self.edge.publish_state(f"{p}/{ward}/{bed}/state", orjson.dumps(state))
                 self.hub.publish({"type": "state", "ward": ward, "bed": bed, "state": state})
-                sig = alert_signature(state)
-                if self._alert_sig.get((ward, bed)) != sig:  # else nothing to evaluate:
-                    self._alert_sig[(ward, bed)] = sig  # time-driven changes are tick()'s
-                    self.alerts.on_state(state)
+                key = view.alert_key()
+                if self._alert_key.get((ward, bed)) != key:  # else nothing to evaluate:
+                    self._alert_key[(ward, bed)] = key  # time-driven changes are tick()'s
+                    self.alerts.on_state(view)
             self.metrics.admitted.set(len(self.ward.beds))
             self.metrics.grading_backlog.set(len(self.ward.touched))
             elapsed = time.perf_counter() - started
@@ -263,25 +265,3 @@ class Daemon:
         self.store.close()
         if self.broker is not None:
             await self.broker.shutdown()
-
-
-def alert_signature(state: dict) -> tuple:
-    """What the alert rules read from a state, without the readings' values and times:
-    a new reading that changes none of it needs no evaluation."""
-    news2 = state.get("news2") or {}
-    return (
-        state.get("patient_id"),
-        state.get("crs_grade"),
-        state.get("crs_at_least"),
-        state.get("icans_grade"),
-        state.get("icans_at_least"),
-        news2.get("total"),
-        news2.get("band"),
-        news2.get("band_at_least"),
-        news2.get("complete"),
-        news2.get("single_parameter_3"),
-        state.get("device"),
-        tuple(sorted((k, v["status"]) for k, v in (state.get("vitals") or {}).items())),
-        round((state.get("risk") or {}).get("p", -1.0), 2),
-        tuple(state.get("reasons") or ()),
-    )

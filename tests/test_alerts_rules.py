@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from alerts.config import DEFAULT, parse_alerting
-from alerts.rules import conditions, split_reasons, system_conditions, undecided
+from alerts.rules import conditions, system_conditions
 from monitor.ingest.messages import Admission, CareEvent, Observation
-from monitor.state.bedstate import BedState, to_state
+from monitor.state.bedstate import BedState
+from monitor.state.view import bed_view
 from tests.support.alerts import T0, view
 
 WINDOWS = {
@@ -51,8 +52,8 @@ def test_an_unknown_grade_is_alerted_at_its_lower_bound_never_as_0():
     )
     assert c.detail == {"grade": None, "at_least": 2, "level": 2}
     assert kinds(view(crs=None, crs_at_least=None)) == []  # could be 0: nothing to alert
-    assert undecided(view(crs=None, icans=None, complete=False)) == {"crs", "icans", "news2"}
-    assert undecided(view()) == frozenset()
+    assert view(crs=None, icans=None, complete=False).undecided() == {"crs", "icans", "news2"}
+    assert view().undecided() == frozenset()
 
 
 @pytest.mark.parametrize(
@@ -101,8 +102,9 @@ def test_system_conditions():
     assert got == [("_daemon", "_daemon", "store", 3), ("_daemon", "_daemon", "broker", 2)]
 
 
-def test_reasons_from_a_real_bed_state_are_split_per_scale():
-    """The view exactly as monitor.state.bedstate.to_state makes it (plus device and risk)."""
+def test_each_scale_keeps_its_own_reasons_from_a_real_bed_state():
+    """The view exactly as monitor.state.view.bed_view makes it: no reason is sorted into a
+    scale by its wording."""
     b = BedState(Admission("P7", T0), WINDOWS)
     b.add_observation(
         Observation(
@@ -113,12 +115,11 @@ def test_reasons_from_a_real_bed_state_are_split_per_scale():
     b.add_care(CareEvent(T0 + 5, "oxygen", {"device": "nasal_cannula", "flow_lpm": 3}))
     b.add_care(CareEvent(T0 + 5, "vasopressor", {"drug": "norepinephrine", "action": "stop"}))
     b.add_care(CareEvent(T0 + 5, "neuro", {"ice_score": 8, "acvpu": "A"}))
-    state = to_state("w1", "b1", b.assess(T0 + 20))
-    state.update(device="online", risk={})
-    crs, icans, news = split_reasons(state)
-    assert crs == ["fever 38.4 C", "oxygen by nasal cannula 3 L/min"]
-    assert icans == ["ICE score 8/10", "alert (A)"]
-    assert news[0].startswith("NEWS2 ")
+    state = bed_view("w1", "b1", b.assess(T0 + 20), "online", {})
+    assert state.crs is not None and state.icans is not None and state.news2 is not None
+    assert state.crs.reasons == ("fever 38.4 C", "oxygen by nasal cannula 3 L/min")
+    assert state.icans.reasons == ("ICE score 8/10", "alert (A)")
+    assert state.news2.reasons[0].startswith("NEWS2 ")
     by_kind = {c.kind: c for c in conditions(state, DEFAULT)}
     assert by_kind["crs"].reason == "CRS grade 2: fever 38.4 C, oxygen by nasal cannula 3 L/min"
     assert by_kind["crs"].tier == 2

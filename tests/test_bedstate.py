@@ -9,7 +9,8 @@ import pytest
 
 from monitor.clock import iso
 from monitor.ingest.messages import VITALS, Admission, CareEvent, Observation
-from monitor.state.bedstate import BedState, day_label, to_state
+from monitor.state.bedstate import BedState
+from monitor.state.view import bed_view, day_label, to_wire
 
 T0 = 1_790_000_000.0  # admission time; every timeline below is in seconds after it
 WINDOWS = {  # as config.Config.windows() with the defaults
@@ -464,7 +465,7 @@ def test_assess_and_state_payload():
         a.news2.single_parameter_3,
     )
     assert b.assess(T0 + 10, at=T0 - 1).crs.grade is None  # before any reading
-    state = to_state("W1", "B3", a)
+    state = to_wire(bed_view("W1", "B3", a))
     assert {
         "ward",
         "bed",

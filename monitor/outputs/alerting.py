@@ -9,7 +9,6 @@ same code runs in the daemon, in `replay` and in tests with an injected clock.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 import orjson
 
@@ -18,6 +17,7 @@ from alerts.audit import GENESIS, AuditEvent, canonical, chain
 from alerts.config import AlertSettings
 from alerts.engine import AlertEngine
 from alerts.routing import deliveries
+from alerts.view import BedView
 from monitor.outputs.webhooks import Target
 
 MQTT_EVENTS = ("raised", "escalated", "acknowledged", "resolved")  # SPEC.md's alert events
@@ -51,13 +51,13 @@ class Alerting:
         self.keep_decisions = False
 
     # -- evaluation ------------------------------------------------------------------------
-    def on_state(self, state: dict[str, Any]) -> None:
-        """A bed's new state (SPEC's state payload plus `device`)."""
+    def on_state(self, view: BedView) -> None:
+        """A bed's new state (an empty bed once its patient left)."""
         now = self.clock()
-        if state.get("patient_id") is None:
-            self.handle(self.engine.discharge(state["ward"], state["bed"], now))
+        if view.patient_id is None:
+            self.handle(self.engine.discharge(view.ward, view.bed, now))
         else:
-            self.handle(self.engine.evaluate(state, now))
+            self.handle(self.engine.evaluate(view, now))
 
     def tick(
         self, broker_connected: bool = True, store_ok: bool = True, store_error: str = ""

@@ -24,7 +24,6 @@ Decisions (CLINICAL.md has the clinical ones):
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
 from typing import Any
@@ -34,7 +33,6 @@ from monitor.clinical.icans import icans_grade
 from monitor.clinical.news2 import news2
 from monitor.clinical.snapshot import Snapshot
 from monitor.clinical.thresholds import FEVER_C, MAP_LOW, MASKING_DRUGS, SBP_LOW, SPO2_LOW
-from monitor.clock import iso
 from monitor.ingest.messages import VITALS, Admission, CareEvent, Observation
 from monitor.state.assessment import Assessment
 
@@ -364,42 +362,3 @@ class BedState:
             return None
         ts, value = max(candidates, key=_TS)
         return value if t - ts <= self._window("acvpu")[1] else None
-
-
-def day_label(infusion_ts: float | None, t: float) -> str | None:
-    """Days since the CAR-T infusion as "D+n" (infusion day D+0; "D-1" the day before),
-    counted in elapsed 24-hour periods (the ward's calendar zone is not known here)."""
-    if infusion_ts is None:
-        return None
-    n = math.floor((t - infusion_ts) / 86400.0)
-    return f"D+{n}" if n >= 0 else f"D{n}"
-
-
-def to_state(ward: str, bed: str, a: Assessment) -> dict[str, Any]:
-    """The retained `{p}/{ward}/{bed}/state` payload (SPEC.md), times as ISO 8601 UTC."""
-    n = a.news2
-    return {
-        "ward": ward,
-        "bed": bed,
-        "patient_id": a.admission.patient_id,
-        "ts": iso(a.at),
-        "crs_grade": a.crs.grade,
-        "crs_at_least": a.crs.at_least,
-        "icans_grade": a.icans.grade,
-        "icans_at_least": a.icans.at_least,
-        "news2": {
-            "total": n.total,
-            "band": n.band,
-            "band_at_least": n.band_at_least,
-            "complete": n.complete,
-            "single_parameter_3": n.single_parameter_3,
-        },
-        "risk": {},
-        "vitals": {
-            name: {"value": v["value"], "ts": iso(v["ts"]), "status": v["status"]}
-            for name, v in a.vitals.items()
-        },
-        "reasons": [*a.crs.reasons, *a.icans.reasons, *n.reasons],
-        "fever_masked": a.fever_masked,
-        "day": day_label(a.admission.infusion_ts, a.at),
-    }
