@@ -158,14 +158,23 @@ class AlertEngine:
         if self._patients.get((ward, bed), pid) != pid:
             out = self._clear(ward, bed, now, f"resolved: bed {bed} now holds another patient")
         self._patients[(ward, bed)] = pid
-        conds = rules.conditions(view, self.settings)
+        holding = frozenset(self._alerts.kinds(ward, bed))
+        conds = rules.conditions(view, self.settings, holding)
         return out + self._bed(ward, bed, pid, conds, view.undecided(), now)
 
     def evaluate_system(
-        self, broker_connected: bool, store_ok: bool, store_error: str, now: float
+        self,
+        broker_connected: bool,
+        store_ok: bool,
+        store_error: str,
+        now: float,
+        behind_s: float = 0.0,
+        behind_limit_s: float = 300.0,
     ) -> list[Decision]:
         """The daemon's own health, as alerts of the pseudo-bed (SYSTEM, SYSTEM)."""
-        conds = rules.system_conditions(broker_connected, store_ok, store_error)
+        conds = rules.system_conditions(
+            broker_connected, store_ok, store_error, behind_s, behind_limit_s
+        )
         return self._bed(SYSTEM, SYSTEM, None, conds, frozenset(), now)
 
     def _bed(
@@ -247,6 +256,9 @@ class AlertEngine:
             told=list(told),
             stage_ts=now,
             notified_ts=now,
+            tier_ts=now,
+            peak_tier=cond.tier,
+            peak_level=cond.level,
         )
         self._alerts[key] = a
         return [self._say(a, "raised", now, told, f"new tier {a.tier} alert")]
@@ -404,6 +416,9 @@ class AlertEngine:
     # -- transitions -----------------------------------------------------------------------
 
     def _worsen(self, a: Alert, cond: Condition, now: float) -> Decision:
+        if (cond.tier, cond.level) <= (a.peak_tier, a.peak_level):
+            why = a.returned(cond, now)
+            return self._quiet(a.snapshot(now, why), why, "returned")
         why = a.worsen(cond, now, first_stage(self.settings, cond.tier))
         return self._say(a, "raised", now, a.told, why)
 

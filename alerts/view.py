@@ -30,6 +30,7 @@ class News2View:
     complete: bool
     single_parameter_3: bool
     reasons: tuple[str, ...] = ()
+    scores: Mapping[str, int] = field(default_factory=dict)  # parameter -> its score
 
 
 @dataclass(frozen=True, slots=True)

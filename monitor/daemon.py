@@ -230,8 +230,29 @@ class Daemon:
             if not 0 <= now - last_save < self.cfg["forecast.persist_interval_s"]:
                 last_save = now
                 await self.save_forecast()
-            self.alerts.tick(self.connected, self.pipeline.store_ok, self.pipeline.store_error)
+            self.alerts.tick(
+                self.connected,
+                self.pipeline.store_ok,
+                self.pipeline.store_error,
+                self._behind(now),
+                self.cfg["vitals.fast_lost_s"],
+            )
             self.pipeline.flush_flood(now)
+
+    def _behind(self, now: float) -> float:
+        """How far the newest reading taken in, any bed, lags the clock (0 with no bed):
+        the daemon behind its input or back from being down, not a patient's feed."""
+        ward = self.ward
+        newest = max(
+            (
+                b.latest_ts or 0.0
+                for adm_id, b in ward.beds.items()
+                if (rec := ward.records.get(adm_id)) is not None
+                and ward.devices.get((rec.ward, rec.bed)) != "offline"  # its own alert
+            ),
+            default=None,
+        )
+        return 0.0 if not newest else max(0.0, now - newest)
 
     async def _publish_loop(self) -> None:
         queue = self.outbox.queue

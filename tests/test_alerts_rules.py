@@ -73,19 +73,25 @@ def test_news2_tiers(total, band, sp3, complete, tier):
     assert got == ([("news2", tier)] if tier else [])
 
 
-def test_feeds_stale_is_advisory_lost_is_urgent_missing_is_silent():
+def test_one_feed_alert_per_bed_stale_is_advisory_lost_is_urgent_only_when_watched():
     v = view(vitals={"spo2": "stale", "hr": "lost", "temp_c": "missing", "rr": "live"})
-    conds = {c.kind: c for c in conditions(v, DEFAULT)}
-    assert {k: c.tier for k, c in conds.items()} == {"feed:hr": 2, "feed:spo2": 1}
-    assert (
-        conds["feed:hr"].reason == "heart rate feed lost: no reading for 10 min (last 94 at 14:03)"
+    (c,) = conditions(v, DEFAULT)
+    assert (c.kind, c.tier, c.level) == ("feed", 1, 2)  # a stable patient off the monitor
+    assert c.reason == (
+        "feeds: heart rate lost (no reading for 10 min, last 94 at 14:03); "
+        "SpO2 stale (no reading for 2 min, last 94 at 14:11)"
     )
-    assert conds["feed:spo2"].reason == "SpO2 feed stale: no reading for 2 min (last 94 at 14:11)"
+    assert c.detail["feeds"] == {"hr": "lost", "spo2": "stale"}
+    watched = view(vitals={"hr": "lost"}, news2=5, band="medium")
+    assert ("feed", 2) in kinds(watched)
+    assert ("feed", 2) in kinds(view(vitals={"hr": "lost"}, crs=2))
+    assert ("feed", 1) in kinds(view(vitals={"hr": "stale"}, crs=2))
 
 
 def test_one_blood_pressure_cuff_is_one_feed_at_its_worst():
     v = view(vitals={"sbp": "stale", "dbp": "lost", "map": "missing"})
-    assert kinds(v) == [("feed:bp", 2)]
+    (c,) = conditions(v, DEFAULT)
+    assert (c.kind, c.detail["feeds"]) == ("feed", {"bp": "lost"})
 
 
 def test_device_offline_and_forecast_risk():

@@ -60,11 +60,20 @@ class Alerting:
             self.handle(self.engine.evaluate(view, now))
 
     def tick(
-        self, broker_connected: bool = True, store_ok: bool = True, store_error: str = ""
+        self,
+        broker_connected: bool = True,
+        store_ok: bool = True,
+        store_error: str = "",
+        behind_s: float = 0.0,
+        behind_limit_s: float = 300.0,
     ) -> None:
         now = self.clock()
         self.handle(self.engine.tick(now))
-        self.handle(self.engine.evaluate_system(broker_connected, store_ok, store_error, now))
+        self.handle(
+            self.engine.evaluate_system(
+                broker_connected, store_ok, store_error, now, behind_s, behind_limit_s
+            )
+        )
 
     # -- user actions (answered once committed) -------------------------------------------
     def active(self, ward: str | None = None, receiver: str | None = None) -> list[dict]:

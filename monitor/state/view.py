@@ -41,7 +41,7 @@ def bed_view(
         crs=GradeView(a.crs.grade, a.crs.at_least, a.crs.reasons),
         icans=GradeView(a.icans.grade, a.icans.at_least, a.icans.reasons),
         news2=News2View(
-            n.total, n.band, n.band_at_least, n.complete, n.single_parameter_3, n.reasons
+            n.total, n.band, n.band_at_least, n.complete, n.single_parameter_3, n.reasons, n.scores
         ),
         vitals={name: VitalView(v["value"], v["ts"], v["status"]) for name, v in a.vitals.items()},
         device=device,
