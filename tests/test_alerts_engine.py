@@ -368,3 +368,21 @@ def test_active_shows_a_pending_resolution():
         "acknowledged by nurse.kim; condition absent since 14:14, changes at 14:19 unless it "
         "returns"
     )
+
+
+def test_a_return_to_the_peak_after_a_downgrade_pages_nobody_and_age_counts_from_the_tier():
+    """Issue 18: a downgrade after the hold, then the same worsening again, is the same
+    episode: shown, nobody paged. Only a worse condition than the alert's peak pages."""
+    w = Ward()
+    d = w.at(0, view(crs=2, reasons=LOW_FLOW))
+    assert d[0].event == "raised" and d[0].notify
+    w.at(60, view(crs=1, reasons=FEVER))
+    d = w.ticks(65, 400)
+    assert [(x.event, x.alert["tier"]) for x in d if x.event == "downgraded"] == [("downgraded", 1)]
+    assert d[-1].alert["tier_ts"] >= T0 + 360
+    d = w.at(500, view(crs=2, reasons=LOW_FLOW))
+    assert [(x.event, x.notify, x.alert["tier"]) for x in d] == [("returned", False, 2)]
+    assert d[0].reason.startswith("back from grade 1 to grade 2 (tier 2)")
+    assert d[0].alert["tier_ts"] == T0 + 500 and d[0].alert["raised_ts"] == T0
+    d = w.at(560, view(crs=3, reasons=MASK))  # worse than ever: pages
+    assert [(x.event, x.notify, x.alert["tier"]) for x in d] == [("raised", True, 3)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from alerts.config import DEFAULT, parse_alerting
@@ -131,3 +133,47 @@ def test_each_scale_keeps_its_own_reasons_from_a_real_bed_state():
     assert by_kind["crs"].tier == 2
     assert by_kind["icans"].reason == "ICANS grade 1: ICE score 8/10, alert (A)"
     assert (by_kind["icans"].tier, by_kind["news2"].ward, by_kind["news2"].bed) == (2, "w1", "b1")
+
+
+def test_news2_pages_only_for_what_a_crs_grade_does_not_explain():
+    """Fever and tachycardia of a CRS grade 1 are the CRS alert's: NEWS2 medium from them
+    alone is a tier-1 note; what CRS does not explain (breathing, pressure...) still pages."""
+    scores = {"temp": 2, "hr": 2, "rr": 1, "spo2": 0, "air_or_oxygen": 0, "sbp": 0}
+    v = view(crs=1, news2=5, band="medium", reasons=["fever 39.2 C", "NEWS2 5 (medium)"])
+    v = replace(v, news2=replace(v.news2, scores=scores))
+    by_kind = {c.kind: c for c in conditions(v, DEFAULT)}
+    assert (by_kind["news2"].tier, by_kind["news2"].detail["total"]) == (1, 1)
+    assert by_kind["news2"].reason == (
+        "NEWS2 5 (medium); 4 of it from temperature and pulse, explained by CRS grade 1: "
+        "1 beyond it"
+    )
+    # no CRS: the same NEWS2 pages
+    v0 = replace(v, crs=replace(v.crs, grade=0, at_least=0))
+    assert ("news2", 2) in kinds(v0)
+    # a respiration rate scoring 3 is not explained by CRS
+    worse = replace(v, news2=replace(v.news2, total=8, band="high", band_at_least="high"))
+    worse = replace(worse, news2=replace(worse.news2, scores={**scores, "rr": 3, "sbp": 1}))
+    assert ("news2", 2) in kinds(worse)  # 4 beyond CRS, one parameter scoring 3
+
+
+def test_the_risk_alert_enters_at_the_threshold_and_holds_down_to_the_exit_margin():
+    v = view(risk={"p": 0.45, "explanation": []})
+    assert kinds(v) == []
+    assert kinds(v) == [] and [
+        (c.kind, c.tier) for c in conditions(v, DEFAULT, frozenset({"risk"}))
+    ] == [("risk", 2)]
+    low = view(risk={"p": 0.39})
+    assert conditions(low, DEFAULT, frozenset({"risk"})) == []
+
+
+def test_readings_not_believed_are_a_tier1_note():
+    v = replace(view(), notes=("SpO2 80 % not persistent: check the probe",))
+    (c,) = conditions(v, DEFAULT)
+    assert (c.kind, c.tier, c.reason) == ("signal", 1, "SpO2 80 % not persistent: check the probe")
+
+
+def test_the_daemons_lag_is_its_own_alert():
+    assert system_conditions(True, True, "", behind_s=200, behind_limit_s=300) == []
+    (c,) = system_conditions(True, True, "", behind_s=900, behind_limit_s=300)
+    assert (c.ward, c.kind, c.tier) == ("_daemon", "lag", 2)
+    assert c.reason.startswith("the daemon is 15 min behind its input")

@@ -560,3 +560,48 @@ def test_an_artefact_shorter_than_180_s_does_not_move_the_scales():
         obs(b, t, spo2=76, hr=80, rr=38)
     s = snap(b, 495)
     assert (s.spo2, s.rr, s.hypoxaemia_sustained) == (76, 38, True)
+
+
+# -- the masked-fever exception lasts one CRS episode (CLINICAL.md, revised) -----------------
+
+H = 3600.0
+
+
+def test_masked_fever_lasts_the_episode_and_ends_after_24_h_without_crs():
+    b = bed()
+    obs(b, 0, temp_c=38.6)
+    care(b, 600, "medication", drug="tocilizumab")
+    obs(b, 2 * H, temp_c=37.0)
+    assert snap(b, 2 * H).fever_masked is True  # the same episode
+    obs(b, 20 * H, temp_c=37.1)
+    assert snap(b, 20 * H).fever_masked is True  # not 24 h without CRS yet
+    obs(b, 25 * H, temp_c=37.0)
+    assert snap(b, 25 * H).fever_masked is False  # resolved: a new grade needs fever again
+    # a late SpO2 dropout days later is not CRS grade 2
+    for t in range(int(50 * H), int(50 * H) + 600, 60):
+        obs(b, t, spo2=82, temp_c=37.0)
+    a = b.assess(T0 + 50 * H + 540)
+    assert a.fever_masked is False and a.crs.grade == 0
+
+
+def test_crs_support_running_keeps_the_episode_open():
+    b = bed()
+    obs(b, 0, temp_c=38.6)
+    care(b, 600, "oxygen", device="nasal_cannula", flow_lpm=2)
+    care(b, 700, "medication", drug="dexamethasone")
+    obs(b, 30 * H, temp_c=37.0)
+    assert snap(b, 30 * H).fever_masked is True  # still on oxygen: the episode goes on
+    care(b, 31 * H, "oxygen", device="room_air")
+    assert snap(b, 54 * H).fever_masked is True  # 23 h after the oxygen stopped
+    assert snap(b, 56 * H).fever_masked is False
+
+
+def test_a_new_episode_with_a_new_dose_masks_again():
+    b = bed()
+    obs(b, 0, temp_c=38.6)
+    care(b, 600, "medication", drug="paracetamol")
+    assert snap(b, 30 * H).fever_masked is False
+    obs(b, 40 * H, temp_c=38.9)  # a new CRS fever
+    care(b, 40 * H + 600, "medication", drug="tocilizumab")
+    obs(b, 42 * H, temp_c=37.2)
+    assert snap(b, 42 * H).fever_masked is True

@@ -77,10 +77,14 @@ class Alerting:
 
     # -- user actions (answered once committed) -------------------------------------------
     def active(self, ward: str | None = None, receiver: str | None = None) -> list[dict]:
+        """The active alerts (of a ward); for a receiver, those it must act on: told, and
+        tier 2 or more (a tier-1 advisory is a note on the tile, in nobody's list, even
+        when it is an alert downgraded after someone was told)."""
         return [
             a
             for a in self.engine.active()
-            if (ward is None or a["ward"] == ward) and (receiver is None or receiver in a["told"])
+            if (ward is None or a["ward"] == ward)
+            and (receiver is None or (receiver in a["told"] and a["tier"] >= 2))
         ]
 
     def get(self, alert_id: str) -> dict | None:

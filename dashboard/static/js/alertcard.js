@@ -44,7 +44,8 @@ export function alertCard(a, { link = true, reason = false } = {}) {
       el("span", { class: "alert-where" }, where || "system"),
       a.patient_id ? el("a", { href: `/patients/${encodeURIComponent(a.patient_id)}` },
         a.patient_id) : null,
-      el("span", { class: "muted" }, `raised ${ago(a.raised_ts)}`)),
+      el("span", { class: "muted" }, a.tier_ts && a.tier_ts !== a.raised_ts
+        ? `tier ${a.tier} since ${ago(a.tier_ts)}` : `raised ${ago(a.raised_ts)}`)),
     el("p", { class: "alert-message" }, a.message || a.kind),
     reason && a.reason ? el("p", { class: "alert-reason muted" }, `Last decision: ${a.reason}`) : null,
     el("p", { class: "alert-meta" },
