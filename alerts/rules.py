@@ -9,7 +9,7 @@ with epoch times, the device and the forecast). Tiers follow SPEC.md "Alert tier
 | icans  |                                     | grade 1-2                       | grade 3-4     |
 | news2  | total 1-4 (band low)                | low-medium (a 3), medium (5-6)  | high (>= 7)   |
 | feed   | a vital stale, or lost while stable | a vital lost while watched      |               |
-| device |                                     | the bedside device offline      |               |
+| device | offline, while stable               | offline, while watched          |               |
 | risk   |                                     | forecast p >= risk_threshold    |               |
 | signal | a reading not believed (artefact)   |                                 |               |
 | broker |                                     | the daemon lost the broker      |               |
@@ -96,7 +96,7 @@ def conditions(
         _graded("icans", "ICANS", view.icans, lambda g: 2 if g <= 2 else 3),
         _news2(view.news2, view.crs),
         _feeds(view, settings),
-        _device(view.device),
+        _device(view),
         _risk(view.risk, settings.risk_threshold, "risk" in holding),
         _signal(view.notes),
     ]
@@ -279,11 +279,15 @@ def _needs_watching(view: BedView) -> bool:
     return at_least(view.crs) >= 2 or at_least(view.icans) >= 1 or band in ("medium", "high")
 
 
-def _device(device: str | None) -> Condition | None:
-    if device != "offline":
+def _device(view: BedView) -> Condition | None:
+    """The bedside device offline: urgent while the patient needs watching (as a lost
+    feed), else a tier-1 note (a stable patient's NEWS2 asks for observations 4-12
+    hourly: a monitor off for a while is for the nurse's round, not a page)."""
+    if view.device != "offline":
         return None  # online, or not known yet (None): the feeds' own states tell the rest
+    tier = 2 if _needs_watching(view) else 1
     return Condition(
-        "device", 2, "bedside device offline: no readings can arrive", {"device": device}
+        "device", tier, "bedside device offline: no readings can arrive", {"device": "offline"}
     )
 
 

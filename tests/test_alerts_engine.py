@@ -284,8 +284,11 @@ def test_manual_resolve_does_not_page_again_while_the_condition_holds():
 
 def test_device_offline_and_lost_vital_and_risk_raise_tier2():
     w = Ward()
-    d = w.at(0, view(device="offline"))
-    assert [(x.event, x.alert["kind"], x.alert["tier"]) for x in d] == [("raised", "device", 2)]
+    d = w.at(0, view(device="offline", crs=2, reasons=LOW_FLOW))
+    assert [(x.event, x.alert["kind"], x.alert["tier"]) for x in d] == [
+        ("raised", "crs", 2),
+        ("raised", "device", 2),
+    ]
     d = w.at(0, view(vitals={"hr": "lost"}, bed="b2"))
     assert [(x.alert["kind"], x.alert["tier"]) for x in d] == [("feed", 1)]  # a stable patient
     d = w.at(0, view(vitals={"hr": "lost"}, bed="b4", crs=2, reasons=LOW_FLOW))

@@ -97,7 +97,8 @@ def test_one_blood_pressure_cuff_is_one_feed_at_its_worst():
 
 
 def test_device_offline_and_forecast_risk():
-    assert kinds(view(device="offline")) == [("device", 2)]
+    assert kinds(view(device="offline")) == [("device", 1)]  # a stable patient: a note
+    assert ("device", 2) in kinds(view(device="offline", crs=2))  # watched: urgent
     assert kinds(view(device=None)) == []
     assert kinds(view(risk={"p": 0.49, "explanation": []})) == []
     assert kinds(view(risk={"p": 0.5, "explanation": ["CRP rising"]})) == [("risk", 2)]
