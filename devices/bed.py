@@ -146,6 +146,7 @@ class BedSim:
             crs_grade=0,
             icans_grade=0,
             cohort=p.cohort,
+            end=iso(self.end),
             age=p.age,
             product=p.product,
             planned={

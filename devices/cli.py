@@ -47,9 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--ward", default=d.ward, help="ward name in the topics (default %(default)s)")
     a(
         "--cohort",
-        choices=("autoimmune", "lymphoma", "mixed"),
+        choices=("autoimmune", "lymphoma", "myeloma", "mixed"),
         default=d.cohort,
-        help="patients' indication; mixed: drawn per bed (default %(default)s)",
+        help="patients' indication; mixed: autoimmune or lymphoma, drawn per bed "
+        "(default %(default)s)",
     )
     a(
         "--seed",

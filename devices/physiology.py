@@ -39,12 +39,17 @@ import numpy as np
 from monitor.clinical.thresholds import FEVER_C
 
 DAY, HOUR = 86400.0, 3600.0
-COHORTS = ("autoimmune", "lymphoma")
+COHORTS = ("autoimmune", "lymphoma", "myeloma")
+MIXED_COHORTS = ("autoimmune", "lymphoma")  # --cohort mixed (kept: the same seed, the same ward)
 # (product, P(CRS), P(grade 1..4 | CRS), P(ICANS | CRS), P(ICANS grade 1..4 | ICANS))
 PRODUCTS = {
     "axicabtagene ciloleucel": (0.93, (0.45, 0.41, 0.11, 0.03), 0.55, (0.45, 0.35, 0.15, 0.05)),
     "tisagenlecleucel": (0.58, (0.50, 0.28, 0.17, 0.05), 0.30, (0.45, 0.35, 0.15, 0.05)),
     "CD19 CAR-T (academic)": (11 / 15, (10 / 11, 1 / 11, 0, 0), 1 / 11, (1, 0, 0, 0)),
+    # BCMA CAR-T in myeloma: KarMMa ide-cel CRS 84 %, grade >= 3 5 %, ICANS 18 %;
+    # CARTITUDE-1 cilta-cel CRS 95 %, grade >= 3 4 %, ICANS 21 % (mostly grade 1-2)
+    "idecabtagene vicleucel": (0.84, (0.62, 0.32, 0.05, 0.01), 0.21, (0.55, 0.30, 0.15, 0.0)),
+    "ciltacabtagene autoleucel": (0.80, (0.55, 0.40, 0.04, 0.01), 0.22, (0.5, 0.3, 0.15, 0.05)),
 }
 INDICATIONS = {
     "autoimmune": (
@@ -52,6 +57,7 @@ INDICATIONS = {
         ("idiopathic inflammatory myositis", 3),
         ("systemic sclerosis", 4),
     ),
+    "myeloma": (("relapsed/refractory multiple myeloma", 1),),
     "lymphoma": (
         ("diffuse large B-cell lymphoma", 75),
         ("high-grade B-cell lymphoma", 15),
@@ -220,6 +226,9 @@ def draw_patient(
         raise ValueError(f"unknown cohort {cohort!r} (expected one of {', '.join(COHORTS)})")
     if cohort == "autoimmune":
         age, product = int(np.clip(rng.normal(38, 11), 18, 65)), "CD19 CAR-T (academic)"
+    elif cohort == "myeloma":
+        age = int(np.clip(rng.normal(62, 9), 35, 85))
+        product = "idecabtagene vicleucel" if rng.random() < 0.5 else "ciltacabtagene autoleucel"
     else:
         age = int(np.clip(rng.normal(60, 11), 22, 85))
         product = "axicabtagene ciloleucel" if rng.random() < 0.5 else "tisagenlecleucel"
@@ -251,12 +260,16 @@ def draw_course(
         onset = admit_ts + _lognormal_days(rng, 5 / 24, 0.8, 0.5 / 24, 30 / 24)
     elif lymphoma:
         onset = infusion_ts + _lognormal_days(rng, 2.5, 0.55, 1.0, 12.0)
+    elif cohort == "myeloma":  # ide-cel median day 1, cilta-cel day 7: later than lymphoma
+        onset = infusion_ts + _lognormal_days(rng, 3.5, 0.6, 1.0, 12.0)
     else:
         onset = infusion_ts + _lognormal_days(rng, 1.5, 0.5, 0.5, 6.0)
     onset = max(onset, admit_ts + rng.uniform(0.5, 2) * HOUR)
     duration = (
         _lognormal_days(rng, 7.0, 0.45, 2.0, 21.0)
         if lymphoma
+        else _lognormal_days(rng, 4.0, 0.45, 1.0, 12.0)
+        if cohort == "myeloma"
         else _lognormal_days(rng, 2.0, 0.5, 0.5, 6.0)
     )
     peak_temp = rng.uniform(38.4, 39.3) if grade == 1 else rng.uniform(38.8, 40.2)

@@ -39,7 +39,7 @@ from .artefacts import ArtefactPlan
 from .bed import PROTOCOLS, BedSim, Out
 from .clock import MAX_SPEED, MIN_SPEED, SimClock, parse_start
 from .link import BedLink
-from .physiology import COHORTS, draw_patient
+from .physiology import COHORTS, MIXED_COHORTS, draw_patient
 
 log = logging.getLogger("crswatch.simulate")
 MIXED_PROTOCOLS = ("json", "fhir", "hl7")
@@ -54,7 +54,7 @@ class WardOptions:
     port: int = 1883
     prefix: str = "crs"
     ward: str = "ward1"
-    cohort: str = "mixed"  # autoimmune | lymphoma | mixed (drawn per bed)
+    cohort: str = "mixed"  # autoimmune | lymphoma | myeloma | mixed (autoimmune or lymphoma)
     seed: int = 1
     days: float = 14.0
     start: float | str | None = None  # epoch s, ISO 8601, "-2d"; None: now
@@ -91,7 +91,7 @@ class WardOptions:
         if self.protocol not in (*PROTOCOLS, "mixed"):
             raise ValueError(f"--protocol: json, fhir, hl7 or mixed, not {self.protocol!r}")
         if self.cohort not in (*COHORTS, "mixed"):
-            raise ValueError(f"--cohort: autoimmune, lymphoma or mixed, not {self.cohort!r}")
+            raise ValueError(f"--cohort: {', '.join(COHORTS)} or mixed, not {self.cohort!r}")
         for name in ("prefix", "ward"):
             if not NAME.match(getattr(self, name)):
                 raise ValueError(f"--{name}: 1-32 of A-Z a-z 0-9 _ -")
@@ -143,7 +143,7 @@ def build_beds(opts: WardOptions, start: float) -> list[BedSim]:
         rng_patient, rng_staff, rng_noise, rng_art = (np.random.default_rng(s) for s in seeds)
         cohort = opts.cohort
         if cohort == "mixed":
-            cohort = COHORTS[int(rng_patient.integers(2))]
+            cohort = MIXED_COHORTS[int(rng_patient.integers(2))]
         protocol = MIXED_PROTOCOLS[i % 3] if opts.protocol == "mixed" else opts.protocol
         name = f"bed{i + 1:02d}"
         patient = draw_patient(
