@@ -291,12 +291,12 @@ class AlertEngine:
                 out.append(self._quiet(a.snapshot(now, why), why))
         if v.action in ("steady", "worsen"):
             a.below_since = a.below = None
-            if (
-                cond is not None
-                and v.action == "steady"
-                and (cond.tier, cond.level) == (a.tier, a.level)
-            ):
-                a.message, a.detail = cond.reason, dict(cond.detail)  # fresher readings
+            if cond is not None and v.action == "steady":
+                # fresher readings: the alert says what the tile shows (a NEWS2 held inside
+                # its exit margin says today's total, not the one it was raised at)
+                a.message = cond.reason
+                if (cond.tier, cond.level) == (a.tier, a.level):
+                    a.detail = dict(cond.detail)
         elif v.action == "wait":
             a.below_since, a.below = v.since, cond
         elif v.action == "lower":

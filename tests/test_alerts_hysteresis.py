@@ -110,3 +110,12 @@ def test_verdict_table():
     assert verdict(2, 2, None, True, 0, 9999, 300).action == "steady"  # unknown is not absent
     worse = Condition("crs", 3, "CRS grade 3", {"level": 3})
     assert verdict(2, 2, worse, True, 0, 1, 300).action == "worsen"
+
+
+def test_an_alert_held_inside_its_exit_margin_says_the_total_the_tile_shows():
+    """Issue 18: a tile said NEWS2 4 while its alert said "NEWS2 5 (medium)"."""
+    w = Ward()
+    w.at(0, news(5, "medium"))
+    w.at(60, news(4, "low"))
+    (a,) = w.engine.active()
+    assert (a["tier"], a["message"]) == (2, "NEWS2 4 (low)")
