@@ -605,3 +605,15 @@ def test_a_new_episode_with_a_new_dose_masks_again():
     care(b, 40 * H + 600, "medication", drug="tocilizumab")
     obs(b, 42 * H, temp_c=37.2)
     assert snap(b, 42 * H).fever_masked is True
+
+
+def test_one_low_cuff_reading_treated_with_a_fluid_bolus_is_hypotension():
+    b = bed()
+    obs(b, 0, sbp=120, map=85, hr=80)
+    obs(b, 900, sbp=84, map=62, hr=88)
+    assert snap(b, 1000).hypotension_sustained is False
+    care(b, 1100, "medication", drug="crystalloid bolus")
+    assert snap(b, 1100).hypotension_sustained is True  # the care event defines it
+    assert snap(b, 1099).hypotension_sustained is False
+    obs(b, 1800, sbp=104, map=75, hr=84)  # responded to fluids
+    assert snap(b, 1800).hypotension_sustained is False

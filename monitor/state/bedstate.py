@@ -34,6 +34,7 @@ from monitor.clinical.news2 import news2
 from monitor.clinical.snapshot import Snapshot
 from monitor.clinical.thresholds import (
     FEVER_C,
+    FLUID_BOLUS_MARK,
     MAP_LOW,
     MASKING_DRUGS,
     SBP_LOW,
@@ -411,7 +412,8 @@ class BedState:
 
     def _bp_confirmed(self, t: float, hr: float | None) -> bool | None:
         """Hypotension: the newest cuff reading is low and confirmed, by the reading before
-        it or by a persistent tachycardia (persistence.py). None: no cuff reading."""
+        it, a persistent tachycardia or a fluid bolus given for it (persistence.py). None:
+        no cuff reading."""
         times = self._cuff_times(t, 2)
         if not times:
             return None
@@ -419,7 +421,16 @@ class BedState:
             return False
         if len(times) > 1 and self._low_at(times[1]):
             return True
-        return hr is not None and hr > TACHYCARDIA
+        return (hr is not None and hr > TACHYCARDIA) or self._bolus_between(times[0], t)
+
+    def _bolus_between(self, start: float, end: float) -> bool:
+        """A fluid bolus charted in [start, end]: staff treated the low reading."""
+        for drug, series in self._meds.items():
+            if FLUID_BOLUS_MARK in drug:
+                i = bisect_left(series.items, start, key=_TS)
+                if i < len(series.items) and series.items[i][0] <= end:
+                    return True
+        return False
 
     def _least_extreme_sbp(self, t: float) -> float | None:
         """Systolic for NEWS2 while a low reading is not confirmed: the less extreme of the

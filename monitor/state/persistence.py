@@ -11,7 +11,8 @@ measured effect. In short:
 - A heart rate below HR_PLAUSIBLE while the pulse oximeter reads a pulse is a lead off,
   not asystole: it is left out.
 - Blood pressure (a cuff every 15-60 min): one low reading is hypotension only when
-  confirmed, by the next reading (the nurse's repeat) or by a persistent tachycardia; an
+  confirmed, by the next reading (the nurse's repeat), by a persistent tachycardia or by a
+  fluid bolus charted for it (staff treated it: the care event defines the onset); an
   unconfirmed low reading is a note on the tile ("repeat the cuff"), and NEWS2 scores the
   less extreme of the newest two readings.
 - Stale and lost windows of the monitor streams follow their own cadence: a 5-minute bed
