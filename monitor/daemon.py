@@ -142,7 +142,7 @@ class Daemon:
             return
         try:
             await self.store.transact(replace_forecast_state, forecaster.to_rows())
-        except Exception as e:  # noqa: BLE001 - a failed save is retried next time
+        except Exception as e:  # any failure: a failed save is retried next time
             log.warning("forecast not saved (%s); retried later", e)
 
     def _forecast_gauges(self) -> None:
