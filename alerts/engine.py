@@ -132,7 +132,8 @@ class AlertEngine:
         why = a.inhibited_by or AckMuter(a.updated_ts, self.settings.clock).mutes(a)
         if a.below_since is not None:
             what = "absent" if a.below is None else "lower"
-            at = self.settings.clock(a.below_since + self.settings.resolve_hold_s)
+            hold = hysteresis.hold_for(a.kind, self.settings.resolve_hold_s)
+            at = self.settings.clock(a.below_since + hold)
             why = (f"{why}; " if why else "") + (
                 f"condition {what} since "
                 f"{self.settings.clock(a.below_since)}, "
@@ -275,7 +276,13 @@ class AlertEngine:
             if muted is None:  # re-armed: the escalation clock restarts from now
                 a.stage_ts = a.notified_ts = now
         v = hysteresis.verdict(
-            a.tier, a.level, cond, undecided, a.below_since, now, self.settings.resolve_hold_s
+            a.tier,
+            a.level,
+            cond,
+            undecided,
+            a.below_since,
+            now,
+            hysteresis.hold_for(a.kind, self.settings.resolve_hold_s),
         )
         if v.action == "worsen" and not muted:
             assert cond is not None  # a worsening has its condition
@@ -312,13 +319,13 @@ class AlertEngine:
         """What time alone changes: pending advisories, snooze expiry, hold-based lowering
         and resolution, escalation and repeats."""
         out: list[Decision] = []
-        hold = self.settings.resolve_hold_s
         for key, (_, cond, pid) in sorted(self._pending.items()):
             ctx = [x for x in self._context(key[0], key[1]) if x.key != key]
             out += self._new(key, pid, cond, ctx, now)
         for a in self._sorted():
             if a.state == "snoozed" and now >= (a.snoozed_until or 0):
                 out.append(self._rearm(a, now))
+            hold = hysteresis.hold_for(a.kind, self.settings.resolve_hold_s)
             if a.below_since is not None and now - a.below_since >= hold:
                 if a.below is None:
                     out.append(
@@ -424,7 +431,8 @@ class AlertEngine:
 
     def _lower(self, a: Alert, cond: Condition, now: float) -> Decision:
         why = a.lower(cond, now) + (
-            f" for {self.settings.resolve_hold_s:.0f} s: downgraded, nobody paged"
+            f" for {hysteresis.hold_for(a.kind, self.settings.resolve_hold_s):.0f} s: "
+            "downgraded, nobody paged"
         )
         return self._quiet(a.snapshot(now, why), why, "downgraded")
 

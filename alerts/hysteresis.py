@@ -4,8 +4,9 @@ Enter: a tier >= 2 condition raises at once; a tier-1 advisory may wait `advisor
 (default 0). A worsening (higher tier, or higher level in the tier) is never delayed.
 
 Exit: an alert resolves only after its condition has been absent for `resolve_hold_s`; a
-downgrade (lower tier or level) waits the same hold. One timer, `since`, counts from when
-the condition was first seen below the alert, so an oscillating signal keeps one alert.
+downgrade (lower tier or level) waits the same hold; a risk alert holds KIND_HOLD_S. One
+timer, `since`, counts from when the condition was first seen below the alert, so an
+oscillating signal keeps one alert.
 
 Exit margins (NEWS2): an active NEWS2 alert holds while the total stays at or above
 NEWS2_HOLD[tier]: medium (raised at >= 5) is still medium at 4 and is left only at 3 or
@@ -23,6 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 NEWS2_HOLD = {3: 6, 2: 4}  # an active NEWS2 alert of this tier holds while total >= this
+# Kinds whose alert stands longer than resolve_hold_s once its condition is gone: a 12-hour
+# forecast's warning is not withdrawn because p dipped for five minutes (no risk flapping).
+KIND_HOLD_S = {"risk": 6 * 3600.0}
+
+
+def hold_for(kind: str, resolve_hold_s: float) -> float:
+    """How long an alert of `kind` waits, its condition absent or lower, before it changes."""
+    return max(resolve_hold_s, KIND_HOLD_S.get(kind, 0.0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ FEED_LABELS = {
     "acvpu": "consciousness (ACVPU)",
 }
 FEED_TIER = {"stale": 1, "lost": 2}  # the level of a dead feed
-RISK_EXIT_MARGIN = 0.1  # an active risk alert holds until p < risk_threshold - this
+RISK_EXIT_MARGIN = 0.2  # an active risk alert holds until p < risk_threshold - this
 EXPLAINED_BY_CRS = ("temp", "hr")  # NEWS2 parameters a CRS grade already alerts for
 EXPLAINED_LABELS = {"temp": "temperature", "hr": "pulse"}
 

@@ -163,7 +163,7 @@ def test_the_risk_alert_enters_at_the_threshold_and_holds_down_to_the_exit_margi
     assert kinds(v) == [] and [
         (c.kind, c.tier) for c in conditions(v, DEFAULT, frozenset({"risk"}))
     ] == [("risk", 2)]
-    low = view(risk={"p": 0.39})
+    low = view(risk={"p": 0.29})
     assert conditions(low, DEFAULT, frozenset({"risk"})) == []
 
 
