@@ -59,8 +59,8 @@ def persistent(newest_first: Sequence[Reading], score: Callable[[float], float])
     span = [r for r in newest_first if newest - r[0] <= PERSIST_S]
     if len(span) < 2:
         span = list(newest_first[:2])
-    best = min(span, key=lambda r: (score(r[1]), -r[0]))
-    return best[1], len(span)
+    # each distinct value scored once, newest first: among equals the newest stands
+    return min(dict.fromkeys(r[1] for r in span), key=score), len(span)
 
 
 def cadence(newest_first: Sequence[Reading]) -> float | None:
