@@ -47,6 +47,7 @@ from monitor.state.episode import Evidence, Interval
 from monitor.state.persistence import (
     HR_PLAUSIBLE,
     MONITOR,
+    PERSIST_S,
     TACHYCARDIA,
     extremity,
     persistent,
@@ -98,6 +99,16 @@ class _Series:
         """The newest entry at or before t."""
         i = bisect_right(self.items, t, key=_TS)
         return self.items[i - 1] if i else None
+
+    def recent(self, t: float, seconds: float, at_least: int) -> list[tuple[float, Any]]:
+        """The entries within `seconds` before the newest at or before t, and at least
+        `at_least` of them when held, newest first."""
+        items = self.items
+        i = bisect_right(items, t, key=_TS)
+        if not i:
+            return []
+        j = min(bisect_left(items, items[i - 1][0] - seconds, key=_TS), max(0, i - at_least))
+        return items[j:i][::-1]
 
     def newest(self, t: float, n: int) -> list[tuple[float, Any]]:
         """Up to n entries at or before t, newest first."""
@@ -375,7 +386,7 @@ class BedState:
     def _readings(self, name: str, t: float) -> list[tuple[float, Any]]:
         """The monitor vital's readings held at or before t, newest first; a heart rate
         below HR_PLAUSIBLE while SpO2 reads (a pulse) is a lead off and left out."""
-        items = self._vitals[name].newest(t, MONITOR_KEEP)
+        items = self._vitals[name].recent(t, PERSIST_S, 2)
         if name == "hr" and (spo2 := self._vitals.get("spo2")) is not None:
             pulse = spo2.at(t)
             if pulse is not None and t - pulse[0] <= self._window("spo2", t)[0]:
@@ -446,7 +457,7 @@ class BedState:
         (CRS episode evidence), by the same rules as the scales."""
         if name == "spo2":
             value, held = persistent(
-                self._vitals["spo2"].newest(ts, MONITOR_KEEP),
+                self._vitals["spo2"].recent(ts, PERSIST_S, 2),
                 extremity("spo2", self.admission.spo2_scale),
             )
             return held >= 2 and value < self._low["spo2"]
