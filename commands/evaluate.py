@@ -49,6 +49,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="monitor export cadence of HR, SpO2, RR in seconds (default %(default)s)",
     )
+    a(
+        "--slow-share",
+        type=float,
+        default=0.25,
+        metavar="F",
+        help="share of beds whose monitor exports every 5 minutes (default %(default)s)",
+    )
+    a(
+        "--confounders",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="rates of what is not CRS times X (default %(default)s)",
+    )
     a("--out", default="data/evaluate", help="folder for recordings, truths and report.json")
     a("--jobs", type=int, default=None, help="processes (default: every core)")
 
@@ -81,6 +95,8 @@ def ward_options(seed: int, cohort: str, args: argparse.Namespace, out: Path) ->
         mqtt=False,
         start=parse_ts(START),
         fast_interval_s=args.fast_interval,
+        slow_share=args.slow_share,
+        confounders=args.confounders,
         record=f"{stem}.record.jsonl",
         truth=f"{stem}.truth.jsonl",
     )
@@ -147,6 +163,8 @@ def main_evaluate(args: argparse.Namespace, cfg: config_mod.Config, out=sys.stdo
         "patients": args.patients,
         "days": args.days,
         "fast_interval_s": args.fast_interval,
+        "slow_share": args.slow_share,
+        "confounders": args.confounders,
         "config": str(cfg.path) if cfg.path else None,
         "targets": report.TARGETS,
         "cohort_over_seeds": pooled,

@@ -49,7 +49,7 @@ def score_bed(
         h += STEP_S
     leads = []
     for o in onsets:
-        if o["grade"] != 2:
+        if o["grade"] != 2 or not o.get("observable", True):
             continue
         rule = o["defined_ts"] + o["delay_s"] if o["detected"] else o["defined_ts"]
         lead = {}

@@ -36,9 +36,12 @@ def _rate(n: float, days: float) -> float | None:
 
 
 def detection(onsets: list[dict], label: str) -> dict[str, Any]:
+    unobservable = sum(1 for o in onsets if not o.get("observable", True))
+    onsets = [o for o in onsets if o.get("observable", True)]
     delays = [o["delay_s"] for o in onsets if o["detected"]]
     return {
         "what": label,
+        "unobservable": unobservable,
         "onsets": len(onsets),
         "detected": len(delays),
         "share": _share(len(delays), len(onsets)),
@@ -135,13 +138,14 @@ def cohort_summary(beds: list[dict], fc: list[dict], with_forecast: bool) -> dic
             "grade2": detection(g2, "first rise to CRS grade >= 2 of an episode"),
             "grade3": detection(g3, "rise to CRS grade >= 3"),
             "masked_fever": detection(
-                [o for o in onsets if o["masked"]], "onsets after tocilizumab/steroids"
+                [o for o in onsets if o.get("masked")], "onsets after tocilizumab/steroids"
             ),
             "oxygen_started": detection(
-                [o for o in onsets if o["after_care"] == "oxygen"], "defined by oxygen started"
+                [o for o in onsets if o.get("after_care") == "oxygen"],
+                "defined by oxygen started",
             ),
             "vasopressor_started": detection(
-                [o for o in onsets if o["after_care"] == "vasopressor"],
+                [o for o in onsets if o.get("after_care") == "vasopressor"],
                 "defined by a vasopressor started",
             ),
         },

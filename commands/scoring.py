@@ -61,6 +61,7 @@ def naming_intervals(decisions: list[dict], grade: int) -> list[tuple[float, flo
 def detect(onset: Onset, spans: list[tuple[float, float]]) -> float | None:
     """Seconds from the defining event to the first naming alert active after the true
     onset (negative: before the evidence), or None when none came in time."""
+    assert onset.defined_ts is not None
     start = min(onset.true_ts, onset.defined_ts)
     deadline = onset.defined_ts + DETECT_S
     first = None
@@ -77,11 +78,17 @@ def score_bed(truth: BedTruth, decisions: list[dict]) -> dict[str, Any]:
     spans = {g: naming_intervals(decisions, g) for g in (2, 3)}
     onsets = []
     for o in truth.onsets:
+        if o.defined_ts is None:
+            onsets.append(
+                {"bed": truth.bed, "grade": o.grade, "true_ts": o.true_ts, "observable": False}
+            )
+            continue
         delay = detect(o, spans[min(o.grade, 3)])
         onsets.append(
             {
                 "bed": truth.bed,
                 "grade": o.grade,
+                "observable": True,
                 "true_ts": o.true_ts,
                 "defined_ts": o.defined_ts,
                 "defined_by": o.defined_by,

@@ -24,7 +24,8 @@ ONSET_GRADE = 2
 class Onset:
     grade: int  # 2: the first rise to >= 2 of an episode; 3: to >= 3
     true_ts: float  # when the true grade reached it
-    defined_ts: float  # the observation or care event that shows it to the ward
+    defined_ts: float | None  # the observation or care event that shows it to the ward
+    # (None: the ward was never shown it while it lasted: not scored for detection)
     defined_by: str = ""
     masked: bool = False  # fever masked by tocilizumab or steroids (no fever needed)
     after_care: str | None = None  # "oxygen" | "vasopressor": defined by a care event
@@ -116,7 +117,7 @@ def read_truth(path: Path) -> dict[tuple[str, str], BedTruth]:
                 Onset(
                     int(rec["onset_grade"]),
                     parse_ts(rec["true_onset_ts"]),
-                    ts,
+                    ts if rec.get("observable", True) else None,
                     rec.get("defined_by", ""),
                     bool(rec.get("masked")),
                     rec.get("after_care"),

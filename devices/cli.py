@@ -94,6 +94,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="artefact rates times X; 0 for none (default %(default)s)",
     )
     a(
+        "--confounders",
+        type=float,
+        default=d.confounders,
+        metavar="X",
+        help="rates of what is not CRS (pain, transfusion reaction, late infection, COPD) "
+        "times X; 0 for none (default %(default)s)",
+    )
+    a(
+        "--slow-share",
+        type=float,
+        default=d.slow_share,
+        metavar="F",
+        help="share of beds whose monitor exports every 5 minutes (default %(default)s)",
+    )
+    a(
         "--discharge-first",
         action="store_true",
         help="send an empty discharge before each admission (beds reused from an earlier run; "

@@ -38,6 +38,9 @@ import numpy as np
 
 from monitor.clinical.thresholds import FEVER_C
 
+from .confounders import NONE as NO_CONFOUNDERS
+from .confounders import Confounders
+
 DAY, HOUR = 86400.0, 3600.0
 COHORTS = ("autoimmune", "lymphoma", "myeloma")
 MIXED_COHORTS = ("autoimmune", "lymphoma")  # --cohort mixed (kept: the same seed, the same ward)
@@ -154,6 +157,8 @@ class Patient:
     admit_ts: float
     baseline: Baseline
     course: Course
+    spo2_scale: int = 1  # NEWS2 SpO2 scale (2: hypercapnic, target 88-92 %)
+    confounders: Confounders = NO_CONFOUNDERS  # what is not CRS (confounders.py)
 
 
 @dataclass(slots=True)
@@ -185,6 +190,7 @@ class State:
     sbp_untreated: float  # without fluids or vasopressors
     spo2_room_air: float
     leak: float  # 0..1
+    temp_crs: float = 0.0  # the temperature without the confounders' fever (CRS fever)
 
 
 # -- drawing a patient ---------------------------------------------------------------------
@@ -386,7 +392,9 @@ def state_at(p: Patient, t: float, tx: Treatment) -> State:
     intensity = max(fever_i, leak)
     fever = c.fever_c * fever_i * (1 - c.toci_response * toci)
     fever = max(0.0, fever - _paracetamol(tx.paracetamol, t))
-    temp = b.temp_c + b.temp_amp * circ + fever
+    temp_crs = b.temp_c + b.temp_amp * circ + fever
+    other_fever, other_hr, other_rr = p.confounders.at(t) if p.confounders.episodes else (0, 0, 0)
+    temp = temp_crs + other_fever
     sbp_normal = b.sbp + b.sbp_amp * circ
     sbp_untreated = sbp_normal - c.bp_drop * leak
     fluids = min(
@@ -411,8 +419,11 @@ def state_at(p: Patient, t: float, tx: Treatment) -> State:
         + 0.35 * max(0.0, sbp_normal - sbp)
         + 6 * intensity
         + 60 * pr.get("epinephrine", 0.0)
+        + 9 * other_fever
+        + other_hr
     )
-    rr = b.rr + 1.5 * fever + 0.4 * max(0.0, 95 - spo2) + 2 * leak
+    target = 95 if p.spo2_scale == 1 else 91  # breathing harder below the own range
+    rr = b.rr + 1.5 * (fever + other_fever) + 0.4 * max(0.0, target - spo2) + 2 * leak + other_rr
     ice, acvpu = neuro_at(p, t, tx)
     return State(
         temp_c=temp,
@@ -427,6 +438,7 @@ def state_at(p: Patient, t: float, tx: Treatment) -> State:
         sbp_untreated=sbp_untreated,
         spo2_room_air=spo2_room,
         leak=leak,
+        temp_crs=temp_crs,
     )
 
 
