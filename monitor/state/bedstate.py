@@ -34,7 +34,6 @@ from monitor.clinical.news2 import news2
 from monitor.clinical.snapshot import Snapshot
 from monitor.clinical.thresholds import (
     FEVER_C,
-    FLUID_BOLUS_MARK,
     MAP_LOW,
     MASKING_DRUGS,
     SBP_LOW,
@@ -42,13 +41,13 @@ from monitor.clinical.thresholds import (
     SPO2_LOW_SCALE2,
 )
 from monitor.ingest.messages import VITALS, Admission, CareEvent, Observation
+from monitor.state import cuff
 from monitor.state.assessment import Assessment
-from monitor.state.episode import Evidence, Interval
+from monitor.state.episode import Evidence, support_intervals
 from monitor.state.persistence import (
     HR_PLAUSIBLE,
     MONITOR,
     PERSIST_S,
-    TACHYCARDIA,
     extremity,
     persistent,
     window,
@@ -229,7 +228,7 @@ class BedState:
         for name in MONITOR:
             if v[name] is not None:
                 v[name], held[name] = self._persistent_at(name, t)
-        confirmed = self._bp_confirmed(t, v["hr"])
+        confirmed = cuff.hypotension(self._vitals, self._low, self._meds, t, v["hr"])
         if not confirmed and v["sbp"] is not None:
             v["sbp"] = self._least_extreme_sbp(t)
         neuro, neuro_acvpu = self._neuro_at(t)
@@ -276,35 +275,9 @@ class BedState:
         ]
         if not doses:
             return False
-        support = self._support_intervals(t)
-        for dose in sorted(doses, reverse=True):
-            last = self._evidence.last_before(dose)
-            running = any(a <= dose <= b for a, b in support)
-            if running or (last is not None and dose - last < 24 * 3600.0):
-                return not self._evidence.quiet_within(dose, t, support)
-        return False
-
-    def _support_intervals(self, t: float) -> list[Interval]:
-        """When oxygen (other than room air) or a vasopressor ran, up to t."""
-        out: list[Interval] = []
-        items = self._oxygen.items
-        for i, (ts, entry) in enumerate(items):
-            if ts <= t and entry[0] not in (None, "room_air"):
-                end = items[i + 1][0] if i + 1 < len(items) else t
-                out.append((ts, min(end, t)))
-        for series in self._pressors.values():
-            start = None
-            for ts, action in series.items:
-                if ts > t:
-                    break
-                if action == "start" and start is None:
-                    start = ts
-                elif action == "stop" and start is not None:
-                    out.append((start, ts))
-                    start = None
-            if start is not None:
-                out.append((start, t))
-        return out
+        pressors = [series.items for series in self._pressors.values()]
+        support = support_intervals(self._oxygen.items, pressors, t)
+        return self._evidence.masks(doses, t, support)
 
     def vitals(self, now: float) -> dict[str, dict[str, Any]]:
         """Per vital, its newest reading at or before `now` and how fresh it is.
@@ -401,48 +374,6 @@ class BedState:
             return None, 0
         return persistent(items, extremity(name, self.admission.spo2_scale))
 
-    def _low_at(self, ts: float) -> bool | None:
-        """Whether the cuff reading at ts was low (systolic or mean), None if none."""
-        found = None
-        for name in ("sbp", "map"):
-            series = self._vitals.get(name)
-            item = series.at(ts) if series else None
-            if item is not None and item[0] == ts:
-                found = bool(found) or item[1] < self._low[name]
-        return found
-
-    def _cuff_times(self, t: float, n: int) -> list[float]:
-        """The times of the newest n cuff readings at or before t, newest first."""
-        times = {
-            ts
-            for name in ("sbp", "map")
-            if name in self._vitals
-            for ts, _ in self._vitals[name].newest(t, n)
-        }
-        return sorted(times, reverse=True)[:n]
-
-    def _bp_confirmed(self, t: float, hr: float | None) -> bool | None:
-        """Hypotension: the newest cuff reading is low and confirmed, by the reading before
-        it, a persistent tachycardia or a fluid bolus given for it (persistence.py). None:
-        no cuff reading."""
-        times = self._cuff_times(t, 2)
-        if not times:
-            return None
-        if not self._low_at(times[0]):
-            return False
-        if len(times) > 1 and self._low_at(times[1]):
-            return True
-        return (hr is not None and hr > TACHYCARDIA) or self._bolus_between(times[0], t)
-
-    def _bolus_between(self, start: float, end: float) -> bool:
-        """A fluid bolus charted in [start, end]: staff treated the low reading."""
-        for drug, series in self._meds.items():
-            if FLUID_BOLUS_MARK in drug:
-                i = bisect_left(series.items, start, key=_TS)
-                if i < len(series.items) and series.items[i][0] <= end:
-                    return True
-        return False
-
     def _least_extreme_sbp(self, t: float) -> float | None:
         """Systolic for NEWS2 while a low reading is not confirmed: the less extreme of the
         newest two readings."""
@@ -461,8 +392,8 @@ class BedState:
                 extremity("spo2", self.admission.spo2_scale),
             )
             return held >= 2 and value < self._low["spo2"]
-        times = self._cuff_times(ts, 2)
-        return len(times) > 1 and bool(self._low_at(times[1]))
+        newest = cuff.times(self._vitals, ts, 2)
+        return len(newest) > 1 and bool(cuff.low_at(self._vitals, self._low, newest[1]))
 
     def _oxygen_at(self, t: float) -> tuple[str | None, float | None, float | None]:
         item = self._oxygen.at(t)
