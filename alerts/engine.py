@@ -85,6 +85,7 @@ class AlertEngine:
         self._pending: ByBed[tuple[float, Condition, str | None]] = ByBed()  # tier-1 waiting
         self._muted: ByBed[str] = ByBed()  # conditions muted before raising: reason reported
         self._latched: ByBed[list[Any]] = ByBed()  # manual resolve: [tier, level, user, noted]
+        self._rising: ByBed[tuple[float, Condition]] = ByBed()  # a delayed worsening waiting
         self._patients: dict[tuple[str, str], str | None] = {}  # (ward, bed) -> patient_id
 
     # -- state -----------------------------------------------------------------------------
@@ -190,7 +191,7 @@ class AlertEngine:
         kept, _ = inhibit.collapse(conds)  # same kind: the higher tier stands
         by_kind = {c.kind: c for c in kept}
         kinds = set(by_kind)
-        for table in (self._alerts, self._pending, self._muted, self._latched):
+        for table in (self._alerts, self._pending, self._muted, self._latched, self._rising):
             kinds |= table.kinds(ward, bed)
         out: list[Decision] = []
 
@@ -267,7 +268,7 @@ class AlertEngine:
     def _update(
         self, a: Alert, cond: Condition | None, undecided: bool, ctx: list[Any], now: float
     ) -> list[Decision]:
-        out = []
+        out: list[Decision] = []
         probe = cond if cond is not None and cond.tier >= a.tier else a
         muted = inhibit.mutes(probe, ctx)
         if muted != a.inhibited_by:
@@ -286,7 +287,13 @@ class AlertEngine:
         )
         if v.action == "worsen" and not muted:
             assert cond is not None  # a worsening has its condition
+            first = self._rising.get(a.key, (now, cond))[0]
+            if now - first < hysteresis.rise_delay(cond):
+                self._rising[a.key] = (first, cond)  # not yet: tick() looks again
+                return out
+            self._rising.pop(a.key, None)
             return [self._worsen(a, cond, now)]
+        self._rising.pop(a.key, None)
         if muted:
             why = (
                 f"worsening to tier {cond.tier} not sent: {muted}"
@@ -322,6 +329,13 @@ class AlertEngine:
         for key, (_, cond, pid) in sorted(self._pending.items()):
             ctx = [x for x in self._context(key[0], key[1]) if x.key != key]
             out += self._new(key, pid, cond, ctx, now)
+        for key, (first, cond) in sorted(self._rising.items(), key=lambda x: x[0]):
+            held = self._alerts.get(key)
+            if held is None:
+                self._rising.pop(key, None)
+            elif now - first >= hysteresis.rise_delay(cond):
+                ctx = [x for x in self._context(key[0], key[1]) if x.key != key]
+                out += self._update(held, cond, False, ctx, now)
         for a in self._sorted():
             if a.state == "snoozed" and now >= (a.snoozed_until or 0):
                 out.append(self._rearm(a, now))
@@ -413,7 +427,7 @@ class AlertEngine:
         return self._clear(ward, bed, now, "resolved: patient discharged")
 
     def _clear(self, ward: str, bed: str, now: float, why: str) -> list[Decision]:
-        for table in (self._pending, self._muted, self._latched):
+        for table in (self._pending, self._muted, self._latched, self._rising):
             for key in [k for k in table if k[:2] == (ward, bed)]:
                 del table[key]
         return [

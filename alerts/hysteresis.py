@@ -1,7 +1,8 @@
 """Stage 3: hysteresis. Separate enter and exit conditions, and a minimum hold.
 
-Enter: a tier >= 2 condition raises at once; a tier-1 advisory may wait `advisory_hold_s`
-(default 0). A worsening (higher tier, or higher level in the tier) is never delayed.
+Enter: a tier >= 2 condition raises at once, except a NEWS2 urgent (NEWS2_URGENT_DELAY_S);
+a tier-1 advisory may wait `advisory_hold_s` (default 0). A worsening (higher tier, or
+higher level in the tier) is delayed only to a NEWS2 urgent, by the same delay.
 
 Exit: an alert resolves only after its condition has been absent for `resolve_hold_s`; a
 downgrade (lower tier or level) waits the same hold; a risk alert holds KIND_HOLD_S. One
@@ -41,9 +42,24 @@ class Verdict:
     reason: str
 
 
+# A NEWS2 urgent (tier 2: low-medium or medium) must hold this long before it is raised or
+# an alert worsens to it: NEWS2 is an observation-set score, and a band reached for a
+# minute by persisted parameters moving together is not an urgent review (measured on the
+# tuning seeds: most false NEWS2 pages lasted under 5 min). High (tier 3) is never delayed.
+NEWS2_URGENT_DELAY_S = 300.0
+
+
+def rise_delay(cond: Any) -> float:
+    """How long a condition must hold before it raises (or worsens an alert to it)."""
+    return NEWS2_URGENT_DELAY_S if cond.kind == "news2" and cond.tier == 2 else 0.0
+
+
 def enter(cond: Any, first_seen: float, now: float, advisory_hold_s: float) -> bool:
     """Whether a new condition raises now (first seen at `first_seen`)."""
-    return cond.tier >= 2 or now - first_seen >= advisory_hold_s
+    waited = now - first_seen
+    if cond.tier >= 2:
+        return waited >= rise_delay(cond)
+    return waited >= advisory_hold_s
 
 
 def within_margin(cond: Any, tier: int) -> bool:

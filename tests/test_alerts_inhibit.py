@@ -134,7 +134,11 @@ def test_a_tier3_crs_alert_mutes_a_worsening_news2():
             2,
             "improved from tier 3 to tier 2 for 300 s: downgraded, nobody paged",
         ),
-        ("raised", "news2", 2, "worsened from tier 1 to tier 2"),
+    ]
+    # a NEWS2 urgent holds 300 s before it pages (hysteresis.NEWS2_URGENT_DELAY_S)
+    d = [x for x in w.ticks(425, 720) if x.alert["kind"] == "news2"]
+    assert [(x.event, x.alert["tier"], x.reason) for x in d] == [
+        ("raised", 2, "worsened from tier 1 to tier 2")
     ]
 
 

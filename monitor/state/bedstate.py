@@ -228,7 +228,7 @@ class BedState:
         for name in MONITOR:
             if v[name] is not None:
                 v[name], held[name] = self._persistent_at(name, t)
-        confirmed = cuff.hypotension(self._vitals, self._low, self._meds, t, v["hr"])
+        confirmed = cuff.hypotension(self._vitals, self._low, self._meds, t)
         if not confirmed and v["sbp"] is not None:
             v["sbp"] = self._least_extreme_sbp(t)
         neuro, neuro_acvpu = self._neuro_at(t)

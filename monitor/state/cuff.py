@@ -13,7 +13,6 @@ from operator import itemgetter
 from typing import Any
 
 from monitor.clinical.thresholds import FLUID_BOLUS_MARK
-from monitor.state.persistence import TACHYCARDIA
 
 CUFF = ("sbp", "map")  # a reading is low if either is below its bound
 _TS = itemgetter(0)
@@ -51,11 +50,10 @@ def hypotension(
     low: Mapping[str, float],
     meds: Mapping[str, Any],
     t: float,
-    hr: float | None,
 ) -> bool | None:
-    """The newest cuff reading is low and confirmed: by the reading before it, by a
-    persistent tachycardia (`hr`, as persisted) or by a fluid bolus given for it. None: no
-    cuff reading."""
+    """The newest cuff reading is low and confirmed: by the reading before it (the nurse's
+    repeat) or by a fluid bolus given for it. None: no cuff reading. (A tachycardia does
+    not confirm: it did not tell a real fall from a cuff artefact in a febrile patient.)"""
     newest = times(vitals, t, 2)
     if not newest:
         return None
@@ -63,4 +61,4 @@ def hypotension(
         return False
     if len(newest) > 1 and low_at(vitals, low, newest[1]):
         return True
-    return (hr is not None and hr > TACHYCARDIA) or bolus_between(meds, newest[0], t)
+    return bolus_between(meds, newest[0], t)

@@ -11,8 +11,8 @@ measured effect. In short:
 - A heart rate below HR_PLAUSIBLE while the pulse oximeter reads a pulse is a lead off,
   not asystole: it is left out.
 - Blood pressure (a cuff every 15-60 min): one low reading is hypotension only when
-  confirmed, by the next reading (the nurse's repeat), by a persistent tachycardia or by a
-  fluid bolus charted for it (staff treated it: the care event defines the onset); an
+  confirmed, by the next reading (the nurse's repeat) or by a fluid bolus charted for it
+  (staff treated it: the care event defines the onset); an
   unconfirmed low reading is a note on the tile ("repeat the cuff"), and NEWS2 scores the
   less extreme of the newest two readings.
 - Stale and lost windows of the monitor streams follow their own cadence: a 5-minute bed
@@ -31,7 +31,6 @@ from monitor.clinical.thresholds import SPO2_LOW_SCALE2
 MONITOR = ("hr", "rr", "spo2")  # the streams sampled by the bedside monitor
 PERSIST_S = 180.0  # a monitor value counts once it held this long (and two readings)
 HR_PLAUSIBLE = 20.0  # a heart rate below this while SpO2 reads a pulse: a lead off
-TACHYCARDIA = 100.0  # a persistent heart rate above this makes one low cuff plausible
 STALE_CADENCES = 2.5  # a stream is stale after this many of its own intervals...
 LOST_CADENCES = 5.0  # ... and lost after this many (never sooner than configured)
 
