@@ -79,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             from commands.run import run_until_signal
             from monitor import config
 
-            asyncio.run(run_until_signal(config.load(args.config)))
-            return 0
+            return asyncio.run(run_until_signal(config.load(args.config)))
         if args.command == "demo":
             from commands.demo import run_demo
 

@@ -157,6 +157,26 @@ SETTINGS: tuple[Setting, ...] = (
         "How often the model and its pending examples are saved (atomically).",
     ),
     Setting(
+        "supervise.max_failures",
+        5,
+        "A daemon task (ingest, grading, ticks, publishing...) that fails this many times "
+        "within supervise.window_s is not restarted again: the daemon exits with status 1 "
+        "so that its service manager (systemd) restarts the process.",
+    ),
+    Setting("supervise.window_s", 300.0, "The window of supervise.max_failures."),
+    Setting(
+        "supervise.backoff_min_s",
+        0.5,
+        "A failed task is restarted after this delay, doubling at each failure.",
+    ),
+    Setting("supervise.backoff_max_s", 30.0, "The longest delay before a restart."),
+    Setting(
+        "supervise.healthy_after_s",
+        30.0,
+        "A restarted task is healthy again (gone from /healthz, its alert resolving) once "
+        "it has run this long without failing.",
+    ),
+    Setting(
         "http.public_url",
         "",
         "The dashboard's address as staff reach it; pager and webhook messages link to "
@@ -204,6 +224,8 @@ def _check(values: dict[str, Any]) -> list[str]:
     for key, value in values.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             errors.append(f"{key}: must not be negative")
+    if values["supervise.max_failures"] < 1:
+        errors.append("supervise.max_failures: at least 1")
     if values["mqtt.embedded"] and values["mqtt.protocol"] != "3.1.1":
         errors.append('mqtt.embedded: the embedded broker needs mqtt.protocol = "3.1.1"')
     return errors

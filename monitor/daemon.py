@@ -22,6 +22,8 @@ from monitor.ingest.mqtt import MqttEdge
 from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
 from monitor.ops.metrics import Metrics
+from monitor.ops.sdnotify import Notifier
+from monitor.ops.supervisor import Supervisor, TaskFactory
 from monitor.outputs.alerting import Alerting
 from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
@@ -35,9 +37,22 @@ STATE_BACKLOG_MAX = 10_000
 # grades however slow the last ones were.
 STATE_SHARE = 0.35
 MIN_BEDS_PER_PASS = 20
+# What stops while each supervised task is down (the reason of its tier-3 alert).
+TASK_ROLES = {
+    "pipeline": "readings are not stored, acknowledged or graded",
+    "mqtt": "no reading is received from any bed",
+    "publisher": "alerts, rejections and the daemon's status are not published on MQTT",
+    "state": "beds are not graded and their alerts are not raised",
+    "tick": "escalations, repeats and the stale/lost checks of vitals have stopped",
+    "heartbeat": "the store is not checked while no reading arrives",
+    "gc": "garbage collection runs with Python's defaults (longer pauses)",
+}
+WATCHDOG_EVERY_S = 1.0  # the state loop tells systemd it is alive at most this often
 
 
 class Daemon:
+    heartbeat_s = 10.0  # the store is proved writable this often when nothing arrives
+
     def __init__(
         self,
         cfg: Config,
@@ -54,9 +69,22 @@ class Daemon:
         self.outbox = Outbox()
         self.connected = False
         self.broker = None
-        self.tasks: list[asyncio.Task] = []
         self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
+        self.supervisor = Supervisor(
+            max_failures=cfg["supervise.max_failures"],
+            window_s=cfg["supervise.window_s"],
+            backoff_min_s=cfg["supervise.backoff_min_s"],
+            backoff_max_s=cfg["supervise.backoff_max_s"],
+            healthy_after_s=cfg["supervise.healthy_after_s"],
+            on_failure=self._task_failed,
+            on_fatal=self._fatal,
+            stopping=self.stop_event,
+        )
+        self.fatal_reason = ""
+        self.fatal = asyncio.Event()  # set when a task keeps failing: the process must exit
+        self.notifier = Notifier()
+        self._watchdog_at = 0.0
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -85,17 +113,15 @@ class Daemon:
             public_url=public,
         )
         stop = self.stop_event
-        self.tasks = [
-            asyncio.create_task(c, name=n)
-            for n, c in (
-                ("pipeline", self.pipeline.run(stop)),
-                ("mqtt", self.edge.run(stop)),
-                ("publisher", self._publish_loop()),
-                ("state", self._state_loop()),
-                ("tick", self._tick_loop()),
-                ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
-            )
-        ]
+        for name, factory in (
+            ("pipeline", lambda: self.pipeline.run(stop)),
+            ("mqtt", lambda: self.edge.run(stop)),
+            ("publisher", self._publish_loop),
+            ("state", self._state_loop),
+            ("tick", self._tick_loop),
+            ("heartbeat", lambda: self.pipeline.heartbeat(stop, self.heartbeat_s)),
+        ):
+            self.supervise(name, factory)
         app = make_app(self.problems, self.metrics)
         if self.routes is not None:
             self.routes(app, self)
@@ -103,8 +129,18 @@ class Daemon:
         await self.http.setup()
         site = web.TCPSite(self.http, cfg["http.host"], cfg["http.port"])
         await site.start()
-        self.http_port = site._server.sockets[0].getsockname()[1]
+        self.http_port = self.http.addresses[0][1]
         log.info("HTTP on http://%s:%s", cfg["http.host"], self.http_port)
+        self.notifier.notify("READY=1")
+
+    @property
+    def tasks(self) -> list[asyncio.Task]:
+        return list(self.supervisor.tasks.values())
+
+    def supervise(self, name: str, factory: TaskFactory) -> asyncio.Task:
+        """Run a long-running task under the daemon's supervisor (see ops/supervisor.py):
+        a failure is logged, alerted (tier 3), shown on /healthz and restarted."""
+        return self.supervisor.start(name, factory)
 
     def problems(self) -> list[str]:
         out = []
@@ -112,7 +148,31 @@ class Daemon:
             out.append("broker: not connected")
         if not self.pipeline.store_ok:
             out.append(f"store: not writable ({self.pipeline.store_error})")
+        out += self.supervisor.problems()
         return out
+
+    def faults(self) -> list[tuple[str, str]]:
+        """The daemon's own failures besides the broker and the store, as (kind, reason)
+        of tier-3 alerts."""
+        return self.supervisor.faults(TASK_ROLES)
+
+    def _task_failed(self, name: str, exc: BaseException) -> None:
+        """A supervised task raised: alert now (the tick that would see it may be the
+        task that failed)."""
+        self.metrics.task_failures.labels(name).inc()
+        self.alerts.system(
+            self.connected, self.pipeline.store_ok, self.pipeline.store_error, self.faults()
+        )
+
+    def _fatal(self, reason: str) -> None:
+        self.fatal_reason = reason
+        self.fatal.set()
+
+    def _watchdog(self) -> None:
+        now = time.monotonic()
+        if now - self._watchdog_at >= WATCHDOG_EVERY_S:
+            self._watchdog_at = now
+            self.notifier.notify("WATCHDOG=1")
 
     def reload(self) -> str | None:
         """Re-read the config file and apply its [alerts] table (receivers, chains, times).
@@ -184,6 +244,7 @@ class Daemon:
         per_bed = 100e-6  # seconds a bed's pass costs, learnt as the passes run
         received = self.pipeline.seq
         while not await self._sleep(pause):
+            self._watchdog()  # systemd restarts a daemon whose state loop stops passing
             started = time.perf_counter()
             # with nothing received since the last pass, grading may take all the time
             busy = self.pipeline.seq != received or bool(self.pipeline.pending)
@@ -228,7 +289,9 @@ class Daemon:
             if not 0 <= now - last_save < self.cfg["forecast.persist_interval_s"]:
                 last_save = now
                 await self.save_forecast()
-            self.alerts.tick(self.connected, self.pipeline.store_ok, self.pipeline.store_error)
+            self.alerts.tick(
+                self.connected, self.pipeline.store_ok, self.pipeline.store_error, self.faults()
+            )
             self.pipeline.flush_flood(now)
 
     async def _publish_loop(self) -> None:
@@ -240,23 +303,29 @@ class Daemon:
                 continue
             await self.edge.connected.wait()
             chunk = [queue.popleft() for _ in range(min(len(queue), 200))]
-            results = await asyncio.gather(*(self.edge.publish(*m) for m in chunk))
+            try:
+                results = await asyncio.gather(*(self.edge.publish(*m) for m in chunk))
+            except Exception:  # a bug: nothing of the chunk is lost to the restarted loop
+                queue.extendleft(reversed(chunk))
+                raise
             failed = [m for m, ok in zip(chunk, results, strict=True) if not ok]
             if failed:
                 queue.extendleft(reversed(failed))
                 await self._sleep(0.5)
 
     async def stop(self) -> None:
+        self.notifier.notify("STOPPING=1")
         self.stop_event.set()
         self.outbox.ready.set()
         self.edge.connected.set()  # release the publisher if it waits for a connection
         for name in ("mqtt", "pipeline"):  # stop receiving, then commit what was received
-            task = next(t for t in self.tasks if t.get_name() == name)
-            with contextlib.suppress(Exception):
+            task = self.supervisor.tasks[name]
+            try:
                 await asyncio.wait_for(task, 15)
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+            except Exception:
+                log.exception("task %s did not stop cleanly", name)
+        await self.supervisor.cancel_all()
+        self.notifier.close()
         await self.save_forecast()
         await self.http.cleanup()
         await self.webhooks.close()

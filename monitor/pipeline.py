@@ -250,6 +250,10 @@ class Pipeline:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            except Exception:  # a bug (rolled back): keep the batch for the restarted loop
+                self.pending.extendleft(reversed(batch))
+                self.extra = extra + self.extra
+                raise
             backoff = 0.2
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
             self.store_ok, self.store_error = True, ""
@@ -317,12 +321,16 @@ class Pipeline:
                 del self.flood_seen[bed]
         self.limiter.forget_idle(now)
 
+    def beat(self) -> None:
+        """One heartbeat row for the next commit."""
+        self.extra.append(("heartbeat", {"id": 1, "ts": self.clock()}))
+        self.wakeup.set()
+
     async def heartbeat(self, stop: asyncio.Event, interval: float) -> None:
         """Prove the store is writable even when no message arrives (a full disk must
         show on /healthz before the next reading does)."""
         while not stop.is_set():
-            self.extra.append(("heartbeat", {"id": 1, "ts": self.clock()}))
-            self.wakeup.set()
+            self.beat()
             try:
                 await asyncio.wait_for(stop.wait(), interval)
             except TimeoutError:

@@ -77,13 +77,15 @@ class Store:
                     tuple(row.values()),
                 )
             conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except BaseException as e:  # nothing of the batch stays: not even an open transaction
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for item, (kind, reason) in zip(items, before, strict=True):
                 # the next attempt starts from scratch
                 item.kind, item.reason, item.new, item.points = kind, reason, [], 0
-            raise StoreError(f"{type(e).__name__}: {e}") from e
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"{type(e).__name__}: {e}") from e
+            raise  # a bug: the pipeline's supervisor reports it
 
     def _apply(self, conn: sqlite3.Connection, item: Item) -> None:
         kind = item.kind
