@@ -103,6 +103,7 @@ class Pipeline:
             max_bytes=cfg["ingest.max_message_bytes"],
             max_future_s=cfg["ingest.max_future_s"],
             max_past_s=cfg["ingest.max_past_s"],
+            on_internal_error=lambda d, e: metrics.internal_errors.labels(d, e).inc(),
         )
         pipeline = cls(
             router=router,
