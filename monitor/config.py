@@ -6,6 +6,7 @@ mistake, and returns a frozen `Config`. A failed load changes nothing.
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,9 +62,23 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("mqtt.username", "", "Broker user name (empty: none)."),
     Setting("mqtt.password", "", "Broker password."),
-    Setting("mqtt.tls_ca", "", "CA certificate file; set it to connect with TLS."),
-    Setting("mqtt.tls_cert", "", "Client certificate file (mutual TLS)."),
-    Setting("mqtt.tls_key", "", "Client key file (mutual TLS)."),
+    Setting(
+        "mqtt.tls_ca",
+        "",
+        "CA certificate file; set it to connect with TLS (TLS 1.2 or later, the broker's "
+        "certificate and host name verified).",
+    ),
+    Setting(
+        "mqtt.tls_cert",
+        "",
+        "Client certificate file (mutual TLS). Refused at start without mqtt.tls_ca "
+        "(it would connect in plain text), or when it cannot be loaded.",
+    ),
+    Setting(
+        "mqtt.tls_key",
+        "",
+        "Client key file (mutual TLS); needs mqtt.tls_cert (empty: the key is in that file).",
+    ),
     Setting("mqtt.reconnect_min_s", 0.5, "First reconnect delay; doubles up to the max."),
     Setting("mqtt.reconnect_max_s", 30.0, "Longest reconnect delay."),
     Setting("storage.path", "data/crswatch.db", "SQLite file (created with its folder)."),
@@ -224,11 +239,49 @@ def _check(values: dict[str, Any]) -> list[str]:
     for key, value in values.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             errors.append(f"{key}: must not be negative")
+    errors += _tls_errors(values)
     if values["supervise.max_failures"] < 1:
         errors.append("supervise.max_failures: at least 1")
     if values["mqtt.embedded"] and values["mqtt.protocol"] != "3.1.1":
         errors.append('mqtt.embedded: the embedded broker needs mqtt.protocol = "3.1.1"')
     return errors
+
+
+def tls_context(values: dict[str, Any]) -> ssl.SSLContext | None:
+    """The client's TLS context from mqtt.tls_* (None: plain MQTT). Verifies the broker's
+    certificate and host name against mqtt.tls_ca; raises OSError or ssl.SSLError."""
+    if not values["mqtt.tls_ca"]:
+        return None
+    ctx = ssl.create_default_context(cafile=values["mqtt.tls_ca"])
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if values["mqtt.tls_cert"]:
+        ctx.load_cert_chain(values["mqtt.tls_cert"], values["mqtt.tls_key"] or None)
+    return ctx
+
+
+def _tls_errors(values: dict[str, Any]) -> list[str]:
+    """TLS settings that cannot work, or that would silently connect in plain text."""
+    ca, cert, key = (values[f"mqtt.tls_{k}"] for k in ("ca", "cert", "key"))
+    if (cert or key) and not ca:
+        return [
+            "mqtt.tls_cert/mqtt.tls_key are set but mqtt.tls_ca is empty: the daemon would "
+            "connect without TLS; set mqtt.tls_ca to the broker's CA certificate"
+        ]
+    if key and not cert:
+        return ["mqtt.tls_key is set without mqtt.tls_cert: a client key needs its certificate"]
+    if values["mqtt.password"] and not values["mqtt.username"]:
+        return ["mqtt.password is set without mqtt.username"]
+    for name, path in (("tls_ca", ca), ("tls_cert", cert), ("tls_key", key)):
+        if path and not Path(path).is_file():
+            return [f"mqtt.{name}: no such file: {path}"]
+    if values["mqtt.embedded"] and ca:
+        return ["mqtt.tls_ca: the embedded broker speaks plain MQTT only"]
+    try:
+        tls_context(values)
+    except (OSError, ssl.SSLError) as e:
+        what = "mqtt.tls_cert/mqtt.tls_key" if cert else "mqtt.tls_ca"
+        return [f"{what}: cannot be loaded ({e})"]
+    return []
 
 
 @dataclass(frozen=True)

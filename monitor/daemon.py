@@ -88,6 +88,11 @@ class Daemon:
 
     async def start(self) -> None:
         cfg = self.cfg
+        if cfg["mqtt.password"] and not cfg["mqtt.tls_ca"] and not _loopback(cfg["mqtt.host"]):
+            log.warning(
+                "mqtt.password goes to %s in plain text: set mqtt.tls_ca (deploy/mosquitto/)",
+                cfg["mqtt.host"],
+            )
         if cfg["mqtt.embedded"]:
             self.broker = await start_broker(cfg["mqtt.host"], cfg["mqtt.port"])
         self.edge = MqttEdge(cfg, self._on_message, self._on_connect, self._set_connected)
@@ -354,3 +359,7 @@ def alert_signature(state: dict) -> tuple:
         round((state.get("risk") or {}).get("p", -1.0), 2),
         tuple(state.get("reasons") or ()),
     )
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")

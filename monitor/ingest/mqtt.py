@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import struct
 from collections.abc import Callable
 
@@ -21,7 +20,7 @@ from paho.mqtt.client import PUBACK
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from monitor.config import Config
+from monitor.config import Config, tls_context
 from monitor.ingest import bulkread
 from monitor.ingest.route import INBOUND
 
@@ -49,10 +48,8 @@ def make_client(cfg: Config) -> aiomqtt.Client:
         kwargs.update(protocol=aiomqtt.ProtocolVersion.V311, clean_session=False)
     if cfg["mqtt.username"]:
         kwargs.update(username=cfg["mqtt.username"], password=cfg["mqtt.password"] or None)
-    if cfg["mqtt.tls_ca"]:
-        ctx = ssl.create_default_context(cafile=cfg["mqtt.tls_ca"])
-        if cfg["mqtt.tls_cert"]:
-            ctx.load_cert_chain(cfg["mqtt.tls_cert"], cfg["mqtt.tls_key"] or None)
+    ctx = tls_context(cfg.values)  # config.load refused settings that cannot work
+    if ctx is not None:
         kwargs["tls_context"] = ctx
     client = aiomqtt.Client(
         cfg["mqtt.host"],
