@@ -82,6 +82,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mqtt.reconnect_min_s", 0.5, "First reconnect delay; doubles up to the max."),
     Setting("mqtt.reconnect_max_s", 30.0, "Longest reconnect delay."),
     Setting("storage.path", "data/crswatch.db", "SQLite file (created with its folder)."),
+    Setting(
+        "storage.rejections_keep_days",
+        30.0,
+        "Stored rejections older than this are deleted (hourly); 0 keeps them forever.",
+    ),
     Setting("storage.batch_max", 2000, "Most messages committed in one transaction."),
     Setting(
         "storage.busy_timeout_s",
@@ -103,6 +108,25 @@ SETTINGS: tuple[Setting, ...] = (
         "ingest.burst_per_bed",
         2000.0,
         "Messages a bed may send at once above its rate (a gateway flushing a buffer).",
+    ),
+    Setting(
+        "ingest.unserved_rate",
+        50.0,
+        "Messages per second, all together, for beds without an admission (device status "
+        "before an admission, admits) and any bed or ward name we do not serve: one shared "
+        "bucket, so invented topic names cannot dodge the rate limit. Past it (and its "
+        "burst) they are rejected before decoding, one stored row per commit.",
+    ),
+    Setting(
+        "ingest.unserved_burst",
+        2000.0,
+        "Messages for beds without an admission accepted at once above ingest.unserved_rate.",
+    ),
+    Setting(
+        "ingest.rejected_payload_max",
+        4096,
+        "Bytes of a rejected message's payload that are stored (its topic is cut to 160 "
+        "characters); the rest is dropped, the reason says how long it was when relevant.",
     ),
     Setting(
         "ingest.max_pending",

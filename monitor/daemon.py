@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from monitor import config
-from monitor.clock import Clock, wall_clock
+from monitor.clock import Clock, iso, wall_clock
 from monitor.config import Config
 from monitor.ingest.mqtt import MqttEdge
 from monitor.ops.broker import start_broker
@@ -29,6 +29,7 @@ from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
 from monitor.state.forecasting import save_rows
+from monitor.store.retention import PRUNE_BATCH, prune_rejections
 
 log = logging.getLogger("crswatch")
 # Packets waiting in paho for the socket beyond which the state loop waits.
@@ -45,8 +46,10 @@ TASK_ROLES = {
     "state": "beds are not graded and their alerts are not raised",
     "tick": "escalations, repeats and the stale/lost checks of vitals have stopped",
     "heartbeat": "the store is not checked while no reading arrives",
+    "retention": "old rejections are not deleted (storage.rejections_keep_days)",
     "gc": "garbage collection runs with Python's defaults (longer pauses)",
 }
+RETENTION_EVERY_S = 3600.0
 WATCHDOG_EVERY_S = 1.0  # the state loop tells systemd it is alive at most this often
 
 
@@ -125,6 +128,7 @@ class Daemon:
             ("state", self._state_loop),
             ("tick", self._tick_loop),
             ("heartbeat", lambda: self.pipeline.heartbeat(stop, self.heartbeat_s)),
+            ("retention", self._retention_loop),
         ):
             self.supervise(name, factory)
         app = make_app(self.problems, self.metrics)
@@ -298,6 +302,24 @@ class Daemon:
                 self.connected, self.pipeline.store_ok, self.pipeline.store_error, self.faults()
             )
             self.pipeline.flush_flood(now)
+
+    async def _retention_loop(self) -> None:
+        """At start and hourly: delete rejections older than storage.rejections_keep_days."""
+        keep_s = self.cfg["storage.rejections_keep_days"] * 86400
+        if keep_s <= 0:
+            return
+        while True:
+            cutoff, deleted = self.clock() - keep_s, 0
+            while True:
+                n = await self.store.transact(prune_rejections, cutoff, PRUNE_BATCH)
+                deleted += n
+                if n < PRUNE_BATCH:
+                    break
+            if deleted:
+                self.metrics.pruned.inc(deleted)
+                log.info("deleted %d rejections older than %s", deleted, iso(cutoff))
+            if await self._sleep(RETENTION_EVERY_S):
+                return
 
     async def _publish_loop(self) -> None:
         queue = self.outbox.queue

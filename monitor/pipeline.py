@@ -17,13 +17,13 @@ import orjson
 from monitor.clock import Clock, iso
 from monitor.config import Config
 from monitor.ingest.admissions import Admissions
-from monitor.ingest.items import Item
+from monitor.ingest.items import Item, kept_topic
 from monitor.ingest.ratelimit import RateLimiter
 from monitor.ingest.route import Router
 from monitor.ops.metrics import Metrics
 from monitor.state.forecasting import load_forecaster
 from monitor.state.ward import Ward
-from monitor.store.writer import REJECTED_PAYLOAD_MAX, Store, StoreError
+from monitor.store.writer import Store, StoreError
 
 log = logging.getLogger("crswatch.pipeline")
 
@@ -55,6 +55,8 @@ class Pipeline:
         outbox: Outbox,
         limiter: RateLimiter | None = None,
         max_pending: int = 50_000,
+        unserved: RateLimiter | None = None,
+        rejected_payload_max: int = 4096,
     ):
         self.router, self.store, self.ward = router, store, ward
         self.metrics, self.clock, self.prefix = metrics, clock, prefix
@@ -67,6 +69,11 @@ class Pipeline:
         self.store_ok = True
         self.store_error = ""
         self.limiter = limiter or RateLimiter(float("inf"), float("inf"))
+        # Every message for a bed without an admission (and any topic we do not serve)
+        # shares one bucket: new topic names cannot dodge the rate limit.
+        self.unserved = unserved or RateLimiter(float("inf"), float("inf"))
+        self.unserved_key = f"{prefix}/+/+"
+        self.rejected_payload_max = rejected_payload_max
         self.max_pending = max_pending
         # Rejections of a flooding bed are stored one row per bed and commit (with their
         # count) and published at most once a second per bed (with theirs).
@@ -117,6 +124,8 @@ class Pipeline:
             outbox=outbox,
             max_pending=cfg["ingest.max_pending"],
             limiter=RateLimiter(cfg["ingest.max_rate_per_bed"], cfg["ingest.burst_per_bed"]),
+            unserved=RateLimiter(cfg["ingest.unserved_rate"], cfg["ingest.unserved_burst"]),
+            rejected_payload_max=cfg["ingest.rejected_payload_max"],
         )
         pipeline.add_rows(ward.tick(clock()))
         return pipeline
@@ -162,41 +171,54 @@ class Pipeline:
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, conn) -> None:
         now = self.clock()
         self.seq += 1
-        bed, _, kind = topic.rpartition("/")
+        parts = topic.split("/")
+        kind = parts[-1] if len(parts) == 4 else "unknown"
         counter = self._received.get(kind)
         if counter is None:
-            counter = self._received[kind] = self.metrics.received.labels(kind)
+            counter = self._received[kind] = self.metrics.received.labels(kind[:16])
         counter.inc()
-        if not self.limiter.allow(bed, now):
-            held = self.flood_open.get(bed)
+        if len(parts) == 4 and (parts[1], parts[2]) in self.router.admissions.active:
+            key, limiter = topic[: -len(kind) - 1], self.limiter  # an admitted bed's own
+        else:
+            key, limiter = self.unserved_key, self.unserved
+        if not limiter.allow(key, now):
+            held = self.flood_open.get(key)
             if held is not None:  # one more for the rejection waiting for the next commit
                 held.count += 1
                 held.last_ts = now
                 held.acks.append((self.seq, conn, mid, qos))
                 return
+            if limiter is self.limiter:
+                why = f"this bed sent more than {limiter.rate:g} messages/s"
+            else:
+                why = (
+                    f"messages for beds without an admission (and unknown topics), together, "
+                    f"came faster than {limiter.rate:g}/s"
+                )
             item = Item(
                 topic,
                 now,
                 "reject",
-                payload=payload[:REJECTED_PAYLOAD_MAX],
-                reason=f"rate limit: this bed sent more than "
-                f"{self.limiter.rate:g} messages/s (burst "
-                f"{self.limiter.burst:g}); not decoded",
+                payload=payload[: self.rejected_payload_max],
+                reason=f"rate limit: {why} (burst {limiter.burst:g}); not decoded",
                 flood=True,
+                bucket=key,
                 acks=[],
             )
-            self.flood_open[bed] = item
+            self.flood_open[key] = item
         elif qos == 0 and len(self.pending) >= self.max_pending:
             item = Item(
                 topic,
                 now,
                 "reject",
-                payload=payload[:REJECTED_PAYLOAD_MAX],
+                payload=payload[: self.rejected_payload_max],
                 reason=f"ingest queue full ({len(self.pending)} messages waiting); "
                 "a QoS 0 message is not held: publish at QoS 1",
             )
         else:
             item = self.router.route(topic, payload, now)
+            if item.kind == "reject":
+                item.payload = item.payload[: self.rejected_payload_max]
         item.mid, item.qos, item.conn, item.seq = mid, qos, conn, self.seq
         self.pending.append(item)
         self.wakeup.set()
@@ -277,7 +299,7 @@ class Pipeline:
                     f"{self.prefix}/rejected",
                     orjson.dumps(
                         {
-                            "topic": item.topic,
+                            "topic": kept_topic(item.topic),
                             "reason": item.reason,
                             "received_ts": iso(item.received_ts),
                             **item.extra,
@@ -293,7 +315,7 @@ class Pipeline:
         """Publish this flood rejection now (True), or count it for the next one. What is
         published carries `count`: the messages it stands for, those not said before
         included."""
-        bed = item.topic.rsplit("/", 1)[0]
+        bed = item.bucket
         seen = self.flood_seen.setdefault(bed, [-1e18, 0])
         if item.received_ts - seen[0] < 1.0:
             seen[1] += item.count
@@ -311,7 +333,9 @@ class Pipeline:
                     orjson.dumps(
                         {
                             "topic": f"{bed}/+",
-                            "reason": "rate limit: more messages from this bed rejected",
+                            "reason": "rate limit: more messages from this bed rejected"
+                            if bed != self.unserved_key
+                            else "rate limit: more messages for beds without an admission rejected",
                             "received_ts": iso(now),
                             "count": unsaid,
                         }
@@ -321,6 +345,7 @@ class Pipeline:
             elif now - last > 60:
                 del self.flood_seen[bed]
         self.limiter.forget_idle(now)
+        self.unserved.forget_idle(now)
 
     def beat(self) -> None:
         """One heartbeat row for the next commit."""

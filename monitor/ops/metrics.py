@@ -84,4 +84,9 @@ class Metrics:
             ["decoder", "exception"],
             registry=r,
         )
+        self.pruned = Counter(
+            "crswatch_rejections_pruned_total",
+            "Stored rejections deleted after storage.rejections_keep_days",
+            registry=r,
+        )
         self.admitted = Gauge("crswatch_beds_admitted", "Beds with an active admission", registry=r)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from monitor.ingest.items import Item
+from monitor.ingest.items import Item, kept_topic
 from monitor.ingest.messages import Admission, CareEvent, Discharge, Observation, Rejected
 from monitor.store.schema import VITAL_COLUMNS, open_db
 
@@ -23,7 +23,6 @@ _INSERT_OBS = (
     f"INSERT OR IGNORE INTO observations (ward, bed, ts, admission_id, patient_id, "
     f"{', '.join(COLS)}, source, received_ts) VALUES (?, ?, ?, ?, ?, {_MARKS}, ?, ?)"
 )
-REJECTED_PAYLOAD_MAX = 4096
 
 
 class StoreError(Exception):
@@ -202,9 +201,9 @@ class Store:
             "last_received_ts) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 item.received_ts,
-                item.topic,
+                kept_topic(item.topic),
                 item.reason,
-                item.payload[:REJECTED_PAYLOAD_MAX],
+                item.payload,  # cut to ingest.rejected_payload_max when received
                 item.count,
                 item.last_ts if item.count > 1 else None,
             ),
