@@ -157,13 +157,18 @@ class Daemon:
             out.append("broker: not connected")
         if not self.pipeline.store_ok:
             out.append(f"store: not writable ({self.pipeline.store_error})")
+        if session := self.edge.session_problem():
+            out.append(f"session: taken over ({session})")
         out += self.supervisor.problems()
         return out
 
     def faults(self) -> list[tuple[str, str]]:
         """The daemon's own failures besides the broker and the store, as (kind, reason)
         of tier-3 alerts."""
-        return self.supervisor.faults(TASK_ROLES)
+        out = self.supervisor.faults(TASK_ROLES)
+        if session := self.edge.session_problem():
+            out.append(("session", f"MQTT session taken over: {session}"))
+        return out
 
     def _task_failed(self, name: str, exc: BaseException) -> None:
         """A supervised task raised: alert now (the tick that would see it may be the
