@@ -311,7 +311,8 @@ class Daemon:
     async def _retention_loop(self) -> None:
         """At start and hourly: delete rejections older than storage.rejections_keep_days."""
         keep_s = self.cfg["storage.rejections_keep_days"] * 86400
-        if keep_s <= 0:
+        if keep_s <= 0:  # kept forever
+            await self.stop_event.wait()
             return
         while True:
             cutoff, deleted = self.clock() - keep_s, 0
