@@ -115,7 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Messages per second, all together, for beds without an admission (device status "
         "before an admission, admits) and any bed or ward name we do not serve: one shared "
         "bucket, so invented topic names cannot dodge the rate limit. Past it (and its "
-        "burst) they are rejected before decoding, one stored row per commit.",
+        "burst) they are rejected before decoding, one stored row a minute with their count.",
     ),
     Setting(
         "ingest.unserved_burst",

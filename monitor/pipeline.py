@@ -27,6 +27,7 @@ from monitor.store.reads import admission_rows
 from monitor.store.writer import Store, StoreError
 
 log = logging.getLogger("crswatch.pipeline")
+FLOOD_ROW_S = 60.0  # a flooding bucket's rejections: one stored row (with its count) per minute
 
 
 class Outbox:
@@ -80,6 +81,10 @@ class Pipeline:
         # count) and published at most once a second per bed (with theirs).
         self.flood_seen: dict[str, list] = {}  # bed topic -> [last published ts, unsaid]
         self.flood_open: dict[str, Item] = {}  # bed topic -> its row waiting for a commit
+        # bucket -> (id, first received ts) of its stored flood row, which the flood's
+        # later messages are added to for FLOOD_ROW_S: one row a minute, however the
+        # messages fall into commits (an attacker's trickle cannot make a row each).
+        self.flood_rows: dict[str, tuple[int, float]] = {}
         self.seq = 0  # messages received: the order their PUBACKs go out in
         self._received: dict[str, object] = {}  # kind -> its counter
 
@@ -206,6 +211,9 @@ class Pipeline:
                 bucket=key,
                 acks=[],
             )
+            row = self.flood_rows.get(key)
+            if row is not None and 0 <= now - row[1] < FLOOD_ROW_S:
+                item.merge_into = row[0]
             self.flood_open[key] = item
         elif qos == 0 and len(self.pending) >= self.max_pending:
             item = Item(
@@ -294,6 +302,8 @@ class Pipeline:
         for item in batch:
             if item.kind == "reject":
                 m.rejected.inc(item.count)
+                if item.flood and item.row_id and item.merge_into != item.row_id:
+                    self.flood_rows[item.bucket] = (item.row_id, item.received_ts)
                 if item.flood and not self._say_flood(item):
                     continue
                 self.outbox.put(
@@ -347,6 +357,9 @@ class Pipeline:
                 del self.flood_seen[bed]
         self.limiter.forget_idle(now)
         self.unserved.forget_idle(now)
+        for key, (_, first) in list(self.flood_rows.items()):
+            if not 0 <= now - first < FLOOD_ROW_S:
+                del self.flood_rows[key]
 
     def beat(self) -> None:
         """One heartbeat row for the next commit."""

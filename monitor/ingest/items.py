@@ -58,6 +58,8 @@ class Item:
     done: Any = None  # an asyncio.Future when someone awaits the commit (dashboard entry)
     flood: bool = False  # rejected by the per-bed rate limit (published coalesced)
     bucket: str = ""  # the rate limit's bucket of a flood rejection (a bed, or UNSERVED)
+    merge_into: int = 0  # a flood rejection added to this stored row (its id), not a new one
+    row_id: int = 0  # set by the writer: the id of the rejection row it stored or updated
     # A flood rejection stands for `count` messages of one bed, received until last_ts;
     # `acks` holds (seq, conn, mid, qos) of all but the first (whose are the fields above).
     count: int = 1

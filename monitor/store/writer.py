@@ -196,7 +196,16 @@ class Store:
         )
 
     def _put_rejection(self, conn, item: Item) -> None:
-        conn.execute(
+        last = item.last_ts if item.count > 1 else item.received_ts
+        if item.merge_into:  # a flood's later messages: counted in the row of its first
+            cur = conn.execute(
+                "UPDATE rejections SET count = count + ?, last_received_ts = ? WHERE id = ?",
+                (item.count, last, item.merge_into),
+            )
+            if cur.rowcount == 1:
+                item.row_id = item.merge_into
+                return
+        cur = conn.execute(
             "INSERT INTO rejections (received_ts, topic, reason, payload, count, "
             "last_received_ts) VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -208,6 +217,7 @@ class Store:
                 item.last_ts if item.count > 1 else None,
             ),
         )
+        item.row_id = cur.lastrowid or 0
 
     async def transact(self, fn, *args):
         """Run `fn(conn, *args)` in the writer thread, inside one transaction, and return
