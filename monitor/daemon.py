@@ -91,10 +91,12 @@ class Daemon:
 
     async def start(self) -> None:
         cfg = self.cfg
-        if cfg["mqtt.password"] and not cfg["mqtt.tls_ca"] and not _loopback(cfg["mqtt.host"]):
+        if not cfg["mqtt.tls_ca"] and not _loopback(cfg["mqtt.host"]):
             log.warning(
-                "mqtt.password goes to %s in plain text: set mqtt.tls_ca (deploy/mosquitto/)",
+                "plain MQTT to %s: readings, patient ids%s travel unencrypted; set "
+                "mqtt.tls_ca (docs/deploy.md)",
                 cfg["mqtt.host"],
+                " and the broker password" if cfg["mqtt.password"] else "",
             )
         if cfg["mqtt.embedded"]:
             self.broker = await start_broker(cfg["mqtt.host"], cfg["mqtt.port"])

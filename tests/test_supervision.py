@@ -13,6 +13,7 @@ import time
 import pytest
 
 from commands import run as run_command
+from monitor import daemon as daemon_module
 from monitor.daemon import Daemon
 from monitor.ops import gcpolicy
 from tests.conftest import daemon_config, wait_for
@@ -63,11 +64,14 @@ async def see_failure_alert_and_recovery(d: Daemon, name: str) -> None:
     assert not d.supervisor.tasks[name].done()
 
 
-@pytest.mark.parametrize("loop", ["pipeline", "publisher", "state", "tick", "heartbeat", "gc"])
+@pytest.mark.parametrize(
+    "loop", ["pipeline", "publisher", "state", "tick", "heartbeat", "retention", "gc"]
+)
 async def test_a_failing_loop_is_alerted_503_restarted_and_works_again(
     loop, tmp_path, make_daemon, broker, publisher, listen, monkeypatch, caplog
 ):
     monkeypatch.setattr(Daemon, "heartbeat_s", 0.2)
+    monkeypatch.setattr(daemon_module, "RETENTION_EVERY_S", 0.2)
     monkeypatch.setattr(gcpolicy, "configure", lambda observe: None)  # keep the suite's GC
     monkeypatch.setattr(gcpolicy, "full_and_freeze", lambda: None)
     d = await make_daemon(supervise=FAST)
@@ -86,6 +90,8 @@ async def test_a_failing_loop_is_alerted_503_restarted_and_works_again(
             calls = fail_once(monkeypatch, d.pipeline, "flush_flood", loop)
         elif loop == "heartbeat":
             calls = fail_once(monkeypatch, d.pipeline, "beat", loop)
+        elif loop == "retention":  # runs in the writer thread: the failure crosses it
+            calls = fail_once(monkeypatch, daemon_module, "prune_rejections", loop)
         else:
             calls = fail_once(monkeypatch, gcpolicy, "configure", loop)
             d.supervise("gc", lambda: run_command.manage_gc(d))

@@ -129,7 +129,15 @@ class MqttEdge:
                     self.connected.set()
                     self.set_connected(True)
                     delay = self.cfg["mqtt.reconnect_min_s"]
-                    log.info("connected to %s:%s", self.cfg["mqtt.host"], self.cfg["mqtt.port"])
+                    log.info(
+                        "connected to %s:%s (%s, %s)",
+                        self.cfg["mqtt.host"],
+                        self.cfg["mqtt.port"],
+                        "TLS" if self.cfg["mqtt.tls_ca"] else "plain MQTT",
+                        f"user {self.cfg['mqtt.username']}"
+                        if self.cfg["mqtt.username"]
+                        else "anonymous",
+                    )
                     self.on_connect()
                     reader = asyncio.create_task(self._read(client))
                     stopper = asyncio.create_task(stop.wait())
