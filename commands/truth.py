@@ -99,7 +99,7 @@ def read_truth(path: Path) -> dict[tuple[str, str], BedTruth]:
             rec = orjson.loads(line)
             key = (rec["ward"], rec["bed"])
             ts = parse_ts(rec["ts"])
-        except Exception as e:  # noqa: BLE001 - any malformed line is the file's fault
+        except Exception as e:  # any malformed line is the file's fault
             raise ValueError(f"{path}:{n}: not a truth record ({e})") from None
         last_ts = max(last_ts, ts)
         if "cohort" in rec:
