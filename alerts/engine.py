@@ -14,7 +14,7 @@ unchanged alert (dedup); `active()` gives each alert's current status reason ins
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from . import escalation, hysteresis, inhibit, rules
@@ -170,12 +170,18 @@ class AlertEngine:
         store_ok: bool,
         store_error: str,
         now: float,
+        faults: Sequence[tuple[str, str]] = (),
         behind_s: float = 0.0,
         behind_limit_s: float = 300.0,
     ) -> list[Decision]:
         """The daemon's own health, as alerts of the pseudo-bed (SYSTEM, SYSTEM)."""
         conds = rules.system_conditions(
-            broker_connected, store_ok, store_error, behind_s, behind_limit_s
+            broker_connected,
+            store_ok,
+            store_error,
+            faults,
+            behind_s=behind_s,
+            behind_limit_s=behind_limit_s,
         )
         return self._bed(SYSTEM, SYSTEM, None, conds, frozenset(), now)
 

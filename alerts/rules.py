@@ -15,6 +15,8 @@ with epoch times, the device and the forecast). Tiers follow SPEC.md "Alert tier
 | broker |                                     | the daemon lost the broker      |               |
 | lag    |                                     | the daemon is behind its input  |               |
 | store  |                                     |                                 | store failing |
+| task:<name> |                                |                                 | a loop failed |
+| session |                                    |                                 | session taken |
 
 NEWS2 is tiered on what a CRS grade does not explain: with CRS graded >= 1, the fever and
 pulse scores belong to the CRS alert (docs/clinical-decisions.md).
@@ -31,7 +33,7 @@ is stopped, which is care, not a dead sensor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -108,14 +110,18 @@ def system_conditions(
     broker_connected: bool,
     store_ok: bool,
     store_error: str = "",
+    faults: Sequence[tuple[str, str]] = (),
     behind_s: float = 0.0,
     behind_limit_s: float = 300.0,
 ) -> list[Condition]:
-    """The daemon's own conditions, on the pseudo-bed (SYSTEM, SYSTEM). `behind_s`: how
-    far the newest reading the daemon has taken in (any bed) lags its clock; beyond
-    `behind_limit_s` the daemon is behind its input (or was down): that is its own alert,
-    and it mutes every bed's feed and device alerts (inhibit.py), never a patient's."""
-    out = []
+    """The daemon's own conditions, on the pseudo-bed (SYSTEM, SYSTEM). `faults` are
+    (kind, reason) of the daemon's other failures (a task that raised, its MQTT session
+    taken over): each a tier-3 condition of its own kind, its cause in the reason.
+    `behind_s`: how far the newest reading the daemon has taken in (any bed) lags its
+    clock; beyond `behind_limit_s` the daemon is behind its input (or was down): that is
+    its own alert, and it mutes every bed's feed and device alerts (inhibit.py), never a
+    patient's."""
+    out = [Condition(kind, 3, reason, {}, SYSTEM, SYSTEM) for kind, reason in faults]
     if not store_ok:
         why = f": {store_error}" if store_error else ""
         out.append(
@@ -160,7 +166,7 @@ def level_label(kind: str, level: int) -> str:
         return f"grade {level}"
     if kind == "news2":
         return f"band {BANDS[min(level, 3)]}"
-    if kind.startswith("feed:"):
+    if kind == "feed":
         return "lost" if level >= 2 else "stale"
     return f"level {level}"
 

@@ -50,6 +50,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="monitor export cadence of HR, SpO2, RR in seconds (default %(default)s)",
     )
     a(
+        "--protocol",
+        choices=("json", "fhir", "hl7", "mixed"),
+        default="json",
+        help="what the monitors speak (default %(default)s: the alerts do not depend on it, "
+        "decoding FHIR and HL7 costs time)",
+    )
+    a(
         "--slow-share",
         type=float,
         default=0.25,
@@ -91,7 +98,7 @@ def ward_options(seed: int, cohort: str, args: argparse.Namespace, out: Path) ->
         days=args.days,
         cohort=cohort,
         ward=cohort,
-        protocol="mixed",
+        protocol=args.protocol,
         mqtt=False,
         start=parse_ts(START),
         fast_interval_s=args.fast_interval,
@@ -163,6 +170,7 @@ def main_evaluate(args: argparse.Namespace, cfg: config_mod.Config, out=sys.stdo
         "patients": args.patients,
         "days": args.days,
         "fast_interval_s": args.fast_interval,
+        "protocol": args.protocol,
         "slow_share": args.slow_share,
         "confounders": args.confounders,
         "config": str(cfg.path) if cfg.path else None,

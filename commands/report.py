@@ -167,6 +167,14 @@ def cohort_summary(beds: list[dict], fc: list[dict], with_forecast: bool) -> dic
     if with_forecast:
         risk = sum(n for k, n in total["raises"].items() if k.startswith("risk/"))
         out["forecast"] = forecast_summary(fc, len(g2), risk)
+        seen = [o for o in g2 if o.get("observable", True)]
+        leads = [o["risk_alert_lead_s"] / 3600 for o in seen if o.get("risk_alert_lead_s")]
+        out["forecast"]["risk_alert_lead"] = {
+            "what": "first risk alert in the 12 h before the rule-based grade >= 2 alert",
+            "onsets": len(seen),
+            "warned": len(leads),
+            "median_h": _round(quantile(leads, 0.5), 2),
+        }
     return out
 
 

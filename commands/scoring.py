@@ -28,6 +28,7 @@ from commands.truth import BedTruth, Onset
 DETECT_S = 300.0  # an onset's alert: no later than 5 min after its defining event
 NAMING_KINDS = ("hypotension", "hypoxaemia", "hypoxia", "shock")
 ACT_EVENTS = ("raised", "escalated", "repeated")  # notifications that ask someone to act
+RISK_HORIZON_S = 12 * 3600.0  # a risk alert this long before the rule-based alert warns
 
 
 def names(d: dict[str, Any], grade: int) -> bool:
@@ -73,9 +74,23 @@ def detect(onset: Onset, spans: list[tuple[float, float]]) -> float | None:
     return None if first is None else first - onset.defined_ts
 
 
+def risk_lead(onset: Onset, delay: float | None, risk_raises: list[float]) -> float | None:
+    """Seconds from the first risk alert raised in the 12 h before the rule-based alert
+    (the defining event when none came) to that alert; None without one."""
+    assert onset.defined_ts is not None
+    rule = onset.defined_ts + (delay if delay is not None else 0.0)
+    first = next((t for t in risk_raises if rule - RISK_HORIZON_S <= t < rule), None)
+    return None if first is None else rule - first
+
+
 def score_bed(truth: BedTruth, decisions: list[dict]) -> dict[str, Any]:
     """The raw figures of one bed (decisions of that bed, in time order)."""
     spans = {g: naming_intervals(decisions, g) for g in (2, 3)}
+    risk_raises = [
+        d["ts"]
+        for d in decisions
+        if d["kind"] == "risk" and d["event"] == "raised" and d["tier"] >= 2
+    ]
     onsets = []
     for o in truth.onsets:
         if o.defined_ts is None:
@@ -96,6 +111,7 @@ def score_bed(truth: BedTruth, decisions: list[dict]) -> dict[str, Any]:
                 "after_care": o.after_care,
                 "detected": delay is not None,
                 "delay_s": delay,
+                "risk_alert_lead_s": risk_lead(o, delay, risk_raises),
             }
         )
     raises: Counter = Counter()

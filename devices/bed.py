@@ -5,7 +5,8 @@ each a message to publish, a connection event, or a ground-truth record. The sam
 give the same stream, byte for byte. The simulation steps by one minute (physiology and
 staff); fast vitals are sampled within it on the bed's grid (every `fast_s` seconds from
 the admission). Blood pressure and nurse observations fall on that grid too, so the
-vitals of one time point always travel in one message.
+vitals of one time point always travel in one message; only a cuff the nurse repeats by
+hand (a reading below 90 systolic, again 2-4 min later) is off the grid.
 
 Cadences: HR, SpO2 and RR every `fast_s` (5 s); NIBP every 15 min when unstable, 30 min by
 day, 60 min at night; temperature and ACVPU at nurse rounds, hourly when febrile or
@@ -216,7 +217,8 @@ class BedSim:
                 last_nibp = next_nibp
                 next_nibp = self._grid(next_nibp + staff.nibp_interval(next_nibp))
                 if cuff["sbp"] < 90:  # a surprising reading: the nurse repeats it
-                    repeat = self._grid(last_nibp + float(self.rng.uniform(120, 240)))
+                    # (off the monitor's grid: the cuff is started by hand)
+                    repeat = float(round(last_nibp + self.rng.uniform(120, 240)))
                     next_nibp = min(next_nibp, repeat)
             while next_round < m_end:
                 readings.setdefault(next_round, {}).update(self._round(next_round, s))

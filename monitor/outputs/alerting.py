@@ -8,6 +8,8 @@ same code runs in the daemon, in `replay` and in tests with an injected clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import orjson
 
 from alerts.alert import Decision
@@ -63,14 +65,36 @@ class Alerting:
         broker_connected: bool = True,
         store_ok: bool = True,
         store_error: str = "",
+        faults: Sequence[tuple[str, str]] = (),
         behind_s: float = 0.0,
         behind_limit_s: float = 300.0,
     ) -> None:
         now = self.clock()
         self.handle(self.engine.tick(now))
+        self.system(broker_connected, store_ok, store_error, faults, behind_s, behind_limit_s)
+
+    def system(
+        self,
+        broker_connected: bool = True,
+        store_ok: bool = True,
+        store_error: str = "",
+        faults: Sequence[tuple[str, str]] = (),
+        behind_s: float = 0.0,
+        behind_limit_s: float = 300.0,
+    ) -> None:
+        """The daemon's own health now (also called at once when one of its tasks fails,
+        not only from the tick: the failed task may be the tick). `behind_s`: how far the
+        daemon lags its input (its own "lag" alert beyond `behind_limit_s`)."""
+        now = self.clock()
         self.handle(
             self.engine.evaluate_system(
-                broker_connected, store_ok, store_error, now, behind_s, behind_limit_s
+                broker_connected,
+                store_ok,
+                store_error,
+                now,
+                faults,
+                behind_s=behind_s,
+                behind_limit_s=behind_limit_s,
             )
         )
 
