@@ -175,7 +175,9 @@ class BedState:
             series = self._vitals.get(name)
             if series is None:
                 series = self._vitals[name] = _Series()
-            series.add(obs.ts, value, MONITOR_KEEP if name in MONITOR else self.keep)
+            series.add(
+                obs.ts, value, max(MONITOR_KEEP, self.keep) if name in MONITOR else self.keep
+            )
             if self._latest is None or obs.ts > self._latest:
                 self._latest = series.items[-1][0]
             if name == "temp_c" and isinstance(value, float | int) and value >= FEVER_C:
@@ -387,8 +389,11 @@ class BedState:
         """At ingest: whether this low reading makes sustained hypotension or hypoxaemia
         (CRS episode evidence), by the same rules as the scales."""
         if name == "spo2":
+            readings = self._vitals["spo2"].recent(ts, PERSIST_S, 2)
+            if not readings:
+                return False  # rotated out at once: older than every reading held
             value, held = persistent(
-                self._vitals["spo2"].recent(ts, PERSIST_S, 2),
+                readings,
                 extremity("spo2", self.admission.spo2_scale),
             )
             return held >= 2 and value < self._low["spo2"]
