@@ -97,12 +97,15 @@ class Pipeline:
             ward.restore(reader, list(admissions.active.values()))
         finally:
             reader.close()
+        local_tz, ward_tz = cfg.timezones()
         router = Router(
             cfg.prefix,
             admissions,
             max_bytes=cfg["ingest.max_message_bytes"],
             max_future_s=cfg["ingest.max_future_s"],
             max_past_s=cfg["ingest.max_past_s"],
+            local_tz=local_tz,
+            ward_tz=ward_tz,
         )
         pipeline = cls(
             router=router,
@@ -283,6 +286,19 @@ class Pipeline:
                 m.duplicates.inc()
             elif item.kind == "vitals":
                 m.stored.inc(item.points)
+                if item.extra.get("skipped"):  # stored, but not all of it: say what was not
+                    self.outbox.put(
+                        f"{self.prefix}/rejected",
+                        orjson.dumps(
+                            {
+                                "topic": item.topic,
+                                "reason": "partly stored: " + "; ".join(item.extra["skipped"]),
+                                "received_ts": iso(item.received_ts),
+                                "partial": True,
+                                **item.extra,
+                            }
+                        ),
+                    )
 
     def _say_flood(self, item: Item) -> bool:
         """Publish this flood rejection now (True), or count it for the next one. What is
