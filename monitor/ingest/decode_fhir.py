@@ -1,8 +1,8 @@
 """FHIR R4 vital-signs Observations, alone or in a Bundle, -> Observations.
 
 Only FHIR JSON is read; FHIR XML is rejected with a reason that says so. What is read:
-- `Observation.code`: LOINC codings (vocab.LOINC_VITALS) or IEEE 11073 MDC codings
-  (system urn:iso:std:iso:11073:10101, vocab.MDC_BY_CODE), as personal-health and
+- `Observation.code`: LOINC codings (codes.LOINC_VITALS) or IEEE 11073 MDC codings
+  (system urn:iso:std:iso:11073:10101, codes.MDC_BY_CODE), as personal-health and
   point-of-care gateways send them. A blood-pressure panel (LOINC 85354-9, 55284-4; MDC
   150016, 150020, 150032, 150036) is read from its `component`s. Any other vital's
   components with a code CRSWatch reads are read too: US Core's pulse-oximetry SpO2 carries
@@ -33,6 +33,14 @@ from collections import Counter
 from datetime import tzinfo
 from typing import Any
 
+from monitor.clinical.codes import (
+    FHIR_NOT_PATIENT_CODES,
+    LOINC_BP_PANELS,
+    LOINC_SYSTEMS,
+    LOINC_VITALS,
+    MDC_BY_CODE,
+    MDC_SYSTEMS,
+)
 from monitor.ingest.messages import Observation, Rejected
 from monitor.ingest.validate import (
     MAX_OBSERVATIONS,
@@ -43,14 +51,6 @@ from monitor.ingest.validate import (
     parse_time,
     payload_bytes,
     type_name,
-)
-from monitor.ingest.vocab import (
-    FHIR_NOT_PATIENT_CODES,
-    LOINC_BP_PANELS,
-    LOINC_SYSTEMS,
-    LOINC_VITALS,
-    MDC_BY_CODE,
-    MDC_SYSTEMS,
 )
 
 USED_STATUS = ("final", "amended", "corrected", "preliminary")

@@ -6,7 +6,7 @@ ID D (debugging) or T (training) rejects the message: it is not patient data. Ea
 - OBX-3: an MDC code (system MDC; the numeric code decides, the MDC_ name is a fallback
   for codes we do not know, and the two must not name different vitals) or a LOINC code
   (system LN). Codes CRSWatch does not read (device hierarchy, alarms, waveforms...) are
-  ignored, unless nothing usable is left. The MDC table is in vocab.py.
+  ignored, unless nothing usable is left. The MDC table is in monitor/clinical/codes.py.
 - OBX-11 (HL7 table 0085), decided per status: F final, C corrected, R not verified (what
   monitors send for periodic numerics), P preliminary, S partial and U (changed to final)
   are used. X (cannot be obtained), D (deleted), W (wrong), I (in process), N (not asked)
@@ -32,6 +32,15 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import NamedTuple
 
+from monitor.clinical.codes import (
+    HL7_NOT_PATIENT_FLAGS,
+    HL7_NOT_PATIENT_PROCESSING,
+    LOINC_VITALS,
+    MDC_BY_CODE,
+    MDC_BY_NAME,
+    MDC_UNIT_BY_CODE,
+    MDC_UNIT_BY_NAME,
+)
 from monitor.ingest.messages import Observation, Rejected
 from monitor.ingest.validate import (
     LOCAL_TZ_HINT,
@@ -41,15 +50,6 @@ from monitor.ingest.validate import (
     local_time,
     normalise_unit,
     payload_bytes,
-)
-from monitor.ingest.vocab import (
-    HL7_NOT_PATIENT_FLAGS,
-    HL7_NOT_PATIENT_PROCESSING,
-    LOINC_VITALS,
-    MDC_BY_CODE,
-    MDC_BY_NAME,
-    MDC_UNIT_BY_CODE,
-    MDC_UNIT_BY_NAME,
 )
 
 LOINC_SYSTEM_NAMES = ("LN", "LOINC", "HTTP://LOINC.ORG")

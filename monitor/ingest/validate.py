@@ -2,7 +2,7 @@
 
 Everything here raises `Rejected` with a short reason that names the field and, where it
 helps, the offending value; never a whole payload. The units senders write (UCUM and
-their aliases) live here; the code tables (LOINC, MDC) in vocab.py.
+their aliases) live here; the code tables (LOINC, MDC) in monitor/clinical/codes.py.
 """
 
 from __future__ import annotations
