@@ -18,6 +18,7 @@ from aiohttp import web
 from monitor import config
 from monitor.clock import Clock, wall_clock
 from monitor.config import Config
+from monitor.ingest.mllp import MllpServer
 from monitor.ingest.mqtt import MqttEdge
 from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
@@ -57,6 +58,7 @@ class Daemon:
         self.tasks: list[asyncio.Task] = []
         self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
+        self.mllp: MllpServer | None = None  # HL7 v2 over MLLP, when mllp.enabled
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -85,6 +87,20 @@ class Daemon:
             public_url=public,
         )
         stop = self.stop_event
+        if cfg["mllp.enabled"]:
+            self.mllp = MllpServer(
+                host=cfg["mllp.host"],
+                port=cfg["mllp.port"],
+                prefix=cfg.prefix,
+                submit=self.pipeline.submit,
+                reject=self.pipeline.submit_rejection,
+                locations=cfg.mllp_locations(),
+                max_bytes=cfg["ingest.max_message_bytes"],
+                idle_timeout_s=cfg["mllp.idle_timeout_s"],
+                max_connections=cfg["mllp.max_connections"],
+                clock=self.clock,
+            )
+            await self.mllp.start()
         self.tasks = [
             asyncio.create_task(c, name=n)
             for n, c in (
@@ -96,6 +112,8 @@ class Daemon:
                 ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
             )
         ]
+        if self.mllp is not None:
+            self.tasks.append(asyncio.create_task(self.mllp.run(stop), name="mllp"))
         app = make_app(self.problems, self.metrics)
         if self.routes is not None:
             self.routes(app, self)
@@ -250,6 +268,8 @@ class Daemon:
         self.stop_event.set()
         self.outbox.ready.set()
         self.edge.connected.set()  # release the publisher if it waits for a connection
+        if self.mllp is not None:  # stop receiving (what waits for its commit is ACKed)
+            await self.mllp.close()
         for name in ("mqtt", "pipeline"):  # stop receiving, then commit what was received
             task = next(t for t in self.tasks if t.get_name() == name)
             with contextlib.suppress(Exception):

@@ -162,6 +162,16 @@ class Pipeline:
         self.wakeup.set()
         return await item.done
 
+    async def submit_rejection(self, topic: str, reason: str, payload: bytes) -> Item:
+        """Store and publish the rejection of a message that cannot even be routed (an
+        MLLP frame without a bed), and return it once committed."""
+        item = Item(topic, self.clock(), "reject", payload=payload[:REJECTED_PAYLOAD_MAX])
+        item.reason = reason
+        item.done = asyncio.get_running_loop().create_future()
+        self.pending.append(item)
+        self.wakeup.set()
+        return await item.done
+
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, conn) -> None:
         now = self.clock()
         self.seq += 1

@@ -220,7 +220,8 @@ HL7_REJECTED = [
     ),
     (
         msg(obx(status="X"), obx(value="")),
-        "no usable vital signs in message (1 OBX with status X, D, W, I, N or O, 1 OBX without a value)",
+        "no usable vital signs in message"
+        " (1 OBX with status X, D, W, I, N or O, 1 OBX without a value)",
     ),
     (
         msg(obx(time="20261125115800"), msh7="20261125115805"),
