@@ -3,6 +3,8 @@ public example, its source named; the shapes kept, identifiers and times changed
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -14,6 +16,9 @@ from monitor.clock import iso
 from monitor.ingest.decode_fhir import decode_fhir
 from monitor.ingest.decode_hl7 import decode_hl7
 from monitor.ingest.messages import Observation, Rejected
+from tests.conftest import wait_for
+from tests.support.db import count, query
+from tests.test_ingest import admit
 
 NOW = at("2026-11-25T12:00:00Z")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -485,3 +490,35 @@ def test_the_pulse_oximeters_oxygen_reaches_the_crs_grade(tmp_path):
     other.vitals(T0 + 20, temp_c=38.6, hr=110, rr=20, sbp=120, map=85, acvpu="A")
     other.send("fhir", bare, at=T0 + 55)
     assert other.state()["crs_grade"] == 1
+
+
+async def test_partly_stored_hl7_is_said_on_rejected_and_ward_zone_applies(
+    make_daemon, publisher, listen
+):
+    """Over MQTT: a monitor's demo-flagged OBX is not stored and is said on {p}/rejected;
+    the ward's own zone reads its zone-less times (ingest.ward_timezones)."""
+    d = await make_daemon(
+        ingest={"local_timezone": "America/New_York", "ward_timezones": ["w1=Europe/Berlin"]}
+    )
+    p, db = d.cfg.prefix, d.cfg["storage.path"]
+    now = time.time()
+    await admit(publisher, p, now=now)
+    await wait_for(lambda: count(db, "admissions") == 1, what="admitted")
+    ts = int(now) - 30
+    local = datetime.fromtimestamp(ts, BERLIN).strftime("%Y%m%d%H%M%S")
+    message = hl7(
+        f"MSH|^~\\&|Mindray|eGateway|||{local}||ORU^R01|7|P|2.3.1",
+        f"OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1|91|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||F|||{local}",
+        f"OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1|88|262688^MDC_DIM_PERCENT^MDC||demo-data"
+        f"|||F|||{local}",
+    )
+    async with listen(f"{p}/rejected") as rejected:
+        await publisher(f"{p}/w1/b1/hl7", message)
+        await wait_for(lambda: rejected.json(), what="the partial rejection")
+    assert query(db, "SELECT ts, hr, spo2 FROM observations") == [(float(ts), 91.0, None)]
+    (said,) = rejected.json()
+    assert said["partial"] is True and said["topic"] == f"{p}/w1/b1/hl7"
+    assert (
+        said["reason"] == "partly stored: OBX #2: spo2 skipped: OBX-8 demo-data (not patient data)"
+    )
+    assert count(db, "rejections") == 0  # stored, not rejected
