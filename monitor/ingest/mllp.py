@@ -74,6 +74,7 @@ class MllpServer:
         self.connections: dict[asyncio.Task, bool] = {}  # handler -> busy (awaiting commit)
         self.ids = itertools.count(1)
         self.acked = 0  # messages answered (any code)
+        self._closing: asyncio.Future | None = None
 
     async def start(self) -> int:
         """Listen; returns the port (useful with port 0)."""
@@ -91,7 +92,13 @@ class MllpServer:
 
     async def close(self) -> None:
         """Stop listening; a message waiting for its commit gets STOP_GRACE_S to be ACKed
-        (unACKed, the sender sends it again: storing it twice is a duplicate)."""
+        (unACKed, the sender sends it again: storing it twice is a duplicate). Any caller
+        waits for the one closing (the daemon's stop() and this task's end both call it)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         if self.server is None:
             return
         self.server.close()
