@@ -522,3 +522,13 @@ async def test_partly_stored_hl7_is_said_on_rejected_and_ward_zone_applies(
         said["reason"] == "partly stored: OBX #2: spo2 skipped: OBX-8 demo-data (not patient data)"
     )
     assert count(db, "rejections") == 0  # stored, not rejected
+
+
+def test_an_impossible_msh7_zone_is_not_replaced_by_the_site_zone():
+    message = hl7(
+        msh(t="20261125125805+0099"),
+        "OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1|94|%|||||F|||20261125115800",
+    )
+    with pytest.raises(Rejected) as info:
+        decode_hl7(message, NOW, local_tz=BERLIN)
+    assert "no time zone in OBX-14 nor in MSH-7" in info.value.reason

@@ -174,12 +174,12 @@ def _check_processing(raw: str, seps: Separators) -> None:
 
 
 def _msh_zone(msh7: str, local_tz: tzinfo | None) -> tzinfo | None:
-    """The zone of a time sent without one: MSH-7's (the sender's), else the site's."""
+    """The zone of a time sent without one: MSH-7's (the sender's), else the site's. An
+    impossible zone in MSH-7 gives none (a time that needs it is rejected, not guessed)."""
     match = HL7_TIME.fullmatch(msh7)
     if match and match.group(8):
         offset = _offset(match.group(8))
-        if offset is not None:
-            return timezone(offset)
+        return timezone(offset) if offset is not None else None
     return local_tz
 
 
