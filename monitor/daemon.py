@@ -57,6 +57,7 @@ class Daemon:
         self.tasks: list[asyncio.Task] = []
         self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
+        self.publish_failing_since: float | None = None  # wall time of the first failure
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -112,6 +113,11 @@ class Daemon:
             out.append("broker: not connected")
         if not self.pipeline.store_ok:
             out.append(f"store: not writable ({self.pipeline.store_error})")
+        if self.publish_failing_since is not None:
+            out.append(
+                f"mqtt publish: failing for {time.time() - self.publish_failing_since:.0f} s, "
+                f"{len(self.outbox.queue)} waiting (retried, none dropped)"
+            )
         return out
 
     def reload(self) -> str | None:
@@ -232,8 +238,14 @@ class Daemon:
             self.pipeline.flush_flood(now)
 
     async def _publish_loop(self) -> None:
+        """The outbox (alerts) onto MQTT, in order. A publication that fails or times out
+        is put back at the head and retried; each failure is counted
+        (crswatch_publish_failures_total) and, until one goes through again, is a problem
+        on /healthz. Nothing is dropped here."""
         queue = self.outbox.queue
+        waiting = self.metrics.publish_waiting
         while not self.stop_event.is_set():
+            waiting.set(len(queue))
             if not queue:
                 self.outbox.ready.clear()
                 await self.outbox.ready.wait()
@@ -243,8 +255,14 @@ class Daemon:
             results = await asyncio.gather(*(self.edge.publish(*m) for m in chunk))
             failed = [m for m, ok in zip(chunk, results, strict=True) if not ok]
             if failed:
+                self.metrics.publish_failures.inc(len(failed))
+                if self.publish_failing_since is None:
+                    self.publish_failing_since = time.time()
                 queue.extendleft(reversed(failed))
+                waiting.set(len(queue))
                 await self._sleep(0.5)
+            else:
+                self.publish_failing_since = None
 
     async def stop(self) -> None:
         self.stop_event.set()

@@ -72,4 +72,15 @@ class Metrics:
             ["measure"],
             registry=r,
         )
+        self.publish_failures = Counter(
+            "crswatch_publish_failures_total",
+            "Publications on MQTT (alerts) that failed or timed out: each is kept and "
+            "retried until the broker takes it, never dropped",
+            registry=r,
+        )
+        self.publish_waiting = Gauge(
+            "crswatch_publish_waiting",
+            "Publications (alerts) waiting to go out on MQTT, retries included",
+            registry=r,
+        )
         self.admitted = Gauge("crswatch_beds_admitted", "Beds with an active admission", registry=r)
