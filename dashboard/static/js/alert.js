@@ -25,7 +25,7 @@ function actions(a) {
   if (!user.can("ack") || a.state === "resolved") return null;
   const snooze = (minutes) => el("button", { type: "button", class: "btn btn-quiet",
     dataset: { snooze: String(minutes * 60), key: `snooze-${minutes}` },
-    disabled: a.state === "acknowledged" },
+    "aria-disabled": a.state === "acknowledged" ? "true" : null },
   `Snooze ${minutes} min`);
   return el("section", { class: "panel", dataset: { key: "actions" } },
     el("h2", {}, "Actions"),
@@ -53,7 +53,7 @@ function safeList(text) {
 function render() {
   const box = $("#alert-detail");
   const focused = document.activeElement;
-  const holder = focused && focused.closest ? focused.closest("[data-key]") : null;
+  const holder = focused && focused.closest ? focused.closest("[data-key][tabindex]") : null;
   if (failure) {
     box.replaceChildren(el("p", { class: "form-error" }, failure));
     return;
@@ -97,16 +97,15 @@ async function load() {
 initPage();
 const box = $("#alert-detail");
 box.addEventListener("click", async (ev) => {
-  const b = ev.target.closest("button");
-  if (!b || b.disabled) return;
+  const b = ev.target.closest("button[data-ack], button[data-snooze]");
+  if (!b || b.getAttribute("aria-disabled") === "true") return;
+  b.setAttribute("aria-disabled", "true"); // not disabled: that would drop focus to <body>
   if (b.dataset.ack) {
-    b.disabled = true;
     b.textContent = "Acknowledging…";
     await act(b.dataset.ack, "ack");
     load();
   }
   if (b.dataset.snooze) {
-    b.disabled = true;
     await act(alertId, "snooze", { seconds: Number(b.dataset.snooze) });
     load();
   }

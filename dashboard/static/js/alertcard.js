@@ -44,8 +44,9 @@ export function stateText(a) {
 export function ackButton(a) {
   if (!user.can("ack") || a.state === "acknowledged" || a.state === "resolved") return null;
   const busy = pending.has(a.id);
+  // aria-disabled, not disabled: a disabled button loses focus to the page's body
   return el("button", { type: "button", class: "btn btn-ack", dataset: { ack: a.id },
-    disabled: busy, "aria-label": `Acknowledge: ${a.message || a.kind}` },
+    "aria-disabled": busy ? "true" : null, "aria-label": `Acknowledge: ${a.message || a.kind}` },
   busy ? "Acknowledging…" : "Acknowledge");
 }
 
@@ -85,13 +86,19 @@ export function alertCard(a, { link = true, reason = false } = {}) {
 export function wireAckButtons(root, rerender = () => {}) {
   root.addEventListener("click", async (ev) => {
     const button = ev.target.closest("button[data-ack]");
-    if (!button || button.disabled) return;
+    if (!button || button.getAttribute("aria-disabled") === "true") return;
     const id = button.dataset.ack;
+    const holder = button.closest("[data-key][tabindex]");
     pending.add(id);
-    button.disabled = true;
+    button.setAttribute("aria-disabled", "true");
     button.textContent = "Acknowledging…";
     await act(id, "ack");
     pending.delete(id);
     rerender();
+    requestAnimationFrame(() => {
+      if (document.activeElement === document.body && holder && holder.isConnected) {
+        holder.focus({ preventScroll: true });
+      }
+    });
   });
 }

@@ -67,7 +67,7 @@ export function patch(node, next) {
 // The element that had focus keeps it (a moved node would otherwise drop it to <body>).
 export function syncList(box, items, nodes, { hold = () => false, empty = null } = {}) {
   const focused = document.activeElement;
-  const holder = focused && focused.closest ? focused.closest("[data-key]") : null;
+  const holder = focused && focused.closest ? focused.closest("[data-key][tabindex]") : null;
   const seen = new Set();
   const wanted = items.map(({ key, node }) => {
     seen.add(key);

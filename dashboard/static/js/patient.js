@@ -110,7 +110,7 @@ function renderNow(state) {
       `${dateTime(last.ts)}): ${last.reason}`) : null)];
   // patched in place: an Acknowledge button pressed while a reading arrives stays the same
   const focused = document.activeElement;
-  const holder = focused && focused.closest ? focused.closest("[data-key]") : null;
+  const holder = focused && focused.closest ? focused.closest("[data-key][tabindex]") : null;
   const old = [...box.children];
   if (old.length === next.length) old.forEach((n, i) => patch(n, next[i]));
   else box.replaceChildren(...next);
