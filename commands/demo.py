@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 from commands.demo_pace import Pacing, pace, status_line
 from commands.run import manage_gc
 from dashboard.web import setup as setup_dashboard
+from devices.clock import SimClock
 from devices.ward import WardOptions, run_ward
 from monitor import config
 from monitor.daemon import Daemon
@@ -112,15 +114,24 @@ async def show_status(daemon: Daemon, pacing: Pacing, stop: asyncio.Event, out=s
         out.write("\n")
 
 
-async def run_demo(args) -> int:
+@dataclass
+class Demo:
+    """A running demo: the daemon (with its embedded broker and dashboard), the simulated
+    ward publishing to it, and the pacer, on one simulated clock."""
+
+    daemon: Daemon
+    clock: SimClock
+    ward: WardOptions
+    stop: asyncio.Event
+    simulator: asyncio.Task
+    pacer: asyncio.Task
+    mqtt_port: int
+
+
+async def start_demo(
+    db: str, beds: int, speed: float, seed: int, mqtt_port: int, http_port: int
+) -> Demo:
     host = "127.0.0.1"
-    DIR.mkdir(parents=True, exist_ok=True)
-    notes = [fresh_ward()]
-    mqtt_port, note = pick_port(host, args.port, "MQTT", "--port")
-    notes.append(note)
-    http_port, note = pick_port(host, args.http_port, "HTTP", "--http-port")
-    notes.append(note)
-    log_to_file(LOG)
     cfg = config.from_dict(
         {
             "mqtt": {
@@ -130,31 +141,27 @@ async def run_demo(args) -> int:
                 "protocol": "3.1.1",
                 "client_id": "crswatch-demo",
             },
-            "storage": {"path": DB},
+            "storage": {"path": db},
             "http": {"host": host, "port": http_port},
         }
     )
     for name, role, password in DEMO_USERS:
-        add_user(DB, name, role, password)
+        add_user(db, name, role, password)
     ward = WardOptions(
         host=host,
         port=mqtt_port,
         prefix=cfg.prefix,
-        speed=args.speed,
+        speed=speed,
         demo=True,
         discharge_first=True,
-        beds=args.beds,
-        seed=args.seed,
+        beds=beds,
+        seed=seed,
     )
     clock = ward.make_clock()
     daemon = Daemon(cfg, clock=clock, routes=setup_dashboard)
-    daemon.pacing = Pacing(asked=args.speed)
+    daemon.pacing = Pacing(asked=speed)
     await daemon.start()
-    gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     simulator = asyncio.create_task(run_ward(ward, clock, stop))
     pacer = asyncio.create_task(
         pace(
@@ -166,13 +173,40 @@ async def run_demo(args) -> int:
             stale_s=cfg["vitals.fast_stale_s"],
         )
     )
+    return Demo(daemon, clock, ward, stop, simulator, pacer, mqtt_port)
+
+
+async def stop_demo(demo: Demo) -> None:
+    demo.stop.set()
+    for task in (demo.simulator, demo.pacer):
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+    await demo.daemon.stop()
+
+
+async def run_demo(args) -> int:
+    host = "127.0.0.1"
+    DIR.mkdir(parents=True, exist_ok=True)
+    notes = [fresh_ward()]
+    mqtt_port, note = pick_port(host, args.port, "MQTT", "--port")
+    notes.append(note)
+    http_port, note = pick_port(host, args.http_port, "HTTP", "--http-port")
+    notes.append(note)
+    log_to_file(LOG)
+    demo = await start_demo(DB, args.beds, args.speed, args.seed, mqtt_port, http_port)
+    daemon, stop = demo.daemon, demo.stop
+    gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    prefix = daemon.cfg.prefix
     print(
         f"""
 CRSWatch demo: {args.beds} simulated beds at {args.speed:g}x (research software, not a
 certified medical device).
   dashboard  http://{host}:{daemon.http_port}/
   logins     nurse / crswatch-nurse   doctor / crswatch-doctor   admin / crswatch-admin
-  broker     mqtt://{host}:{mqtt_port}  (try: mosquitto_sub -p {mqtt_port} -t '{cfg.prefix}/#' -v)
+  broker     mqtt://{host}:{mqtt_port}  (try: mosquitto_sub -p {mqtt_port} -t '{prefix}/#' -v)
   health     http://{host}:{daemon.http_port}/healthz   metrics: /metrics
   logs       {LOG}
 {chr(10).join(n for n in notes if n)}
@@ -181,16 +215,14 @@ The simulation slows down (never below 1x) when the daemon falls behind it. Ctrl
     )
     status = asyncio.create_task(show_status(daemon, daemon.pacing, stop))
     waiter = asyncio.create_task(stop.wait())
+    simulator = demo.simulator
     await asyncio.wait({simulator, waiter}, return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     if simulator.done() and not simulator.cancelled() and simulator.exception() is not None:
         logging.getLogger("crswatch").error("simulator stopped", exc_info=simulator.exception())
         print(f"\nthe simulator stopped: {simulator.exception()} (see {LOG})", flush=True)
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(simulator, 10)
-    for task in (pacer, status):
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 5)
-    await daemon.stop()
+        await asyncio.wait_for(status, 5)
+    await stop_demo(demo)
     print("CRSWatch demo stopped.", flush=True)
     return 0
