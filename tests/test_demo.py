@@ -138,3 +138,29 @@ async def test_a_failed_alert_publication_is_counted_shown_and_retried(tmp_path,
             assert await metric(d, "crswatch_publish_waiting") == 0
     finally:
         await asyncio.to_thread(broker.stop)
+
+
+def test_the_demo_log_throttles_a_flood_of_broker_tracebacks():
+    import logging
+
+    from commands.demo import Throttle
+
+    now = [0.0]
+    throttle = Throttle(every_s=60, clock=lambda: now[0])
+
+    def record(msg="connection lost"):
+        try:
+            raise ConnectionResetError("peer gone")
+        except ConnectionResetError:
+            import sys
+
+            return logging.LogRecord("amqtt.broker", logging.ERROR, "", 0, msg, (), sys.exc_info())
+
+    first = record()
+    assert throttle.filter(first) and first.exc_info is None
+    assert "ConnectionResetError; traceback left out" in first.getMessage()
+    assert [throttle.filter(record()) for _ in range(500)] == [False] * 500
+    assert throttle.filter(record("another complaint"))
+    now[0] = 61.0
+    later = record()
+    assert throttle.filter(later) and "[500 more like it]" in later.getMessage()
