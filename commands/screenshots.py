@@ -1,7 +1,7 @@
 """Screenshots of the dashboard for the README, taken from the demo itself: `./run demo`'s
 own composition (embedded broker, the simulated ward at 120x with its pacer, the daemon and
 the dashboard) in a scratch directory, run until the ward shows what a demo shows after a
-few minutes (an urgent or emergency alert, a CRS grade 2 or more), then photographed by
+few minutes (an urgent or emergency alert, CRS on several beds), then photographed by
 Debian's Chromium as the demo's nurse and physician.
 
     .venv/bin/python -m commands.screenshots [--out docs/screenshots] [--minutes 12]
