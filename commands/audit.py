@@ -6,7 +6,7 @@ import sys
 
 from alerts.audit import verify
 from monitor.config import Config
-from monitor.outputs.alerting import audit_records
+from monitor.store.reads import audit_records
 from monitor.store.schema import open_readonly
 
 

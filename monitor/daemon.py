@@ -26,7 +26,7 @@ from monitor.outputs.alerting import Alerting
 from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
-from monitor.state.forecasting import save_rows
+from monitor.store.writes import replace_forecast_state
 
 log = logging.getLogger("crswatch")
 # Packets waiting in paho for the socket beyond which the state loop waits.
@@ -147,8 +147,8 @@ class Daemon:
         if forecaster is None:
             return
         try:
-            await self.store.transact(save_rows, forecaster.to_rows())
-        except Exception as e:  # noqa: BLE001 - a failed save is retried next time
+            await self.store.transact(replace_forecast_state, forecaster.to_rows())
+        except Exception as e:  # any failure: a failed save is retried next time
             log.warning("forecast not saved (%s); retried later", e)
 
     def _forecast_gauges(self) -> None:

@@ -8,7 +8,6 @@ same code runs in the daemon, in `replay` and in tests with an injected clock.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import orjson
@@ -19,6 +18,7 @@ from alerts.config import AlertSettings
 from alerts.engine import AlertEngine
 from alerts.routing import deliveries
 from monitor.outputs.webhooks import Target
+from monitor.store.reads import active_alert_records, audit_head
 
 MQTT_EVENTS = ("raised", "escalated", "acknowledged", "resolved")  # SPEC.md's alert events
 
@@ -42,11 +42,11 @@ class Alerting:
         self.public_url = public_url.rstrip("/")
         conn = pipeline.store.reader()
         try:
-            self.engine = AlertEngine.restore(settings, stored_records(conn))
-            row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            self.engine = AlertEngine.restore(settings, active_alert_records(conn))
+            head = audit_head(conn)
         finally:
             conn.close()
-        self.head = row[0] if row else GENESIS
+        self.head = head or GENESIS
         self.decisions: list[Decision] = []  # every decision since start (replay reads it)
         self.keep_decisions = False
 
@@ -195,30 +195,3 @@ class Alerting:
                 self.webhooks.send(
                     Target(receiver, hook.url, hook.secret), {**payload, "receiver": receiver}
                 )
-
-
-def stored_records(conn: sqlite3.Connection) -> list[dict]:
-    rows = conn.execute(
-        "SELECT engine FROM alerts WHERE state != 'resolved' AND engine IS NOT NULL"
-    )
-    return [orjson.loads(r[0]) for r in rows]
-
-
-def audit_records(conn: sqlite3.Connection) -> list[dict]:
-    """The audit chain as alerts.audit.verify reads it."""
-    out = []
-    for ts, name, actor, alert_id, detail, prev, digest in conn.execute(
-        "SELECT ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"
-    ):
-        out.append(
-            {
-                "name": name,
-                "ts": ts,
-                "actor": actor,
-                "alert_id": alert_id,
-                "detail": orjson.loads(detail),
-                "prev": prev,
-                "hash": digest,
-            }
-        )
-    return out
