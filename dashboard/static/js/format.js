@@ -2,6 +2,7 @@
 // doses. Every clock time is shown in the ward's zone (clock.js), named in the header.
 
 import { nowMs, zone } from "./clock.js";
+import { META } from "./meta.js";
 
 export function toMs(ts) {
   if (ts === null || ts === undefined || ts === "") return null;
@@ -110,18 +111,9 @@ export function fixed(value, digits) {
   return typeof value === "number" ? value.toFixed(digits) : String(value);
 }
 
-// The unit a dose of each drug is given in (the care payload carries the number only):
-// what the entry form asks for and what every list shows beside the number.
-export const DOSE_UNITS = {
-  tocilizumab: "mg/kg", siltuximab: "mg/kg", dexamethasone: "mg", methylprednisolone: "mg",
-  hydrocortisone: "mg", prednisolone: "mg", prednisone: "mg", paracetamol: "mg",
-  ibuprofen: "mg", anakinra: "mg",
-  norepinephrine: "mcg/kg/min", epinephrine: "mcg/kg/min", phenylephrine: "mcg/kg/min",
-  dopamine: "mcg/kg/min", vasopressin: "units/min",
-};
-
+// The unit a dose of `drug` is given in, from its one declaration (/api/meta).
 export function doseUnit(drug) {
-  return DOSE_UNITS[drug] || null;
+  return (META && META.dose_units && META.dose_units[drug]) || null;
 }
 
 // "tocilizumab 8 mg/kg"; a drug of unknown unit says so rather than guess.
