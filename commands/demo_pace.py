@@ -5,7 +5,9 @@ that slows down rather than fall behind, and the one-line terminal status.
 is, beyond the simulator's fastest cadence (a reading every 5 simulated seconds): on a
 machine that keeps up it is 0; when the simulator, the broker or the daemon cannot keep
 up, it grows. The pacer then lowers the simulated speed (never below 1x) until the daemon
-keeps up, and raises it again, step by step, up to the speed asked for. "Keeps up" is
+keeps up, and raises it again, step by step, up to the speed asked for; each slowdown is
+given SETTLE_S to show before the next (a backlog takes a while to drain), and the pace
+goes on down only while the lag does not shrink. "Keeps up" is
 measured against the time after which HR, SpO2 and RR count as stale (60 simulated s):
 more than half of it behind is too far (the ward would turn STALE for no clinical
 reason), less than a fifth is keeping up. The page header
@@ -24,6 +26,7 @@ log = logging.getLogger("crswatch.demo")
 SLOW_AFTER = 0.5  # share of the stale time behind beyond which the simulation slows
 FAST_BELOW = 0.2  # share of the stale time behind below which it speeds up again
 CALM_S = 10.0  # wall seconds of keeping up before a step up
+SETTLE_S = 5.0  # wall seconds a change of pace is given to show before the next slowdown
 SLOWER, FASTER = 0.7, 1.25
 MIN_SPEED = 1.0
 
@@ -77,7 +80,8 @@ async def pace(
     """Every period_s: measure, publish in `pacing`, and adjust `clock`'s speed."""
     wall = wall or clock.wall
     calm_since = wall()
-    last_lag: float | None = None
+    checked_at = -math.inf  # wall time of the last checkpoint (every SETTLE_S)
+    lag_then: float | None = None  # the lag at that checkpoint
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), period_s)
@@ -96,8 +100,11 @@ async def pace(
             continue
         if lag >= FAST_BELOW * stale_s:
             calm_since = now_wall
-        growing = last_lag is None or lag > 0.9 * last_lag  # not clearly shrinking
-        last_lag = lag
+        # every SETTLE_S: is the lag not clearly shrinking since the last checkpoint?
+        growing = False
+        if now_wall - checked_at >= SETTLE_S:
+            growing = lag_then is None or lag > 0.9 * lag_then
+            checked_at, lag_then = now_wall, lag
         speed = next_speed(clock.speed, pacing.asked, lag, stale_s, growing, now_wall - calm_since)
         if not math.isclose(speed, clock.speed):
             if speed < clock.speed:
@@ -109,7 +116,8 @@ async def pace(
                 lag,
             )
             clock.set_speed(speed)
-            calm_since = now_wall
+            calm_since = checked_at = now_wall
+            lag_then = lag
 
 
 def status_line(daemon, pacing: Pacing, clock_text: str) -> str:
