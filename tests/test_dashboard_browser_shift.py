@@ -266,3 +266,26 @@ async def test_no_serious_accessibility_violation_on_any_page(
     await context.close()
     assert {k: v for k, v in found.items() if v} == {}
     assert watch.errors == []
+
+
+async def test_the_header_shows_the_demo_pace_and_how_far_behind(make_daemon, browser):
+    from playwright.async_api import expect
+
+    from commands.demo_pace import Pacing
+    from devices.clock import SimClock
+
+    d = await make_daemon(clock=SimClock(time.time(), 60))
+    d.pacing = Pacing(asked=120, behind_s=42.0)
+    make_user(d, "nina", "nurse")
+    context = await browser.new_context(**PHONE)
+    page = await context.new_page()
+    watch = Watch(page)
+    await login(page, d, "nina")
+    pace = page.locator("#ward-clock-pace")
+    await expect(pace).to_have_text("demo 60× (slowed from 120×) · daemon 42 s behind")
+    d.pacing.behind_s = 0.0
+    await expect(pace).to_have_text("demo 60× (slowed from 120×) · keeping up", timeout=40000)
+    await expect(page.locator("#ward-clock")).to_contain_text("UTC")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await context.close()
+    assert watch.errors == []

@@ -180,12 +180,16 @@ function showClock() {
   $("#ward-clock-time").textContent = text;
   const pace = $("#ward-clock-pace");
   if (rate !== 1 || asked) {
-    let line = `simulated ${Math.round(rate)}×`;
+    // the demo (or a replay): "demo 49× (slowed from 120×) · keeping up"
+    let line = `demo ${Math.round(rate)}×`;
     if (asked && asked > rate * 1.05) line += ` (slowed from ${Math.round(asked)}×)`;
     if (behind !== null && behind !== undefined) {
-      line += behind >= 1 ? ` · daemon ${Math.round(behind)} s behind` : " · daemon keeping up";
+      line += behind >= 1 ? ` · daemon ${Math.round(behind)} s behind` : " · keeping up";
     }
     pace.textContent = line;
+    pace.title = `Simulated time runs ${Math.round(rate)} times as fast as the wall clock` +
+      (asked && asked > rate * 1.05 ? `, slowed from ${Math.round(asked)}× because the daemon fell behind` : "") +
+      "; \"behind\": how far the daemon's newest reading lags the simulated ward.";
     pace.hidden = false;
   } else {
     pace.hidden = true;
