@@ -232,7 +232,7 @@ async def run_demo(args) -> int:
     log_to_file(LOG)
     demo = await start_demo(DB, args.beds, args.speed, args.seed, mqtt_port, http_port)
     daemon, stop = demo.daemon, demo.stop
-    gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841
+    daemon.supervise("gc", lambda: manage_gc(daemon))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
