@@ -18,6 +18,7 @@ from aiohttp import web
 from monitor import config
 from monitor.clock import Clock, iso, wall_clock
 from monitor.config import Config
+from monitor.ingest.mllp import MllpServer
 from monitor.ingest.mqtt import MqttEdge
 from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
@@ -48,6 +49,7 @@ TASK_ROLES = {
     "heartbeat": "the store is not checked while no reading arrives",
     "retention": "old rejections are not deleted (storage.rejections_keep_days)",
     "gc": "garbage collection runs with Python's defaults (longer pauses)",
+    "mllp": "HL7 from central stations over MLLP is not received",
 }
 RETENTION_EVERY_S = 3600.0
 WATCHDOG_EVERY_S = 1.0  # the state loop tells systemd it is alive at most this often
@@ -75,6 +77,7 @@ class Daemon:
         self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
         self.publish_failing_since: float | None = None  # wall time of the first failure
+        self.mllp: MllpServer | None = None  # HL7 v2 over MLLP, when mllp.enabled
         self.supervisor = Supervisor(
             max_failures=cfg["supervise.max_failures"],
             window_s=cfg["supervise.window_s"],
@@ -124,6 +127,20 @@ class Daemon:
             public_url=public,
         )
         stop = self.stop_event
+        if cfg["mllp.enabled"]:
+            self.mllp = MllpServer(
+                host=cfg["mllp.host"],
+                port=cfg["mllp.port"],
+                prefix=cfg.prefix,
+                submit=self.pipeline.submit,
+                reject=self.pipeline.submit_rejection,
+                locations=cfg.mllp_locations(),
+                max_bytes=cfg["ingest.max_message_bytes"],
+                idle_timeout_s=cfg["mllp.idle_timeout_s"],
+                max_connections=cfg["mllp.max_connections"],
+                clock=self.clock,
+            )
+            await self.mllp.start()
         for name, factory in (
             ("pipeline", lambda: self.pipeline.run(stop)),
             ("mqtt", lambda: self.edge.run(stop)),
@@ -134,6 +151,9 @@ class Daemon:
             ("retention", self._retention_loop),
         ):
             self.supervise(name, factory)
+        if self.mllp is not None:
+            mllp = self.mllp
+            self.supervise("mllp", lambda: mllp.run(stop))
         app = make_app(self.problems, self.metrics)
         if self.routes is not None:
             self.routes(app, self)
@@ -371,6 +391,8 @@ class Daemon:
         self.stop_event.set()
         self.outbox.ready.set()
         self.edge.connected.set()  # release the publisher if it waits for a connection
+        if self.mllp is not None:  # stop receiving (what waits for its commit is ACKed)
+            await self.mllp.close()
         for name in ("mqtt", "pipeline"):  # stop receiving, then commit what was received
             task = self.supervisor.tasks[name]
             try:
