@@ -33,6 +33,8 @@ from monitor.store.retention import PRUNE_BATCH, prune_rejections
 from monitor.store.writes import replace_forecast_state
 
 log = logging.getLogger("crswatch")
+# How long /healthz reports that publications were dropped from a full outbox.
+DROPPED_SHOWN_S = 600.0
 # Packets waiting in paho for the socket beyond which the state loop waits.
 STATE_BACKLOG_MAX = 10_000
 # The share of the event loop's time the state passes may take, and the beds a pass
@@ -71,7 +73,8 @@ class Daemon:
         self.clock = clock
         self.stop_event = asyncio.Event()
         self.metrics = Metrics()
-        self.outbox = Outbox()
+        self.outbox = Outbox(on_drop=self._publish_dropped)
+        self.dropped_last: float | None = None  # wall time of the last dropped publication
         self.connected = False
         self.broker = None
         self.hub = Hub()  # live changes for the dashboard's WebSockets
@@ -174,6 +177,12 @@ class Daemon:
         a failure is logged, alerted (tier 3), shown on /healthz and restarted."""
         return self.supervisor.start(name, factory)
 
+    def _publish_dropped(self, n: int) -> None:
+        if self.dropped_last is None or time.time() - self.dropped_last >= DROPPED_SHOWN_S:
+            log.error("outbox full: the oldest MQTT publication dropped (more may follow)")
+        self.dropped_last = time.time()
+        self.metrics.publish_dropped.inc(n)
+
     def problems(self) -> list[str]:
         out = []
         if not self.connected:
@@ -183,6 +192,11 @@ class Daemon:
         if session := self.edge.session_problem():
             out.append(f"session: taken over ({session})")
         out += self.supervisor.problems()
+        if self.dropped_last is not None and time.time() - self.dropped_last < DROPPED_SHOWN_S:
+            out.append(
+                f"mqtt publish: {self.outbox.dropped} publication(s) dropped from the full "
+                "outbox (oldest first); the alerts stay stored and on the dashboard"
+            )
         if self.publish_failing_since is not None:
             out.append(
                 f"mqtt publish: failing for {time.time() - self.publish_failing_since:.0f} s, "

@@ -78,6 +78,12 @@ class Metrics:
             "retried until the broker takes it, never dropped",
             registry=r,
         )
+        self.publish_dropped = Counter(
+            "crswatch_publish_dropped_total",
+            "Publications (alerts) dropped from a full outbox, oldest first, after a long "
+            "broker outage (the alerts themselves stay stored and on the dashboard)",
+            registry=r,
+        )
         self.publish_waiting = Gauge(
             "crswatch_publish_waiting",
             "Publications (alerts) waiting to go out on MQTT, retries included",
