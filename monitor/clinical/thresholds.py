@@ -71,6 +71,28 @@ FLUID_BOLUS_MARK = "bolus"
 STEROIDS = frozenset(
     {"dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone"}
 )
+# The unit a dose of each drug is given in. A care event carries the number only (SPEC.md):
+# the dashboard's entry form asks for this unit and every list shows it beside the number
+# ("tocilizumab 8 mg/kg"); a drug not listed shows "unit not recorded", never a guess.
+DOSE_UNITS = {
+    "tocilizumab": "mg/kg",
+    "siltuximab": "mg/kg",
+    "anakinra": "mg",
+    "dexamethasone": "mg",
+    "methylprednisolone": "mg",
+    "hydrocortisone": "mg",
+    "prednisolone": "mg",
+    "prednisone": "mg",
+    "paracetamol": "mg",
+    "acetaminophen": "mg",
+    "ibuprofen": "mg",
+    "metamizole": "mg",
+    "norepinephrine": "mcg/kg/min",
+    "epinephrine": "mcg/kg/min",
+    "phenylephrine": "mcg/kg/min",
+    "dopamine": "mcg/kg/min",
+    "vasopressin": "units/min",
+}
 
 # -- Vital signs: units and the plausible physical range a reading must fall in --------
 # Outside it the reading is impossible (a heart rate of 900, SpO2 of 120): the message is
@@ -108,4 +130,5 @@ def meta() -> dict:
         "steroids": sorted(STEROIDS),
         "masking_drugs": sorted(MASKING_DRUGS),
         "vital_units": {k: v[2] for k, v in VITAL_RANGES.items()},
+        "dose_units": dict(DOSE_UNITS),
     }
