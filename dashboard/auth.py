@@ -95,7 +95,7 @@ def authenticate(request: web.Request) -> User | None:
         "JOIN users u ON u.username = s.username WHERE s.token_hash=?",
         (th,),
     ).fetchone()
-    if row is None or row["expires_ts"] <= d.now() or row["disabled"]:
+    if row is None or row["expires_ts"] <= d.wall_now() or row["disabled"]:
         return None
     return User(row["username"], row["role"], via, row["csrf"], th)
 
@@ -197,7 +197,7 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(name, str) or not isinstance(password, str) or not name:
         raise ApiError(400, "bad_request", "username and password (strings) are needed")
     d = dash(request)
-    now = d.now()
+    now = d.wall_now()  # a session lasts a shift of wall time, even in the fast demo
     row = d.db.execute(
         "SELECT username, password_hash, role, locked_until, disabled FROM users WHERE username=?",
         (name,),

@@ -70,6 +70,14 @@ class Dashboard:
     def now(self) -> float:
         return self.daemon.clock()
 
+    def wall_now(self) -> float:
+        """The wall clock under the daemon's clock, for sessions and lock-outs: a login
+        lasts a shift of real time even when the daemon's clock is simulated (the demo's
+        SimClock runs 120x and keeps its wall clock as `.wall`); otherwise the daemon's."""
+        clock = self.daemon.clock
+        wall = getattr(clock, "wall", None)
+        return wall() if callable(wall) else clock()
+
     @property
     def alerts(self):
         return getattr(self.daemon, "alerts", None)

@@ -32,6 +32,19 @@ IDLE_PING_S = 25.0  # an application "ping" when nothing else was sent
 POLL_S = 1.0  # how often an idle sender checks whether its listener overflowed
 
 
+def clock_fields(d: Dashboard) -> dict[str, Any]:
+    """The daemon's clock as every page and live message carries it: its now (epoch s),
+    its rate (1 on a ward; the demo's simulated speed), and, when the demo paces itself,
+    the speed asked for and how many simulated seconds the daemon is behind the ward."""
+    clock = d.daemon.clock
+    out: dict[str, Any] = {"now": d.now(), "rate": getattr(clock, "speed", 1.0)}
+    pacing = getattr(d.daemon, "pacing", None)
+    if pacing is not None:
+        out["asked_rate"] = pacing.asked
+        out["behind_s"] = pacing.behind_s
+    return out
+
+
 def _dumps(event: dict[str, Any]) -> str:
     return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
@@ -39,7 +52,7 @@ def _dumps(event: dict[str, Any]) -> str:
 async def _send(ws: web.WebSocketResponse, event: dict[str, Any], d: Dashboard) -> None:
     # Every message carries the daemon's clock and its rate, so the page computes ages
     # on the daemon's time (a demo or replay runs faster than the wall clock).
-    event = {**event, "now": d.now(), "rate": getattr(d.daemon.clock, "speed", 1.0)}
+    event = {**event, **clock_fields(d)}
     await asyncio.wait_for(ws.send_str(_dumps(event)), SEND_TIMEOUT_S)
 
 

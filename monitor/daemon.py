@@ -18,6 +18,7 @@ from aiohttp import web
 from monitor import config
 from monitor.clock import Clock, iso, wall_clock
 from monitor.config import Config
+from monitor.ingest.mllp import MllpServer
 from monitor.ingest.mqtt import MqttEdge
 from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
@@ -32,6 +33,8 @@ from monitor.store.retention import PRUNE_BATCH, prune_rejections
 from monitor.store.writes import replace_forecast_state
 
 log = logging.getLogger("crswatch")
+# How long /healthz reports that publications were dropped from a full outbox.
+DROPPED_SHOWN_S = 600.0
 # Packets waiting in paho for the socket beyond which the state loop waits.
 STATE_BACKLOG_MAX = 10_000
 # The share of the event loop's time the state passes may take, and the beds a pass
@@ -48,6 +51,7 @@ TASK_ROLES = {
     "heartbeat": "the store is not checked while no reading arrives",
     "retention": "old rejections are not deleted (storage.rejections_keep_days)",
     "gc": "garbage collection runs with Python's defaults (longer pauses)",
+    "mllp": "HL7 from central stations over MLLP is not received",
 }
 RETENTION_EVERY_S = 3600.0
 WATCHDOG_EVERY_S = 1.0  # the state loop tells systemd it is alive at most this often
@@ -69,11 +73,14 @@ class Daemon:
         self.clock = clock
         self.stop_event = asyncio.Event()
         self.metrics = Metrics()
-        self.outbox = Outbox()
+        self.outbox = Outbox(on_drop=self._publish_dropped)
+        self.dropped_last: float | None = None  # wall time of the last dropped publication
         self.connected = False
         self.broker = None
         self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
+        self.publish_failing_since: float | None = None  # wall time of the first failure
+        self.mllp: MllpServer | None = None  # HL7 v2 over MLLP, when mllp.enabled
         self.supervisor = Supervisor(
             max_failures=cfg["supervise.max_failures"],
             window_s=cfg["supervise.window_s"],
@@ -123,6 +130,20 @@ class Daemon:
             public_url=public,
         )
         stop = self.stop_event
+        if cfg["mllp.enabled"]:
+            self.mllp = MllpServer(
+                host=cfg["mllp.host"],
+                port=cfg["mllp.port"],
+                prefix=cfg.prefix,
+                submit=self.pipeline.submit,
+                reject=self.pipeline.submit_rejection,
+                locations=cfg.mllp_locations(),
+                max_bytes=cfg["ingest.max_message_bytes"],
+                idle_timeout_s=cfg["mllp.idle_timeout_s"],
+                max_connections=cfg["mllp.max_connections"],
+                clock=self.clock,
+            )
+            await self.mllp.start()
         for name, factory in (
             ("pipeline", lambda: self.pipeline.run(stop)),
             ("mqtt", lambda: self.edge.run(stop)),
@@ -133,6 +154,9 @@ class Daemon:
             ("retention", self._retention_loop),
         ):
             self.supervise(name, factory)
+        if self.mllp is not None:
+            mllp = self.mllp
+            self.supervise("mllp", lambda: mllp.run(stop))
         app = make_app(self.problems, self.metrics)
         if self.routes is not None:
             self.routes(app, self)
@@ -153,6 +177,12 @@ class Daemon:
         a failure is logged, alerted (tier 3), shown on /healthz and restarted."""
         return self.supervisor.start(name, factory)
 
+    def _publish_dropped(self, n: int) -> None:
+        if self.dropped_last is None or time.time() - self.dropped_last >= DROPPED_SHOWN_S:
+            log.error("outbox full: the oldest MQTT publication dropped (more may follow)")
+        self.dropped_last = time.time()
+        self.metrics.publish_dropped.inc(n)
+
     def problems(self) -> list[str]:
         out = []
         if not self.connected:
@@ -162,6 +192,16 @@ class Daemon:
         if session := self.edge.session_problem():
             out.append(f"session: taken over ({session})")
         out += self.supervisor.problems()
+        if self.dropped_last is not None and time.time() - self.dropped_last < DROPPED_SHOWN_S:
+            out.append(
+                f"mqtt publish: {self.outbox.dropped} publication(s) dropped from the full "
+                "outbox (oldest first); the alerts stay stored and on the dashboard"
+            )
+        if self.publish_failing_since is not None:
+            out.append(
+                f"mqtt publish: failing for {time.time() - self.publish_failing_since:.0f} s, "
+                f"{len(self.outbox.queue)} waiting (retried, none dropped)"
+            )
         return out
 
     def faults(self) -> list[tuple[str, str]]:
@@ -330,8 +370,14 @@ class Daemon:
                 return
 
     async def _publish_loop(self) -> None:
+        """The outbox (alerts) onto MQTT, in order. A publication that fails or times out
+        is put back at the head and retried; each failure is counted
+        (crswatch_publish_failures_total) and, until one goes through again, is a problem
+        on /healthz. Nothing is dropped here."""
         queue = self.outbox.queue
+        waiting = self.metrics.publish_waiting
         while not self.stop_event.is_set():
+            waiting.set(len(queue))
             if not queue:
                 self.outbox.ready.clear()
                 await self.outbox.ready.wait()
@@ -345,14 +391,22 @@ class Daemon:
                 raise
             failed = [m for m, ok in zip(chunk, results, strict=True) if not ok]
             if failed:
+                self.metrics.publish_failures.inc(len(failed))
+                if self.publish_failing_since is None:
+                    self.publish_failing_since = time.time()
                 queue.extendleft(reversed(failed))
+                waiting.set(len(queue))
                 await self._sleep(0.5)
+            else:
+                self.publish_failing_since = None
 
     async def stop(self) -> None:
         self.notifier.notify("STOPPING=1")
         self.stop_event.set()
         self.outbox.ready.set()
         self.edge.connected.set()  # release the publisher if it waits for a connection
+        if self.mllp is not None:  # stop receiving (what waits for its commit is ACKed)
+            await self.mllp.close()
         for name in ("mqtt", "pipeline"):  # stop receiving, then commit what was received
             task = self.supervisor.tasks[name]
             try:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 import orjson
 
@@ -31,13 +32,24 @@ FLOOD_ROW_S = 60.0  # a flooding bucket's rejections: one stored row (with its c
 
 
 class Outbox:
-    """What the daemon publishes, in order; kept across reconnects (bounded)."""
+    """What the daemon publishes, in order; kept across reconnects (bounded). When full
+    (the broker has been unreachable for a long time), the oldest publication gives way:
+    counted in `dropped` and reported by `on_drop`, never silently (the alert itself is
+    stored either way; what is lost is its MQTT copy)."""
 
-    def __init__(self, limit: int = 100_000):
-        self.queue: deque[tuple[str, bytes, int, bool]] = deque(maxlen=limit)
+    def __init__(self, limit: int = 100_000, on_drop: Callable[[int], None] | None = None):
+        self.queue: deque[tuple[str, bytes, int, bool]] = deque()
+        self.limit = limit
+        self.dropped = 0
+        self.on_drop = on_drop
         self.ready = asyncio.Event()
 
     def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        if len(self.queue) >= self.limit:
+            self.queue.popleft()
+            self.dropped += 1
+            if self.on_drop is not None:
+                self.on_drop(1)
         self.queue.append((topic, payload, qos, retain))
         self.ready.set()
 
@@ -110,12 +122,15 @@ class Pipeline:
             ward.restore(reader, list(admissions.active.values()))
         finally:
             reader.close()
+        local_tz, ward_tz = cfg.timezones()
         router = Router(
             cfg.prefix,
             admissions,
             max_bytes=cfg["ingest.max_message_bytes"],
             max_future_s=cfg["ingest.max_future_s"],
             max_past_s=cfg["ingest.max_past_s"],
+            local_tz=local_tz,
+            ward_tz=ward_tz,
             on_internal_error=lambda d, e: metrics.internal_errors.labels(d, e).inc(),
         )
         pipeline = cls(
@@ -176,6 +191,16 @@ class Pipeline:
         item = self.router.route(topic, payload, self.clock())
         item.done = asyncio.get_running_loop().create_future()
         self.metrics.received.labels(topic.rsplit("/", 1)[-1]).inc()
+        self.pending.append(item)
+        self.wakeup.set()
+        return await item.done
+
+    async def submit_rejection(self, topic: str, reason: str, payload: bytes) -> Item:
+        """Store and publish the rejection of a message that cannot even be routed (an
+        MLLP frame without a bed), and return it once committed."""
+        item = Item(topic, self.clock(), "reject", payload=payload[: self.rejected_payload_max])
+        item.reason = reason
+        item.done = asyncio.get_running_loop().create_future()
         self.pending.append(item)
         self.wakeup.set()
         return await item.done
@@ -327,6 +352,19 @@ class Pipeline:
                 m.duplicates.inc()
             elif item.kind == "vitals":
                 m.stored.inc(item.points)
+                if item.extra.get("skipped"):  # stored, but not all of it: say what was not
+                    self.outbox.put(
+                        f"{self.prefix}/rejected",
+                        orjson.dumps(
+                            {
+                                "topic": item.topic,
+                                "reason": "partly stored: " + "; ".join(item.extra["skipped"]),
+                                "received_ts": iso(item.received_ts),
+                                "partial": True,
+                                **item.extra,
+                            }
+                        ),
+                    )
 
     def _say_flood(self, item: Item) -> bool:
         """Publish this flood rejection now (True), or count it for the next one. What is

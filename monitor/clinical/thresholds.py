@@ -15,6 +15,7 @@ SBP_LOW = 90.0  # decision: adult hypotension is systolic < 90 or mean < 65 mmHg
 MAP_LOW = 65.0
 SPO2_LOW = 90.0  # decision: SpO2 < 90 % on room air, oxygen not yet recorded, is grade 2
 SPO2_LOW_SCALE2 = 88.0  # SpO2 scale 2 (target 88-92 %): below the patient's own target
+ROOM_AIR_FIO2 = 0.21  # a device-reported FiO2 above it, or any O2 flow, is oxygen given
 LOW_FLOW_MAX_LPM = 6.0  # nasal cannula <= 6 L/min is low-flow (2), > 6 is high-flow (3)
 VASOPRESSIN = "vasopressin"  # not counted toward "several"; alone it is one (decision)
 
@@ -67,6 +68,28 @@ MASKING_DRUGS = frozenset(
 STEROIDS = frozenset(
     {"dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone"}
 )
+# The unit a dose of each drug is given in. A care event carries the number only (SPEC.md):
+# the dashboard's entry form asks for this unit and every list shows it beside the number
+# ("tocilizumab 8 mg/kg"); a drug not listed shows "unit not recorded", never a guess.
+DOSE_UNITS = {
+    "tocilizumab": "mg/kg",
+    "siltuximab": "mg/kg",
+    "anakinra": "mg",
+    "dexamethasone": "mg",
+    "methylprednisolone": "mg",
+    "hydrocortisone": "mg",
+    "prednisolone": "mg",
+    "prednisone": "mg",
+    "paracetamol": "mg",
+    "acetaminophen": "mg",
+    "ibuprofen": "mg",
+    "metamizole": "mg",
+    "norepinephrine": "mcg/kg/min",
+    "epinephrine": "mcg/kg/min",
+    "phenylephrine": "mcg/kg/min",
+    "dopamine": "mcg/kg/min",
+    "vasopressin": "units/min",
+}
 
 # -- Vital signs: units and the plausible physical range a reading must fall in --------
 # Outside it the reading is impossible (a heart rate of 900, SpO2 of 120): the message is
@@ -104,4 +127,5 @@ def meta() -> dict:
         "steroids": sorted(STEROIDS),
         "masking_drugs": sorted(MASKING_DRUGS),
         "vital_units": {k: v[2] for k, v in VITAL_RANGES.items()},
+        "dose_units": dict(DOSE_UNITS),
     }
