@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from commands import report
+from commands.evaluation import report
 from commands.replay import run as replay_run
 from devices.physiology import COHORTS
 from devices.ward import WardOptions, generate

@@ -3,8 +3,8 @@
 Runs the recording through the daemon's pipeline (monitor/replay.py), prints the alerts it
 would have raised (tier >= 2 raises and escalations that told someone) and a summary;
 `--decisions` writes every alert decision, `--states` every published bed state, one JSON
-object a line (SPEC.md); with `--truth`, scores detection, burden and the forecast
-(commands/scoring.py, commands/forecast_score.py) per cohort, and `--report` writes every
+object a line (SPEC.md); with `--truth`, scores detection, burden and the forecast per
+cohort (commands/evaluation/: scoring.py, forecast_score.py), and `--report` writes every
 figure as JSON.
 """
 
@@ -19,8 +19,8 @@ from typing import IO, Any
 import orjson
 
 from alerts.alert import Decision
-from commands import forecast_score, report, scoring
-from commands.truth import read_truth
+from commands.evaluation import forecast_score, report, scoring
+from commands.evaluation.truth import read_truth
 from monitor import config as config_mod
 from monitor.clock import iso
 from monitor.replay import ReplayError, iter_records, replay

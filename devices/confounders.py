@@ -96,7 +96,7 @@ def draw(
         )
         t += length + float(rng.exponential(DAY / (PAIN_PER_DAY * scale)))
     if rng.random() < P_TRANSFUSION * scale:
-        t = float(rng.uniform(start + 2 * HOUR, end))
+        t = float(rng.uniform(start + min(2 * HOUR, 0.5 * (end - start)), end))
         peak = float(rng.uniform(38.2, 38.8))
         eps.append(
             Episode(

@@ -11,7 +11,7 @@ import sys
 import orjson
 import pytest
 
-from commands import report
+from commands.evaluation import report
 from commands.replay import run as replay_run
 from devices.ward import WardOptions, generate
 from monitor import config

@@ -99,6 +99,9 @@ def test_draw_places_late_infection_days_after_crs_and_scale_0_draws_nothing():
         seen["copd"] += c.copd
     assert set(seen) == {"pain_or_anxiety", "transfusion_reaction", "late_infection", "copd"}
     assert conf.draw(rng, T0, T0 + DAY, None, 36.8, scale=0) == conf.NONE
+    for _ in range(50):  # a stay of an hour: every episode inside it
+        short = conf.draw(rng, T0, T0 + HOUR, None, 36.8, scale=5)
+        assert all(T0 <= e.start <= e.end <= T0 + HOUR for e in short.episodes)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """Alert decisions scored against the simulator's truth: detection and burden (issue 18).
 
 Input: the decisions `replay --decisions` writes (one dict each: ts, ward, bed, id, kind,
-tier, level, event, notified, receivers, reason) and the truth (commands/truth.py).
+tier, level, event, notified, receivers, reason) and the truth (commands/evaluation/truth.py).
 Output: `raw` figures (lists and counts, JSON-serialisable) that several runs can pool;
-commands/report.py turns them into the report and the table.
+commands/evaluation/report.py turns them into the report and the table.
 
 Detection, read honestly: an onset of true CRS grade >= 2 counts as detected only by a
 tier >= 2 alert that names it (kind `crs` at grade >= 2, or a hypotension / hypoxaemia
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from commands.truth import BedTruth, Onset
+from commands.evaluation.truth import BedTruth, Onset
 
 DETECT_S = 300.0  # an onset's alert: no later than 5 min after its defining event
 NAMING_KINDS = ("hypotension", "hypoxaemia", "hypoxia", "shock")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any
 
-from commands.truth import BedTruth
+from commands.evaluation.truth import BedTruth
 
 HORIZON_S = 12 * 3600.0
 STEP_S = 3600.0
@@ -34,7 +34,7 @@ def score_bed(
     truth: BedTruth, series: list[tuple[float, float]], onsets: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """`series`: (ts, p) as published, in time order; `onsets`: this bed's scored onsets
-    (commands/scoring.py), for the rule-based alert times."""
+    (commands/evaluation/scoring.py), for the rule-based alert times."""
     times = [t for t, _ in series]
     starts = [o.true_ts for o in truth.onsets if o.grade == 2]
     samples = []

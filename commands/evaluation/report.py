@@ -1,4 +1,4 @@
-"""Raw scores (commands/scoring.py, commands/forecast_score.py) -> the report and the table.
+"""Raw scores (scoring.py, forecast_score.py beside this) -> the report and the table.
 
 `summarise(beds, forecasts)` pools the raw records of any number of beds (one replay, or
 several seeds) per cohort (and "all"); `table(rows)` prints one line per (label, cohort).
@@ -11,7 +11,7 @@ from bisect import bisect_right
 from collections import Counter
 from typing import Any
 
-from commands.forecast_score import THRESHOLDS, auprc
+from commands.evaluation.forecast_score import THRESHOLDS, auprc
 from forecast.quality import CAL_EDGES
 from forecast.training.evaluate import auroc_exact, quantile
 
