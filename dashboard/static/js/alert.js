@@ -119,7 +119,9 @@ box.addEventListener("submit", async (ev) => {
     return;
   }
   const done = await act(alertId, "resolve", { note });
-  if (done) $("#resolve-note").value = "";
+  // the live update may already have taken the form away (the alert is resolved)
+  const field = $("#resolve-note");
+  if (done && field) field.value = "";
   load();
 });
 onAlertChanged((a) => {
