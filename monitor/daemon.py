@@ -15,6 +15,7 @@ from collections.abc import Callable
 import orjson
 from aiohttp import web
 
+from alerts.audit import Anchor, utc
 from monitor import config
 from monitor.clock import Clock, wall_clock
 from monitor.config import Config
@@ -23,6 +24,7 @@ from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
 from monitor.ops.metrics import Metrics
 from monitor.outputs.alerting import Alerting
+from monitor.outputs.audit_trail import append_anchor, inbox, load_key
 from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
@@ -83,7 +85,11 @@ class Daemon:
             metrics=self.metrics,
             webhooks=self.webhooks,
             public_url=public,
+            audit_key=load_key(cfg.audit_paths()[0]),
         )
+        self._anchored = (-1, "")
+        self._audit_reader = self.store.reader()
+        self.pipeline.on_committed = self._audit_received
         stop = self.stop_event
         self.tasks = [
             asyncio.create_task(c, name=n)
@@ -135,6 +141,60 @@ class Daemon:
     ) -> None:
         """Append a user action to the tamper-evident audit chain (committed on return)."""
         await self.alerts.audit(name, actor, detail, alert_id)
+
+    def _audit_received(self, items) -> None:
+        """Care events received over MQTT enter the audit chain (those entered on the
+        dashboard are audited there, with their user)."""
+        for item in items:
+            if item.kind == "care" and item.done is None:
+                ev = item.body
+                self.alerts.audit_later(
+                    "care.received",
+                    f"mqtt:{item.ward}/{item.bed}",
+                    {
+                        "ward": item.ward,
+                        "bed": item.bed,
+                        "patient_id": item.record.patient_id,
+                        "type": ev.type,
+                        "data": ev.data,
+                    },
+                )
+
+    async def _audit_housekeeping(self) -> None:
+        """Chain the records other processes queued (`user add`...), then anchor the
+        chain's committed (count, head) outside the database: the anchor file and the
+        retained `{p}/_daemon/audit`."""
+        try:
+            rows = inbox(self._audit_reader)
+            for row_id, ts, name, actor, detail in rows:
+                try:
+                    data = orjson.loads(detail)
+                except orjson.JSONDecodeError:
+                    data = {"malformed": detail[:200]}
+                self.alerts.audit_later(name, actor, {**data, "queued_ts": ts, "inbox_id": row_id})
+            count, head = self.alerts.count, self.alerts.head
+            if rows or (count, head) != self._anchored:
+                await self.pipeline.commit_now()
+                # the one writer runs in order: past this, a batch in flight is committed
+                await self.store.transact(lambda conn: None)
+                if not self.pipeline.store_ok:
+                    return
+            if rows:
+                ids = [r[0] for r in rows]
+                await self.store.transact(
+                    lambda conn: conn.executemany(
+                        "DELETE FROM audit_inbox WHERE id=?", [(i,) for i in ids]
+                    )
+                )
+            if (count, head) != self._anchored:
+                anchor = Anchor.of(count, head, utc(self.clock()), self.alerts.audit_key)
+                append_anchor(self.cfg.audit_paths()[1], anchor)
+                self.outbox.put(
+                    f"{self.cfg.prefix}/_daemon/audit", anchor.to_json().encode(), retain=True
+                )
+                self._anchored = (count, head)
+        except Exception as e:  # noqa: BLE001 - retried on the next tick
+            log.warning("audit anchor not written (%s); retried", e)
 
     async def save_forecast(self) -> None:
         forecaster = self.ward.forecaster
@@ -230,6 +290,7 @@ class Daemon:
                 await self.save_forecast()
             self.alerts.tick(self.connected, self.pipeline.store_ok, self.pipeline.store_error)
             self.pipeline.flush_flood(now)
+            await self._audit_housekeeping()
 
     async def _publish_loop(self) -> None:
         queue = self.outbox.queue
@@ -258,6 +319,8 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.save_forecast()
+        await self._audit_housekeeping()
+        self._audit_reader.close()
         await self.http.cleanup()
         await self.webhooks.close()
         self.store.close()

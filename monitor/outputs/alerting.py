@@ -8,6 +8,7 @@ same code runs in the daemon, in `replay` and in tests with an injected clock.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from typing import Any
 
@@ -18,7 +19,10 @@ from alerts.audit import GENESIS, AuditEvent, canonical, chain
 from alerts.config import AlertSettings
 from alerts.engine import AlertEngine
 from alerts.routing import deliveries
+from monitor.outputs.audit_trail import audit_records, chain_tail
 from monitor.outputs.webhooks import Target
+
+__all__ = ["Alerting", "audit_records", "stored_records"]
 
 MQTT_EVENTS = ("raised", "escalated", "acknowledged", "resolved")  # SPEC.md's alert events
 
@@ -36,17 +40,20 @@ class Alerting:
         metrics=None,
         webhooks=None,
         public_url: str = "",
+        audit_key: bytes | None = None,
     ):
         self.settings, self.pipeline, self.clock, self.prefix = (settings, pipeline, clock, prefix)
         self.outbox, self.hub, self.metrics, self.webhooks = outbox, hub, metrics, webhooks
         self.public_url = public_url.rstrip("/")
+        # the chain's HMAC key (a throw-away one for replay and tests: nothing to verify)
+        self.audit_key = audit_key if audit_key is not None else secrets.token_bytes(32)
         conn = pipeline.store.reader()
         try:
             self.engine = AlertEngine.restore(settings, stored_records(conn))
-            row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            self.count, head = chain_tail(conn)
         finally:
             conn.close()
-        self.head = row[0] if row else GENESIS
+        self.head = head or GENESIS
         self.decisions: list[Decision] = []  # every decision since start (replay reads it)
         self.keep_decisions = False
 
@@ -100,6 +107,12 @@ class Alerting:
         self._chain(AuditEvent.at(name, self.clock(), actor, alert_id, detail))
         await self.pipeline.commit_now()
 
+    def audit_later(
+        self, name: str, actor: str, detail: dict | None = None, alert_id: str | None = None
+    ) -> None:
+        """Append to the chain with the next commit (no waiting: the daemon's own loops)."""
+        self._chain(AuditEvent.at(name, self.clock(), actor, alert_id, detail))
+
     # -- decisions -> storage and channels -------------------------------------------------
     def handle(self, decisions: list[Decision]) -> None:
         for d in decisions:
@@ -152,8 +165,9 @@ class Alerting:
         self.pipeline.wakeup.set()
 
     def _chain(self, event: AuditEvent) -> None:
-        rec = chain(self.head, event)
+        rec = chain(self.head, event, self.audit_key)
         self.head = rec["hash"]
+        self.count += 1
         self.pipeline.extra.append(
             (
                 "audit",
@@ -202,23 +216,3 @@ def stored_records(conn: sqlite3.Connection) -> list[dict]:
         "SELECT engine FROM alerts WHERE state != 'resolved' AND engine IS NOT NULL"
     )
     return [orjson.loads(r[0]) for r in rows]
-
-
-def audit_records(conn: sqlite3.Connection) -> list[dict]:
-    """The audit chain as alerts.audit.verify reads it."""
-    out = []
-    for ts, name, actor, alert_id, detail, prev, digest in conn.execute(
-        "SELECT ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"
-    ):
-        out.append(
-            {
-                "name": name,
-                "ts": ts,
-                "actor": actor,
-                "alert_id": alert_id,
-                "detail": orjson.loads(detail),
-                "prev": prev,
-                "hash": digest,
-            }
-        )
-    return out
