@@ -1,7 +1,8 @@
 """Alerts over HTTP: list, one alert with its events, acknowledge, snooze, resolve.
 
 Active alerts come from the daemon's alert engine (`daemon.alerts`); older ones from the
-`alerts` table. Without an engine the lists are empty and the actions answer 503.
+`alerts` table. A tier-3 alert is resolved by hand by a physician only, with a reason
+(alerts/engine.py); a nurse's attempt is 403 `forbidden`, audited.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 def find(request: web.Request, alert_id: str) -> dict:
     d = dash(request)
-    alert = d.alerts.get(alert_id) if d.alerts is not None else None
+    alert = d.alerts.get(alert_id)
     if alert is None:
         row = d.db.execute("SELECT record FROM alerts WHERE id=?", (alert_id,)).fetchone()
         if row is None:
@@ -83,17 +84,25 @@ async def get_alert(request: web.Request) -> web.Response:
     return json(find(request, request.match_info["id"]))
 
 
-async def _act(request: web.Request, action: str, **kwargs) -> web.Response:
+async def _act(request: web.Request, action: str, *args) -> web.Response:
     user = require(request, "ack")
     d = dash(request)
     alert_id = request.match_info["id"]
     engine = d.alerts
-    if engine is None:
-        raise ApiError(503, "alerts_unavailable", "alerting is not running in this daemon")
     try:
-        result = await getattr(engine, action)(alert_id, user.name, *kwargs.values())
+        if action == "ack":
+            result = await engine.ack(alert_id, user.name)
+        elif action == "snooze":
+            result = await engine.snooze(alert_id, user.name, *args)
+        else:
+            result = await engine.resolve(alert_id, user.name, *args, role=user.role)
     except KeyError:
         raise ApiError(404, "not_found", f"no active alert {alert_id!r}") from None
+    except PermissionError as e:
+        await d.audit(
+            f"alert.{action}_refused", user.name, {"role": user.role, "reason": str(e)}, alert_id
+        )
+        raise ApiError(403, "forbidden", str(e)) from None
     except ValueError as e:
         raise ApiError(409, "not_allowed", str(e)) from None
     # the engine audits the decision itself, with the user as its actor
@@ -115,14 +124,14 @@ async def snooze(request: web.Request) -> web.Response:
         raise ApiError(
             422, "invalid", f"seconds must be a number above 0 and at most {MAX_SNOOZE_S}"
         )
-    return await _act(request, "snooze", seconds=seconds)
+    return await _act(request, "snooze", seconds)
 
 
 async def resolve(request: web.Request) -> web.Response:
     note = (await body(request)).get("note")
     if not isinstance(note, str) or not note.strip():
         raise ApiError(422, "invalid", "a note saying why the alert is resolved is required")
-    return await _act(request, "resolve", note=note.strip()[:2000])
+    return await _act(request, "resolve", note.strip()[:2000])
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

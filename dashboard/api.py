@@ -21,6 +21,7 @@ from .core import ApiError, body, dash, json
 
 SUBMIT_TIMEOUT_S = 15.0
 SCALES = {"crs": 4, "icans": 4}  # scale -> highest grade
+VIEW_AUDIT_S = 60.0
 
 
 async def wards(request: web.Request) -> web.Response:
@@ -46,15 +47,30 @@ def _history(path: str, patient_id: str) -> dict | None:
 
 
 async def patient(request: web.Request) -> web.Response:
+    user = require(request, "view")
     pid = request.match_info["id"]
     d = dash(request)
     history = await asyncio.to_thread(_history, d.daemon.store.path, pid)
     if history is None:
         raise ApiError(404, "not_found", f"no patient {pid!r} is known")
+    _audit_view(d, user.name, pid, request.remote)
     history["current"] = next(
         (s for s in d.daemon.ward.states() if s.get("patient_id") == pid), None
     )
     return json(history)
+
+
+def _audit_view(d, username: str, pid: str, source: str | None) -> None:
+    """A read of a patient's record is audited, once per user and patient per
+    VIEW_AUDIT_S (a page reloading its data is one view, not a row per request)."""
+    now = d.now()
+    key = (username, pid)
+    if now - d.viewed.get(key, float("-inf")) < VIEW_AUDIT_S:
+        return
+    if len(d.viewed) > 10_000:
+        d.viewed.clear()
+    d.viewed[key] = now
+    d.audit_later("patient.viewed", username, {"patient_id": pid, "source": source})
 
 
 async def care(request: web.Request) -> web.Response:
@@ -121,7 +137,7 @@ async def override(request: web.Request) -> web.Response:
     pid = request.match_info["id"]
     data = await body(request)
     scale, grade, reason = data.get("scale"), data.get("grade"), data.get("reason")
-    if scale not in SCALES:
+    if not isinstance(scale, str) or scale not in SCALES:
         raise ApiError(422, "invalid", "scale must be 'crs' or 'icans'")
     if (
         isinstance(grade, bool)

@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .auth import LOGIN_COOKIE, authenticate, current, new_login_token
+from .auth import LOGIN_COOKIE, authenticate, current
+from .core import dash
+from .login import new_login_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 UPLOT = (
@@ -82,7 +84,7 @@ async def login_page(request: web.Request) -> web.Response:
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=request.secure or dash(request).public_url.startswith("https:"),
         max_age=3600,
     )
     return resp

@@ -102,7 +102,7 @@ class Daemon:
                 ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
             )
         ]
-        app = make_app(self.problems, self.metrics)
+        app = make_app(self.problems, self.metrics, cfg["http.metrics_token"])
         if self.routes is not None:
             self.routes(app, self)
         self.http = web.AppRunner(app, access_log=None)

@@ -90,8 +90,11 @@ class Alerting:
     async def snooze(self, alert_id: str, user: str, seconds: float) -> dict:
         return await self._act(self.engine.snooze(alert_id, user, self.clock(), seconds), alert_id)
 
-    async def resolve(self, alert_id: str, user: str, note: str = "") -> dict:
-        return await self._act(self.engine.resolve(alert_id, user, self.clock(), note), alert_id)
+    async def resolve(
+        self, alert_id: str, user: str, note: str = "", role: str | None = None
+    ) -> dict:
+        decisions = self.engine.resolve(alert_id, user, self.clock(), note, role)
+        return await self._act(decisions, alert_id)
 
     async def _act(self, decisions: list[Decision], alert_id: str) -> dict:
         self.handle(decisions)
