@@ -110,9 +110,9 @@ class Dashboard:
         """Count a refused request for the per-minute summary (refusals.py)."""
         self.refusals.count(self.now(), request.remote or "?", kind, name, request.path)
 
-    def flush_refusals(self, everything: bool = False) -> None:
+    async def flush_refusals(self, everything: bool = False) -> None:
         for summary in self.refusals.take(self.now(), everything):
-            self.audit_later("security.refused", "anonymous", summary)
+            await self.audit("security.refused", "anonymous", summary)
 
     async def end_sessions(
         self, username: str | None = None, token_hash: str | None = None, why: str = ""

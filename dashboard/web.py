@@ -48,7 +48,7 @@ def _refusal_summaries(d: Dashboard):
         async def loop() -> None:
             while True:
                 await asyncio.sleep(REFUSALS_FLUSH_S)
-                d.flush_refusals()
+                await d.flush_refusals()
 
         task = asyncio.create_task(loop(), name="refusal-summaries")
         d.background.append(task)
@@ -60,7 +60,7 @@ def _close(d: Dashboard):
     async def close(app: web.Application) -> None:
         for task in d.background:
             task.cancel()
-        d.flush_refusals(everything=True)
+        await d.flush_refusals(everything=True)
         d.close()
 
     return close

@@ -319,9 +319,9 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.save_forecast()
+        await self.http.cleanup()  # the dashboard's last audit records
         await self._audit_housekeeping()
         self._audit_reader.close()
-        await self.http.cleanup()
         await self.webhooks.close()
         self.store.close()
         if self.broker is not None:
