@@ -9,7 +9,6 @@ import json
 from alerts.audit import GENESIS, Anchor, AuditEvent, chain, verify
 from tests.support.alerts import LOW_FLOW, T0, Ward, view
 
-
 KEY = b"k" * 32
 
 
