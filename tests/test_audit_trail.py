@@ -18,7 +18,7 @@ from commands.audit import audit_verify
 from dashboard.core import DASH
 from monitor.store.accounts import add_user, main_user
 from tests.conftest import wait_for
-from tests.support.dashboard import PASSWORD, Client, admit, make_user, url
+from tests.support.dashboard import PASSWORD, Client, admit, url
 from tests.support.db import query
 
 
