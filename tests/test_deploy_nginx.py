@@ -105,7 +105,9 @@ http {{
             return proc, https
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(f"nginx did not start: {proc.stderr.read().decode()}")
+                raise AssertionError(
+                    f"nginx did not start: {proc.stderr.read().decode()}"
+                ) from None
             time.sleep(0.05)
     proc.kill()
     raise AssertionError("nginx did not listen")
