@@ -163,7 +163,7 @@ def verify(
     """(ok, one line per problem, a summary line). `anchors` None: none to check against
     (then a cut-off end cannot be seen); a None in it is an anchor line that did not parse."""
     problems: list[str] = []
-    prev = GENESIS
+    prev: Any = GENESIS
     hashes: list[Any] = []
     for i, rec in enumerate(records):
         problems += _problems_of(rec, i, prev, key)
