@@ -66,12 +66,12 @@ class ByBed(dict[Key, V]):
             return default[0]
         raise KeyError(key)
 
-    def setdefault(self, key, default=None):  # noqa: D102 - keep the index right
+    def setdefault(self, key, default=None):  # keep the index right
         if key not in self:
             self[key] = default
         return self[key]
 
-    def update(self, *args, **kwargs):  # noqa: D102
+    def update(self, *args, **kwargs):
         for k, v in dict(*args, **kwargs).items():
             self[k] = v
 

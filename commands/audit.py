@@ -12,7 +12,8 @@ import sys
 
 from alerts.audit import Anchor, verify
 from monitor.config import Config
-from monitor.outputs.audit_trail import AuditKeyError, audit_records, load_key, read_anchors
+from monitor.outputs.audit_trail import AuditKeyError, load_key, read_anchors
+from monitor.store.reads import audit_inbox_count, audit_records
 from monitor.store.schema import open_readonly
 
 
@@ -59,10 +60,7 @@ def audit_verify(cfg: Config, mqtt: bool = False) -> int:
         return 2
     try:
         records = audit_records(conn)
-        try:
-            waiting = conn.execute("SELECT COUNT(*) FROM audit_inbox").fetchone()[0]
-        except sqlite3.OperationalError:
-            waiting = 0
+        waiting = audit_inbox_count(conn)
     except sqlite3.Error as e:
         print(f"crswatch: audit: the audit table cannot be read ({e})", file=sys.stderr)
         return 1

@@ -11,21 +11,14 @@ import orjson
 
 from monitor.clock import iso
 from monitor.config import Config
+from monitor.store.reads import observation_rows
 from monitor.store.schema import VITAL_COLUMNS, open_readonly
 
 HEAD = ("ts", "patient_id", "ward", "bed")
 
 
 def rows(conn: sqlite3.Connection, patient_id: str):
-    cols = ", ".join(VITAL_COLUMNS)
-    cur = conn.execute(
-        f"SELECT ts, patient_id, ward, bed, {cols} FROM observations "
-        "WHERE patient_id=? ORDER BY ts, ward, bed",
-        (patient_id,),
-    )
-    names = HEAD + tuple(VITAL_COLUMNS)
-    for row in cur:
-        rec = dict(zip(names, row, strict=True))
+    for rec in observation_rows(conn, patient_id):
         rec["ts"] = iso(rec["ts"])
         yield rec
 

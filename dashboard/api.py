@@ -12,6 +12,8 @@ import math
 import orjson
 from aiohttp import web
 
+from monitor.clinical import thresholds
+from monitor.clinical.news2 import HR_CUTS, RR_CUTS
 from monitor.clinical.thresholds import NAME
 from monitor.clock import iso
 from monitor.store.reads import patient_history
@@ -201,6 +203,20 @@ async def override(request: web.Request) -> web.Response:
     return json(row, status=201)
 
 
+async def meta(request: web.Request) -> web.Response:
+    """The clinical thresholds and vocabularies the pages show (declared once, in
+    monitor/clinical/thresholds.py; NEWS2's 3-point rates from its table)."""
+    settings = dash(request).daemon.cfg.alerting
+    return json(
+        {
+            **thresholds.meta(),
+            "news2_hr_3_above": HR_CUTS[-2][0],
+            "news2_rr_3_above": RR_CUTS[-2][0],
+            "risk_threshold": settings.risk_threshold,
+        }
+    )
+
+
 async def forecast(request: web.Request) -> web.Response:
     """The forecast's model and its quality on this ward (delayed progressive validation:
     each prediction scored when its 12 h label arrived)."""
@@ -219,6 +235,7 @@ async def forecast(request: web.Request) -> web.Response:
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/meta", meta)
     router.add_get("/api/forecast", forecast)
     router.add_get("/api/wards", wards)
     router.add_get("/api/beds", beds)

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from monitor.clinical.thresholds import DEVICE_NAME, O2_DEVICES
+
 from .auth import LOGIN_COOKIE, authenticate, current
 from .core import dash
 from .login import new_login_token
@@ -19,6 +21,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 UPLOT = (
     '<link rel="stylesheet" href="/static/vendor/uplot/uPlot.min.css">\n'
     '<script src="/static/vendor/uplot/uPlot.iife.min.js" defer></script>'
+)
+
+
+# The oxygen devices of the care form, from their one declaration (nasal cannula first
+# chosen: the commonest start of oxygen on a ward).
+O2_OPTIONS = "\n".join(
+    f'            <option value="{d}"{" selected" if d == "nasal_cannula" else ""}>'
+    f"{DEVICE_NAME[d][0].upper()}{DEVICE_NAME[d][1:]}</option>"
+    for d in O2_DEVICES
 )
 
 
@@ -96,7 +107,7 @@ async def ward_page(request: web.Request) -> web.Response:
 
 async def patient_page(request: web.Request) -> web.Response:
     pid = request.match_info["id"]
-    body = _template("patient.html").substitute(patient_id=_esc(pid))
+    body = _template("patient.html").substitute(patient_id=_esc(pid), o2_options=O2_OPTIONS)
     return render(
         request,
         "patient",

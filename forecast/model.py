@@ -173,7 +173,7 @@ class ForecastModel:
     def from_bytes(cls, blob: bytes) -> ForecastModel:
         """Only from a trusted source (the shipped file, the daemon's own database):
         unpickling runs code."""
-        data = pickle.loads(blob)  # noqa: S301 - our own file
+        data = pickle.loads(blob)  # our own file, never from the network
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"not a forecast model of format {FORMAT}")
         m = cls(data["version"], data["pipeline"])

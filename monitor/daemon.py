@@ -24,11 +24,12 @@ from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
 from monitor.ops.metrics import Metrics
 from monitor.outputs.alerting import Alerting
-from monitor.outputs.audit_trail import append_anchor, inbox, load_key
+from monitor.outputs.audit_trail import append_anchor, load_key
 from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
-from monitor.state.forecasting import save_rows
+from monitor.store.reads import audit_inbox
+from monitor.store.writes import delete_audit_inbox, replace_forecast_state
 
 log = logging.getLogger("crswatch")
 # Packets waiting in paho for the socket beyond which the state loop waits.
@@ -165,7 +166,7 @@ class Daemon:
         chain's committed (count, head) outside the database: the anchor file and the
         retained `{p}/_daemon/audit`."""
         try:
-            rows = inbox(self._audit_reader)
+            rows = audit_inbox(self._audit_reader)
             for row_id, ts, name, actor, detail in rows:
                 try:
                     data = orjson.loads(detail)
@@ -180,12 +181,7 @@ class Daemon:
                 if not self.pipeline.store_ok:
                     return
             if rows:
-                ids = [r[0] for r in rows]
-                await self.store.transact(
-                    lambda conn: conn.executemany(
-                        "DELETE FROM audit_inbox WHERE id=?", [(i,) for i in ids]
-                    )
-                )
+                await self.store.transact(delete_audit_inbox, [r[0] for r in rows])
             if (count, head) != self._anchored:
                 anchor = Anchor.of(count, head, utc(self.clock()), self.alerts.audit_key)
                 append_anchor(self.cfg.audit_paths()[1], anchor)
@@ -193,7 +189,7 @@ class Daemon:
                     f"{self.cfg.prefix}/_daemon/audit", anchor.to_json().encode(), retain=True
                 )
                 self._anchored = (count, head)
-        except Exception as e:  # noqa: BLE001 - retried on the next tick
+        except Exception as e:  # retried on the next tick
             log.warning("audit anchor not written (%s); retried", e)
 
     async def save_forecast(self) -> None:
@@ -201,8 +197,8 @@ class Daemon:
         if forecaster is None:
             return
         try:
-            await self.store.transact(save_rows, forecaster.to_rows())
-        except Exception as e:  # noqa: BLE001 - a failed save is retried next time
+            await self.store.transact(replace_forecast_state, forecaster.to_rows())
+        except Exception as e:  # any failure: a failed save is retried next time
             log.warning("forecast not saved (%s); retried later", e)
 
     def _forecast_gauges(self) -> None:

@@ -23,6 +23,7 @@ from monitor.ingest.route import Router
 from monitor.ops.metrics import Metrics
 from monitor.state.forecasting import load_forecaster
 from monitor.state.ward import Ward
+from monitor.store.reads import admission_rows
 from monitor.store.writer import REJECTED_PAYLOAD_MAX, Store, StoreError
 
 log = logging.getLogger("crswatch.pipeline")
@@ -92,7 +93,7 @@ class Pipeline:
         ward = Ward(cfg.windows())
         reader = store.reader()
         try:
-            admissions.load(reader)
+            admissions.load(admission_rows(reader))
             if cfg["forecast.enabled"]:
                 ward.forecaster = load_forecaster(cfg, reader)
             ward.restore(reader, list(admissions.active.values()))

@@ -58,7 +58,7 @@ def read_records(path: Path) -> list[tuple[float, str, bytes]]:
             try:
                 rec = orjson.loads(line)
                 out.append((parse_ts(rec["ts"]), rec["topic"], rec["payload"].encode()))
-            except Exception as e:  # noqa: BLE001 - any malformed line is the file's fault
+            except Exception as e:  # any malformed line is the file's fault
                 raise ReplayError(f"{path}:{n}: not a recorded message ({e})") from None
     return out
 

@@ -311,3 +311,34 @@ async def test_forecast_quality_is_on_the_dashboard_api(make_daemon):
         assert set(body["quality"]) >= {"scored", "auroc", "brier", "calibration"}
     finally:
         await c.close()
+
+
+async def test_the_pages_read_thresholds_from_their_one_declaration(make_daemon):
+    """/api/meta serves monitor/clinical/thresholds.py and the configured risk threshold:
+    the JS draws its lines and marks from it, holding no copy of its own."""
+    from monitor.clinical import thresholds
+
+    d = await make_daemon(alerts={"risk_threshold": 0.35})
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url(d, "/api/meta")) as r:
+            assert r.status == 401  # patient-facing pages' data: after login only
+    c = await Client.as_user(d, "nina", "nurse")
+    try:
+        status, body = await c.get("/api/meta")
+        assert status == 200
+        assert body["fever_c"] == thresholds.FEVER_C and body["sbp_low"] == thresholds.SBP_LOW
+        assert body["risk_threshold"] == 0.35
+        assert [o["id"] for o in body["o2_devices"]] == list(thresholds.O2_DEVICES)
+        assert body["news2_hr_3_above"] == 130 and body["news2_rr_3_above"] == 24
+        assert "dexamethasone" in body["steroids"] and "tocilizumab" not in body["steroids"]
+    finally:
+        await c.close()
+
+
+def test_no_page_script_copies_a_clinical_threshold():
+    from tests.support.brokers import ROOT
+
+    for path in (ROOT / "dashboard" / "static" / "js").glob("*.js"):
+        text = path.read_text()
+        for literal in ("38.0", "dexamethasone", "pct >= 50"):
+            assert literal not in text, f"{path.name} copies {literal!r}: use META (/api/meta)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from monitor.state.forecasting import save_rows
+from monitor.store.writes import replace_forecast_state
 from tests.test_timeline import T0, FakeClock, Ward
 
 CALM = {"hr": 72, "rr": 14, "spo2": 97, "sbp": 124, "map": 88, "acvpu": "A"}
@@ -36,7 +36,7 @@ def test_a_restart_keeps_the_pending_examples_and_the_model(tmp_path):
     before = ward.pipe.ward.forecaster
     pending = before.labels.count()
     assert pending >= 1
-    ward.pipe.store.transact_sync(save_rows, before.to_rows())
+    ward.pipe.store.transact_sync(replace_forecast_state, before.to_rows())
     ward.pipe.store.close()
     ward.open()  # a restart
     after = ward.pipe.ward.forecaster

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterable
 
 from monitor.ingest.items import AdmissionRecord
 from monitor.ingest.messages import Admission
@@ -19,11 +19,8 @@ class Admissions:
         # The last discharge of each bed, so a redelivered discharge is a duplicate.
         self.last_discharged: dict[tuple[str, str], AdmissionRecord] = {}
 
-    def load(self, conn: sqlite3.Connection) -> None:
-        rows = conn.execute(
-            "SELECT id, ward, bed, patient_id, admitted_ts, age, product, indication, "
-            "infusion_ts, spo2_scale, discharged_ts FROM admissions ORDER BY admitted_ts"
-        )
+    def load(self, rows: Iterable[tuple]) -> None:
+        """Every stored admission (monitor/store/reads.py admission_rows), oldest first."""
         for r in rows:
             a = Admission(r[3], r[4], r[5], r[6], r[7], r[8], r[9] or 1)
             rec = AdmissionRecord(r[0], r[1], r[2], a, r[10])

@@ -1,1 +1,1 @@
-"""monitor/ops."""
+"""Running the process: /healthz and /metrics, the GC policy, the embedded broker."""

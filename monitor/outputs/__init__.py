@@ -1,1 +1,2 @@
-"""monitor/outputs."""
+"""What leaves the daemon, apart from rows: alerts (through alerts/), the dashboard's live
+hub, webhooks."""

@@ -9,7 +9,6 @@ same code runs in the daemon, in `replay` and in tests with an injected clock.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from typing import Any
 
 import orjson
@@ -19,10 +18,8 @@ from alerts.audit import GENESIS, AuditEvent, canonical, chain
 from alerts.config import AlertSettings
 from alerts.engine import AlertEngine
 from alerts.routing import deliveries
-from monitor.outputs.audit_trail import audit_records, chain_tail
 from monitor.outputs.webhooks import Target
-
-__all__ = ["Alerting", "audit_records", "stored_records"]
+from monitor.store.reads import active_alert_records, audit_count, audit_head
 
 MQTT_EVENTS = ("raised", "escalated", "acknowledged", "resolved")  # SPEC.md's alert events
 
@@ -49,8 +46,8 @@ class Alerting:
         self.audit_key = audit_key if audit_key is not None else secrets.token_bytes(32)
         conn = pipeline.store.reader()
         try:
-            self.engine = AlertEngine.restore(settings, stored_records(conn))
-            self.count, head = chain_tail(conn)
+            self.engine = AlertEngine.restore(settings, active_alert_records(conn))
+            head, self.count = audit_head(conn), audit_count(conn)
         finally:
             conn.close()
         self.head = head or GENESIS
@@ -212,10 +209,3 @@ class Alerting:
                 self.webhooks.send(
                     Target(receiver, hook.url, hook.secret), {**payload, "receiver": receiver}
                 )
-
-
-def stored_records(conn: sqlite3.Connection) -> list[dict]:
-    rows = conn.execute(
-        "SELECT engine FROM alerts WHERE state != 'resolved' AND engine IS NOT NULL"
-    )
-    return [orjson.loads(r[0]) for r in rows]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -72,40 +71,3 @@ def read_anchors(path: str) -> list[Anchor | None] | None:
     except FileNotFoundError:
         return None
     return [Anchor.parse(line) for line in text.splitlines() if line.strip()]
-
-
-def audit_records(conn: sqlite3.Connection) -> list[dict]:
-    """The audit table as alerts.audit.verify reads it: `detail` left as stored (text),
-    so a malformed row is named by verify instead of failing here."""
-    return [
-        {
-            "seq": seq,
-            "name": name,
-            "ts": ts,
-            "actor": actor,
-            "alert_id": alert_id,
-            "detail": detail,
-            "prev": prev,
-            "hash": digest,
-        }
-        for seq, ts, name, actor, alert_id, detail, prev, digest in conn.execute(
-            "SELECT seq, ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"
-        )
-    ]
-
-
-def chain_tail(conn: sqlite3.Connection) -> tuple[int, str | None]:
-    """(number of records, hash of the last one)."""
-    count = conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
-    row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    return count, row[0] if row else None
-
-
-def inbox(conn: sqlite3.Connection, limit: int = 500) -> list[tuple]:
-    """Audit records left by other processes: (id, ts, name, actor, detail text)."""
-    try:
-        return conn.execute(
-            "SELECT id, ts, name, actor, detail FROM audit_inbox ORDER BY id LIMIT ?", (limit,)
-        ).fetchall()
-    except sqlite3.OperationalError:  # a database from before the inbox
-        return []

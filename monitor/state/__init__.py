@@ -1,1 +1,1 @@
-"""monitor/state."""
+"""Clinical state: one admission's streams -> an assessment -> the published bed state."""

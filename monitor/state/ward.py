@@ -15,6 +15,7 @@ from monitor.ingest.items import AdmissionRecord, Item
 from monitor.ingest.messages import CareEvent, Observation
 from monitor.state.assessment import Assessment
 from monitor.state.bedstate import BedState, to_state
+from monitor.store.reads import care_rows, restore_observations
 
 RESTORE_HISTORY_S = 3 * 3600
 
@@ -67,38 +68,10 @@ class Ward:
         and the first fever (CRS once diagnosed stays diagnosed)."""
         for rec in records:
             bed = self.open_bed(rec)
-            cols = (
-                "hr",
-                "rr",
-                "spo2",
-                "sbp",
-                "dbp",
-                "map",
-                "temp_c",
-                "o2_flow_lpm",
-                "fio2",
-                "acvpu",
-            )
-            sel = f"SELECT ts, {', '.join(cols)} FROM observations WHERE admission_id=?"
-            newest = (
-                conn.execute(
-                    "SELECT max(ts) FROM observations WHERE admission_id=?", (rec.id,)
-                ).fetchone()[0]
-                or 0.0
-            )
-            rows = conn.execute(
-                f"{sel} AND ts >= ? ORDER BY ts", (rec.id, newest - RESTORE_HISTORY_S)
-            ).fetchall()
-            fever = conn.execute(
-                f"{sel} AND temp_c >= {FEVER_C} ORDER BY ts LIMIT 1", (rec.id,)
-            ).fetchall()
-            for row in fever + rows:
-                values = {c: v for c, v in zip(cols, row[1:], strict=True) if v is not None}
-                bed.add_observation(Observation(row[0], values))
-            for ts, type_, data in conn.execute(
-                "SELECT ts, type, data FROM care_events WHERE admission_id=? ORDER BY ts", (rec.id,)
-            ):
-                bed.add_care(CareEvent(ts, type_, orjson.loads(data)))
+            for ts, values in restore_observations(conn, rec.id, RESTORE_HISTORY_S, FEVER_C):
+                bed.add_observation(Observation(ts, values))
+            for ts, type_, data in care_rows(conn, rec.id):
+                bed.add_care(CareEvent(ts, type_, data))
             self.dirty.add(rec.id)
 
     # -- applying committed items ---------------------------------------------------------

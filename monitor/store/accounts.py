@@ -186,7 +186,7 @@ def _write(db_path: str, busy_timeout_s: float, fn, *args):
 def _cli_actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no user name in this environment
+    except Exception:
         return "cli"
 
 

@@ -1,7 +1,8 @@
-"""Read-only views of the store for the dashboard and API: a patient's history.
+"""Every read of the store: what the daemon restores at start, a patient's history for the
+dashboard and API, the export, the audit chain.
 
 Plain functions over a reader connection (WAL lets them run beside the writer); call them
-in a thread from async code.
+in a thread from async code. Writes are the writer's (monitor/store/writer.py, writes.py).
 """
 
 from __future__ import annotations
@@ -90,3 +91,136 @@ def patient_history(
         "alerts": alerts,
         "overrides": overrides,
     }
+
+
+# -- what the daemon restores at start ------------------------------------------------------
+RESTORED_VITALS = (
+    "hr",
+    "rr",
+    "spo2",
+    "sbp",
+    "dbp",
+    "map",
+    "temp_c",
+    "o2_flow_lpm",
+    "fio2",
+    "acvpu",
+)
+
+
+def admission_rows(conn: sqlite3.Connection) -> list[tuple]:
+    """Every admission, oldest first: (id, ward, bed, patient_id, admitted_ts, age, product,
+    indication, infusion_ts, spo2_scale, discharged_ts)."""
+    return conn.execute(
+        "SELECT id, ward, bed, patient_id, admitted_ts, age, product, indication, "
+        "infusion_ts, spo2_scale, discharged_ts FROM admissions ORDER BY admitted_ts"
+    ).fetchall()
+
+
+def restore_observations(
+    conn: sqlite3.Connection, admission_id: str, history_s: float, fever_c: float
+) -> list[tuple[float, dict]]:
+    """An admission's first fever and its observations of the last `history_s` before its
+    newest one, oldest first (the fever first), as (ts, {vital: value})."""
+    sel = f"SELECT ts, {', '.join(RESTORED_VITALS)} FROM observations WHERE admission_id=?"
+    newest = (
+        conn.execute(
+            "SELECT max(ts) FROM observations WHERE admission_id=?", (admission_id,)
+        ).fetchone()[0]
+        or 0.0
+    )
+    rows = conn.execute(
+        f"{sel} AND ts >= ? ORDER BY ts", (admission_id, newest - history_s)
+    ).fetchall()
+    fever = conn.execute(
+        f"{sel} AND temp_c >= ? ORDER BY ts LIMIT 1", (admission_id, fever_c)
+    ).fetchall()
+    return [
+        (row[0], {c: v for c, v in zip(RESTORED_VITALS, row[1:], strict=True) if v is not None})
+        for row in fever + rows
+    ]
+
+
+def care_rows(conn: sqlite3.Connection, admission_id: str) -> list[tuple[float, str, dict]]:
+    """An admission's care events, oldest first, as (ts, type, data)."""
+    return [
+        (ts, type_, orjson.loads(data))
+        for ts, type_, data in conn.execute(
+            "SELECT ts, type, data FROM care_events WHERE admission_id=? ORDER BY ts",
+            (admission_id,),
+        )
+    ]
+
+
+def forecast_state_rows(conn: sqlite3.Connection) -> list[dict]:
+    """The forecast's saved state (monitor/store/writes.py replace_forecast_state)."""
+    return [
+        {"kind": k, "key": key, "data": orjson.loads(data)}
+        for k, key, data in conn.execute("SELECT kind, key, data FROM forecast_state")
+    ]
+
+
+def active_alert_records(conn: sqlite3.Connection) -> list[dict]:
+    """The alert engine's records of every alert not resolved (AlertEngine.restore)."""
+    rows = conn.execute(
+        "SELECT engine FROM alerts WHERE state != 'resolved' AND engine IS NOT NULL"
+    )
+    return [orjson.loads(r[0]) for r in rows]
+
+
+def audit_head(conn: sqlite3.Connection) -> str | None:
+    """The hash of the newest audit record, None when there is none."""
+    row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def audit_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+
+
+def audit_records(conn: sqlite3.Connection) -> list[dict]:
+    """The audit table as alerts.audit.verify reads it: `detail` left as stored (text),
+    so a malformed row is named by verify instead of failing here."""
+    return [
+        {
+            "seq": seq,
+            "name": name,
+            "ts": ts,
+            "actor": actor,
+            "alert_id": alert_id,
+            "detail": detail,
+            "prev": prev,
+            "hash": digest,
+        }
+        for seq, ts, name, actor, alert_id, detail, prev, digest in conn.execute(
+            "SELECT seq, ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"
+        )
+    ]
+
+
+def audit_inbox(conn: sqlite3.Connection, limit: int = 500) -> list[tuple]:
+    """Audit records left by other processes (`user add`...) for the daemon to chain:
+    (id, ts, name, actor, detail text), oldest first."""
+    try:
+        return conn.execute(
+            "SELECT id, ts, name, actor, detail FROM audit_inbox ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+    except sqlite3.OperationalError:  # a database from before the inbox
+        return []
+
+
+def audit_inbox_count(conn: sqlite3.Connection) -> int:
+    return len(audit_inbox(conn, 1_000_000))
+
+
+# -- export -----------------------------------------------------------------------------------
+def observation_rows(conn: sqlite3.Connection, patient_id: str):
+    """A patient's observations, one dict per time point (ts, patient_id, ward, bed, every
+    vital column), oldest first."""
+    names = ("ts", "patient_id", "ward", "bed", *VITAL_COLUMNS)
+    cur = conn.execute(
+        f"SELECT {', '.join(names)} FROM observations WHERE patient_id=? ORDER BY ts, ward, bed",
+        (patient_id,),
+    )
+    for row in cur:
+        yield dict(zip(names, row, strict=True))

@@ -31,7 +31,7 @@ VITAL_COLUMNS = {
 
 @migrations()
 def m001_core(db: Database) -> None:
-    db["admissions"].create(
+    db.table("admissions").create(
         {
             "id": str,
             "ward": str,
@@ -49,11 +49,11 @@ def m001_core(db: Database) -> None:
         pk="id",
         not_null={"ward", "bed", "patient_id", "admitted_ts"},
     )
-    db["admissions"].create_index(["ward", "bed", "discharged_ts"])
-    db["admissions"].create_index(["patient_id"])
+    db.table("admissions").create_index(["ward", "bed", "discharged_ts"])
+    db.table("admissions").create_index(["patient_id"])
     # One wide row per time point of a bed; vitals arriving separately for the same
     # time point are merged into it.
-    db["observations"].create(
+    db.table("observations").create(
         {
             "ward": str,
             "bed": str,
@@ -67,8 +67,8 @@ def m001_core(db: Database) -> None:
         pk=("ward", "bed", "ts"),
         not_null={"admission_id", "patient_id"},
     )
-    db["observations"].create_index(["patient_id", "ts"])
-    db["care_events"].create(
+    db.table("observations").create_index(["patient_id", "ts"])
+    db.table("care_events").create(
         {
             "id": int,
             "admission_id": str,
@@ -82,8 +82,8 @@ def m001_core(db: Database) -> None:
         },
         pk="id",
     )
-    db["care_events"].create_index(["admission_id", "ts", "type", "data"], unique=True)
-    db["device_events"].create(
+    db.table("care_events").create_index(["admission_id", "ts", "type", "data"], unique=True)
+    db.table("device_events").create(
         {
             "id": int,
             "ward": str,
@@ -93,7 +93,7 @@ def m001_core(db: Database) -> None:
         },
         pk="id",
     )
-    db["rejections"].create(
+    db.table("rejections").create(
         {
             "id": int,
             "received_ts": float,
@@ -104,7 +104,7 @@ def m001_core(db: Database) -> None:
         pk="id",
     )
     # The grade timeline: one row per change of a patient's grades, with its reasons.
-    db["grades"].create(
+    db.table("grades").create(
         {
             "id": int,
             "admission_id": str,
@@ -126,13 +126,13 @@ def m001_core(db: Database) -> None:
         },
         pk="id",
     )
-    db["grades"].create_index(["admission_id", "ts"])
-    db["heartbeat"].create({"id": int, "ts": float}, pk="id")
+    db.table("grades").create_index(["admission_id", "ts"])
+    db.table("heartbeat").create({"id": int, "ts": float}, pk="id")
 
 
 @migrations()
 def m002_people_and_alerts(db: Database) -> None:
-    db["users"].create(
+    db.table("users").create(
         {
             "username": str,
             "password_hash": str,
@@ -146,7 +146,7 @@ def m002_people_and_alerts(db: Database) -> None:
         not_null={"password_hash", "role"},
     )
     # Session and API tokens: only a hash of the token is stored.
-    db["sessions"].create(
+    db.table("sessions").create(
         {
             "token_hash": str,
             "username": str,
@@ -157,9 +157,9 @@ def m002_people_and_alerts(db: Database) -> None:
         },
         pk="token_hash",
     )
-    db["sessions"].create_index(["username"])
+    db.table("sessions").create_index(["username"])
     # Alerts: one row per alert (its current record), and every event it went through.
-    db["alerts"].create(
+    db.table("alerts").create(
         {
             "id": str,
             "ward": str,
@@ -175,9 +175,9 @@ def m002_people_and_alerts(db: Database) -> None:
         },
         pk="id",
     )
-    db["alerts"].create_index(["state"])
-    db["alerts"].create_index(["patient_id"])
-    db["alert_events"].create(
+    db.table("alerts").create_index(["state"])
+    db.table("alerts").create_index(["patient_id"])
+    db.table("alert_events").create(
         {
             "id": int,
             "alert_id": str,
@@ -191,9 +191,9 @@ def m002_people_and_alerts(db: Database) -> None:
         },
         pk="id",
     )
-    db["alert_events"].create_index(["alert_id"])
+    db.table("alert_events").create_index(["alert_id"])
     # Deliveries that could not be made (webhook receivers that stayed down).
-    db["dead_letters"].create(
+    db.table("dead_letters").create(
         {
             "id": int,
             "ts": float,
@@ -208,7 +208,7 @@ def m002_people_and_alerts(db: Database) -> None:
     )
     # Append-only, tamper-evident audit chain of alert events and user actions.
     # Columns mirror alerts.audit.chain(): `detail` is canonical JSON, `ts` ISO 8601 UTC.
-    db["audit"].create(
+    db.table("audit").create(
         {
             "seq": int,
             "ts": str,
@@ -222,7 +222,7 @@ def m002_people_and_alerts(db: Database) -> None:
         pk="seq",
     )
     # A physician's confirmation or override of a grade, with the reason.
-    db["grade_overrides"].create(
+    db.table("grade_overrides").create(
         {
             "id": int,
             "admission_id": str,
@@ -243,15 +243,15 @@ def m002_people_and_alerts(db: Database) -> None:
 def m003_forecast(db: Database) -> None:
     # The online forecast's model, quality, per-patient features and pending snapshots,
     # replaced together in one transaction (forecast/service.py: to_rows).
-    db["forecast_state"].create({"kind": str, "key": str, "data": str}, pk=("kind", "key"))
+    db.table("forecast_state").create({"kind": str, "key": str, "data": str}, pk=("kind", "key"))
 
 
 @migrations()
 def m004_rejection_counts(db: Database) -> None:
     # A flooding bed's rejections are stored as one row per commit: `count` messages
     # received from received_ts to last_received_ts (the first one's payload kept).
-    db["rejections"].add_column("count", int, not_null_default=1)
-    db["rejections"].add_column("last_received_ts", float)
+    db.table("rejections").add_column("count", int, not_null_default=1)
+    db.table("rejections").add_column("last_received_ts", float)
 
 
 @migrations()

@@ -1,1 +1,1 @@
-"""tests/support."""
+"""Helpers shared by the tests (no tests here)."""

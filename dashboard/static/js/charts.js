@@ -1,10 +1,11 @@
 import { axisTime } from "./format.js";
+import { META } from "./meta.js";
 
 // Trend charts of one admission (uPlot, vendored): temperature, heart rate, blood
 // pressure, SpO2, respiration and the grade timeline, on one shared time axis with the
 // care events marked on every chart.
 
-const STEROIDS = ["dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone"];
+const STEROIDS = META ? META.steroids : [];
 const COLORS = {
   oxygen: "#1570ef", vasopressor: "#d92d20", tocilizumab: "#7a2e98", steroid: "#c4540a",
   neuro: "#0e7c66", other: "#667085",
@@ -78,18 +79,21 @@ function series(label, color, extra = {}) {
   return { label, stroke: color, width: 2, spanGaps: true, points: { size: 5 }, ...extra };
 }
 
+// Threshold lines: CRS fever, NEWS2's 3-point heart and respiration rates, CRS hypotension
+// (systolic, mean) and room-air hypoxaemia, all from /api/meta.
+const line = (key, color) => (META && META[key] !== undefined ? [[META[key], color]] : []);
 const PANELS = [
   { title: "Temperature", unit: "°C", fields: [["temp_c", "Temp °C", "#c4320a"]],
-    thresholds: [[38.0, "#d92d20"]], range: [35, 41] },
+    thresholds: line("fever_c", "#d92d20"), range: [35, 41] },
   { title: "Heart rate", unit: "/min", fields: [["hr", "HR /min", "#b42318"]],
-    thresholds: [[130, "#d92d20"]], range: [40, 160] },
+    thresholds: line("news2_hr_3_above", "#d92d20"), range: [40, 160] },
   { title: "Blood pressure", unit: "mmHg",
     fields: [["sbp", "Systolic", "#1d2939"], ["dbp", "Diastolic", "#667085"], ["map", "MAP", "#1570ef"]],
-    thresholds: [[90, "#d92d20"], [65, "#1570ef"]], range: [40, 180] },
+    thresholds: [...line("sbp_low", "#d92d20"), ...line("map_low", "#1570ef")], range: [40, 180] },
   { title: "SpO₂", unit: "%", fields: [["spo2", "SpO₂ %", "#0e7c66"]],
-    thresholds: [[90, "#d92d20"]], range: [80, 100] },
+    thresholds: line("spo2_low", "#d92d20"), range: [80, 100] },
   { title: "Respiration", unit: "/min", fields: [["rr", "RR /min", "#6941c6"]],
-    thresholds: [[25, "#d92d20"]], range: [5, 35] },
+    thresholds: line("news2_rr_3_above", "#d92d20"), range: [5, 35] },
 ];
 
 function panelData(observations, fields) {

@@ -5,6 +5,7 @@ import { nowMs } from "./clock.js";
 import { el } from "./common.js";
 import { ackButton, stateText } from "./alertcard.js";
 import { activeTier, ago, fixed, gradeLevel, gradeText, TIERS } from "./format.js";
+import { META } from "./meta.js";
 
 const STATUS_TEXT = { stale: "STALE", lost: "LOST", missing: "NO DATA" };
 const STATUS_RANK = { live: 0, stale: 1, missing: 2, lost: 3 };
@@ -57,7 +58,8 @@ function news2Chip(n) {
 function riskChip(risk) {
   if (!risk || risk.p === null || risk.p === undefined) return null;
   const pct = Math.round(risk.p * 100);
-  return el("div", { class: `grade risk${pct >= 50 ? " risk-high" : ""}`,
+  const high = META !== null && risk.p >= META.risk_threshold; // alerts.risk_threshold
+  return el("div", { class: `grade risk${high ? " risk-high" : ""}`,
     title: "forecast (not clinically validated)" },
   el("span", { class: "grade-label" }, "Risk"),
   el("span", { class: "grade-value" }, `${pct}%`),

@@ -1,0 +1,6 @@
+// The clinical thresholds and vocabularies the pages show, from the server's one
+// declaration (monitor/clinical/thresholds.py, served as /api/meta): never a copy here.
+// null when it cannot be read (the pages then draw no threshold lines).
+export const META = await fetch("/api/meta", { credentials: "same-origin" })
+  .then((r) => (r.ok ? r.json() : null))
+  .catch(() => null);
