@@ -258,12 +258,12 @@ def m004_rejection_counts(db: Database) -> None:
 def m005_security(db: Database) -> None:
     # Audit records written by other processes (`user add`, `user disable`...): the daemon,
     # the chain's one writer, moves them into `audit` (keyed and anchored) and deletes them.
-    db["audit_inbox"].create(
+    db.table("audit_inbox").create(
         {"id": int, "ts": float, "name": str, "actor": str, "detail": str}, pk="id"
     )
     # When the account last changed (password, role, disabled): sessions made before are
     # void, even if a row was left behind.
-    db["users"].add_column("changed_ts", float)
+    db.table("users").add_column("changed_ts", float)
 
 
 def create_private(path: str) -> None:
