@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, web
 
-from .refusals import Refusals
-from .throttle import Gate
+from .guard.refusals import Refusals
+from .guard.throttle import Gate
 
 log = logging.getLogger("crswatch.dashboard")
 
@@ -107,7 +107,7 @@ class Dashboard:
         task.add_done_callback(self._pending.discard)
 
     def refused(self, request: web.Request, kind: str, name: str | None = None) -> None:
-        """Count a refused request for the per-minute summary (refusals.py)."""
+        """Count a refused request for the per-minute summary (guard/refusals.py)."""
         self.refusals.count(self.now(), request.remote or "?", kind, name, request.path)
 
     async def flush_refusals(self, everything: bool = False) -> None:

@@ -1,6 +1,6 @@
 """Logging in and out: `/api/login`, `/api/logout`, `/api/me`.
 
-A login passes, in order (throttle.py explains each):
+A login passes, in order (guard/throttle.py explains each):
 1. the login CSRF checks: `application/json`, a same-site Origin, the login form's token;
 2. a place among the logins in progress (else 503 `busy`, at once);
 3. the address's throttle (429 `throttled` with Retry-After, no password checked);
@@ -11,7 +11,7 @@ A login passes, in order (throttle.py explains each):
    names are counted the same way, in memory, and cost the same (a dummy hash), so the
    answers do not tell which names exist. A disabled account answers as a wrong password.
 
-Failed, throttled and locked logins go to the per-minute refusal summary (refusals.py); a
+Failed, throttled and locked logins go to the per-minute refusal summary (guard/refusals.py); a
 lock-out itself and every login are audited one by one.
 """
 
@@ -27,7 +27,7 @@ from monitor.store.accounts import HASHER, MAX_PASSWORD
 
 from .auth import COOKIE, LOGIN_COOKIE, PERMISSIONS, current, origin_ok, same, token_hash
 from .core import ApiError, body, dash, json
-from .throttle import Busy
+from .guard.throttle import Busy
 
 ACCOUNT_MAX_FAILURES = 20
 LOCKOUT_S = 15 * 60

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import alerts_api, api, auth, login, pages, proxy, users_api, ws
+from . import alerts_api, api, auth, login, pages, users_api, ws
 from .core import DASH, Dashboard
 from .errors import errors, security_headers
+from .guard import proxy
 
 STATIC = Path(__file__).parent / "static"
 REFUSALS_FLUSH_S = 10.0  # summaries of refused requests go to the audit chain this often

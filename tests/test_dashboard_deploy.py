@@ -10,7 +10,7 @@ import stat
 
 import aiohttp
 
-from dashboard.proxy import client_of, host_name, networks
+from dashboard.guard.proxy import client_of, host_name, networks
 from tests.support.dashboard import PASSWORD, Client, is_error, make_user, url
 
 PUBLIC = "https://crswatch.example"
