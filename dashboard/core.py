@@ -110,6 +110,12 @@ class Dashboard:
         """Count a refused request for the per-minute summary (guard/refusals.py)."""
         self.refusals.count(self.now(), request.remote or "?", kind, name, request.path)
 
+    def prune_sessions(self) -> None:
+        """Forget when sessions idle past the timeout were last used (they are over)."""
+        now = self.now()
+        for th in [t for t, seen in self.last_seen.items() if now - seen > self.session_idle_s]:
+            del self.last_seen[th]
+
     async def flush_refusals(self, everything: bool = False) -> None:
         for summary in self.refusals.take(self.now(), everything):
             await self.audit("security.refused", "anonymous", summary)

@@ -50,6 +50,7 @@ def _refusal_summaries(d: Dashboard):
             while True:
                 await asyncio.sleep(REFUSALS_FLUSH_S)
                 await d.flush_refusals()
+                d.prune_sessions()
 
         task = asyncio.create_task(loop(), name="refusal-summaries")
         d.background.append(task)

@@ -24,7 +24,7 @@ from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
 from monitor.ops.metrics import Metrics
 from monitor.outputs.alerting import Alerting
-from monitor.outputs.audit_trail import append_anchor, load_key
+from monitor.outputs.audit_trail import append_anchor, load_key, read_anchors
 from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
@@ -89,6 +89,7 @@ class Daemon:
             audit_key=load_key(cfg.audit_paths()[0]),
         )
         self._anchored = (-1, "")
+        self._check_anchor()
         self._audit_reader = self.store.reader()
         self.pipeline.on_committed = self._audit_received
         stop = self.stop_event
@@ -142,6 +143,19 @@ class Daemon:
     ) -> None:
         """Append a user action to the tamper-evident audit chain (committed on return)."""
         await self.alerts.audit(name, actor, detail, alert_id)
+
+    def _check_anchor(self) -> None:
+        """At start: a chain shorter than its last anchor lost records while the daemon
+        was away. Said loudly; `audit verify` names them."""
+        anchors = [a for a in read_anchors(self.cfg.audit_paths()[1]) or [] if a is not None]
+        if anchors and anchors[-1].count > self.alerts.count:
+            log.error(
+                "audit chain: %d records in the database but %d were anchored at %s: "
+                "records were deleted (run `python main.py audit verify`)",
+                self.alerts.count,
+                anchors[-1].count,
+                anchors[-1].ts,
+            )
 
     def _audit_received(self, items) -> None:
         """Care events received over MQTT enter the audit chain (those entered on the

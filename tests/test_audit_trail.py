@@ -242,3 +242,14 @@ def test_user_cli_disable_enable_revoke(tmp_path, capsys):
         "user.sessions_revoked",
         "user.enabled",
     ]
+
+
+async def test_a_restarted_daemon_says_when_records_were_deleted_meanwhile(
+    stopped, make_daemon, caplog
+):
+    tamper(stopped.cfg["storage.path"], ("DELETE FROM audit WHERE seq > 1",))
+    d = await make_daemon(stopped.cfg)
+    assert any(
+        r.levelname == "ERROR" and "records were deleted" in r.getMessage() for r in caplog.records
+    )
+    await d.stop()
