@@ -67,6 +67,9 @@ def build_parser() -> Parser:
         ("revoke", "end every session of a user (it logs in again)"),
     ):
         with_config(user_sub.add_parser(action, help=text)).add_argument("name")
+    from commands.broker import add_arguments as broker_arguments
+
+    broker_arguments(sub)
     audit = sub.add_parser("audit", help="the tamper-evident audit chain")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
     av = with_config(audit_sub.add_parser("verify", help="verify the keyed, anchored chain"))
@@ -88,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             from commands.run import run_until_signal
             from monitor import config
 
-            asyncio.run(run_until_signal(config.load(args.config)))
-            return 0
+            return asyncio.run(run_until_signal(config.load(args.config)))
         if args.command == "demo":
             from commands.demo import run_demo
 
@@ -119,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             from monitor.store.accounts import main_user
 
             return main_user((argv if argv is not None else sys.argv[1:])[1:], sys.stdin)
+        if args.command == "broker":
+            from commands import broker
+
+            return broker.run(args)
         if args.command == "audit":
             from commands.audit import audit_verify
             from monitor import config

@@ -14,7 +14,7 @@ unchanged alert (dedup); `active()` gives each alert's current status reason ins
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from . import escalation, hysteresis, inhibit, rules
@@ -163,10 +163,15 @@ class AlertEngine:
         return out + self._bed(ward, bed, pid, conds, rules.undecided(view), now)
 
     def evaluate_system(
-        self, broker_connected: bool, store_ok: bool, store_error: str, now: float
+        self,
+        broker_connected: bool,
+        store_ok: bool,
+        store_error: str,
+        now: float,
+        faults: Sequence[tuple[str, str]] = (),
     ) -> list[Decision]:
         """The daemon's own health, as alerts of the pseudo-bed (SYSTEM, SYSTEM)."""
-        conds = rules.system_conditions(broker_connected, store_ok, store_error)
+        conds = rules.system_conditions(broker_connected, store_ok, store_error, faults)
         return self._bed(SYSTEM, SYSTEM, None, conds, frozenset(), now)
 
     def _bed(

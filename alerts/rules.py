@@ -14,6 +14,8 @@ SPEC.md "Alert tiers":
 | risk        |                            | forecast p >= risk_threshold    |               |
 | broker      |                            | the daemon lost the broker      |               |
 | store       |                            |                                 | store failing |
+| task:<name> |                            |                                 | a loop failed |
+| session     |                            |                                 | session taken |
 
 Unknown is never 0: an undecided grade (None) is alerted at its lower bound `*_at_least`,
 and an incomplete NEWS2 at `band_at_least` with its partial total. `undecided()` names the
@@ -26,6 +28,7 @@ stop when oxygen is stopped, which is care, not a dead sensor.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -128,10 +131,15 @@ def undecided(view: dict[str, Any]) -> frozenset[str]:
 
 
 def system_conditions(
-    broker_connected: bool, store_ok: bool, store_error: str = ""
+    broker_connected: bool,
+    store_ok: bool,
+    store_error: str = "",
+    faults: Sequence[tuple[str, str]] = (),
 ) -> list[Condition]:
-    """The daemon's own conditions, on the pseudo-bed (SYSTEM, SYSTEM)."""
-    out = []
+    """The daemon's own conditions, on the pseudo-bed (SYSTEM, SYSTEM). `faults` are
+    (kind, reason) of the daemon's other failures (a task that raised, its MQTT session
+    taken over): each a tier-3 condition of its own kind, its cause in the reason."""
+    out = [Condition(kind, 3, reason, {}, SYSTEM, SYSTEM) for kind, reason in faults]
     if not store_ok:
         why = f": {store_error}" if store_error else ""
         out.append(

@@ -69,7 +69,7 @@ async def run_demo(args) -> int:
     clock = ward.make_clock()
     daemon = Daemon(cfg, clock=clock, routes=setup_dashboard)
     await daemon.start()
-    gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841
+    daemon.supervise("gc", lambda: manage_gc(daemon))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

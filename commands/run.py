@@ -23,15 +23,28 @@ async def manage_gc(daemon: Daemon) -> None:
         gcpolicy.full_and_freeze()
 
 
-async def run_until_signal(cfg: Config) -> None:
+async def run_until_signal(cfg: Config) -> int:
+    """Run the daemon until SIGINT/SIGTERM (exit status 0), or until one of its tasks
+    keeps failing (1: a service manager restarts the process)."""
     daemon = Daemon(cfg, routes=setup_dashboard)
     await daemon.start()
-    gc_task = asyncio.create_task(manage_gc(daemon))  # noqa: F841 - ends with the daemon
+    daemon.supervise("gc", lambda: manage_gc(daemon))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, daemon.reload)
-    await stopping.wait()
-    log.info("stopping")
+    waits = [asyncio.create_task(e.wait()) for e in (stopping, daemon.fatal)]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+    if daemon.fatal.is_set():
+        log.critical("exiting with status 1: %s", daemon.fatal_reason)
+    else:
+        log.info("stopping")
     await daemon.stop()
+    return 1 if daemon.fatal.is_set() else 0

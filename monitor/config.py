@@ -6,6 +6,7 @@ mistake, and returns a frozen `Config`. A failed load changes nothing.
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,12 +62,31 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("mqtt.username", "", "Broker user name (empty: none)."),
     Setting("mqtt.password", "", "Broker password."),
-    Setting("mqtt.tls_ca", "", "CA certificate file; set it to connect with TLS."),
-    Setting("mqtt.tls_cert", "", "Client certificate file (mutual TLS)."),
-    Setting("mqtt.tls_key", "", "Client key file (mutual TLS)."),
+    Setting(
+        "mqtt.tls_ca",
+        "",
+        "CA certificate file; set it to connect with TLS (TLS 1.2 or later, the broker's "
+        "certificate and host name verified).",
+    ),
+    Setting(
+        "mqtt.tls_cert",
+        "",
+        "Client certificate file (mutual TLS). Refused at start without mqtt.tls_ca "
+        "(it would connect in plain text), or when it cannot be loaded.",
+    ),
+    Setting(
+        "mqtt.tls_key",
+        "",
+        "Client key file (mutual TLS); needs mqtt.tls_cert (empty: the key is in that file).",
+    ),
     Setting("mqtt.reconnect_min_s", 0.5, "First reconnect delay; doubles up to the max."),
     Setting("mqtt.reconnect_max_s", 30.0, "Longest reconnect delay."),
     Setting("storage.path", "data/crswatch.db", "SQLite file (created with its folder)."),
+    Setting(
+        "storage.rejections_keep_days",
+        30.0,
+        "Stored rejections older than this are deleted (hourly); 0 keeps them forever.",
+    ),
     Setting("storage.batch_max", 2000, "Most messages committed in one transaction."),
     Setting(
         "storage.busy_timeout_s",
@@ -88,6 +108,25 @@ SETTINGS: tuple[Setting, ...] = (
         "ingest.burst_per_bed",
         2000.0,
         "Messages a bed may send at once above its rate (a gateway flushing a buffer).",
+    ),
+    Setting(
+        "ingest.unserved_rate",
+        50.0,
+        "Messages per second, all together, for beds without an admission (device status "
+        "before an admission, admits) and any bed or ward name we do not serve: one shared "
+        "bucket, so invented topic names cannot dodge the rate limit. Past it (and its "
+        "burst) they are rejected before decoding, one stored row a minute with their count.",
+    ),
+    Setting(
+        "ingest.unserved_burst",
+        2000.0,
+        "Messages for beds without an admission accepted at once above ingest.unserved_rate.",
+    ),
+    Setting(
+        "ingest.rejected_payload_max",
+        4096,
+        "Bytes of a rejected message's payload that are stored (its topic is cut to 160 "
+        "characters); the rest is dropped, the reason says how long it was when relevant.",
     ),
     Setting(
         "ingest.max_pending",
@@ -155,6 +194,26 @@ SETTINGS: tuple[Setting, ...] = (
         "forecast.persist_interval_s",
         300.0,
         "How often the model and its pending examples are saved (atomically).",
+    ),
+    Setting(
+        "supervise.max_failures",
+        5,
+        "A daemon task (ingest, grading, ticks, publishing...) that fails this many times "
+        "within supervise.window_s is not restarted again: the daemon exits with status 1 "
+        "so that its service manager (systemd) restarts the process.",
+    ),
+    Setting("supervise.window_s", 300.0, "The window of supervise.max_failures."),
+    Setting(
+        "supervise.backoff_min_s",
+        0.5,
+        "A failed task is restarted after this delay, doubling at each failure.",
+    ),
+    Setting("supervise.backoff_max_s", 30.0, "The longest delay before a restart."),
+    Setting(
+        "supervise.healthy_after_s",
+        30.0,
+        "A restarted task is healthy again (gone from /healthz, its alert resolving) once "
+        "it has run this long without failing.",
     ),
     Setting(
         "http.public_url",
@@ -260,9 +319,49 @@ def _check(values: dict[str, Any]) -> list[str]:
         errors.append("http.login_workers: at least 1")
     if values["http.session_idle_s"] <= 0 or values["http.session_max_s"] <= 0:
         errors.append("http.session_idle_s, http.session_max_s: must be above 0")
+    errors += _tls_errors(values)
+    if values["supervise.max_failures"] < 1:
+        errors.append("supervise.max_failures: at least 1")
     if values["mqtt.embedded"] and values["mqtt.protocol"] != "3.1.1":
         errors.append('mqtt.embedded: the embedded broker needs mqtt.protocol = "3.1.1"')
     return errors
+
+
+def tls_context(values: dict[str, Any]) -> ssl.SSLContext | None:
+    """The client's TLS context from mqtt.tls_* (None: plain MQTT). Verifies the broker's
+    certificate and host name against mqtt.tls_ca; raises OSError or ssl.SSLError."""
+    if not values["mqtt.tls_ca"]:
+        return None
+    ctx = ssl.create_default_context(cafile=values["mqtt.tls_ca"])
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if values["mqtt.tls_cert"]:
+        ctx.load_cert_chain(values["mqtt.tls_cert"], values["mqtt.tls_key"] or None)
+    return ctx
+
+
+def _tls_errors(values: dict[str, Any]) -> list[str]:
+    """TLS settings that cannot work, or that would silently connect in plain text."""
+    ca, cert, key = (values[f"mqtt.tls_{k}"] for k in ("ca", "cert", "key"))
+    if (cert or key) and not ca:
+        return [
+            "mqtt.tls_cert/mqtt.tls_key are set but mqtt.tls_ca is empty: the daemon would "
+            "connect without TLS; set mqtt.tls_ca to the broker's CA certificate"
+        ]
+    if key and not cert:
+        return ["mqtt.tls_key is set without mqtt.tls_cert: a client key needs its certificate"]
+    if values["mqtt.password"] and not values["mqtt.username"]:
+        return ["mqtt.password is set without mqtt.username"]
+    for name, path in (("tls_ca", ca), ("tls_cert", cert), ("tls_key", key)):
+        if path and not Path(path).is_file():
+            return [f"mqtt.{name}: no such file: {path}"]
+    if values["mqtt.embedded"] and ca:
+        return ["mqtt.tls_ca: the embedded broker speaks plain MQTT only"]
+    try:
+        tls_context(values)
+    except (OSError, ssl.SSLError) as e:
+        what = "mqtt.tls_cert/mqtt.tls_key" if cert else "mqtt.tls_ca"
+        return [f"{what}: cannot be loaded ({e})"]
+    return []
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,21 @@ from aiohttp import web
 
 from alerts.audit import Anchor, utc
 from monitor import config
-from monitor.clock import Clock, wall_clock
+from monitor.clock import Clock, iso, wall_clock
 from monitor.config import Config
 from monitor.ingest.mqtt import MqttEdge
 from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
 from monitor.ops.metrics import Metrics
+from monitor.ops.sdnotify import Notifier
+from monitor.ops.supervisor import Supervisor, TaskFactory
 from monitor.outputs.alerting import Alerting
 from monitor.outputs.audit_trail import append_anchor, load_key, read_anchors
 from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
 from monitor.store.reads import audit_inbox
+from monitor.store.retention import PRUNE_BATCH, prune_rejections
 from monitor.store.writes import delete_audit_inbox, replace_forecast_state
 
 log = logging.getLogger("crswatch")
@@ -38,9 +41,24 @@ STATE_BACKLOG_MAX = 10_000
 # grades however slow the last ones were.
 STATE_SHARE = 0.35
 MIN_BEDS_PER_PASS = 20
+# What stops while each supervised task is down (the reason of its tier-3 alert).
+TASK_ROLES = {
+    "pipeline": "readings are not stored, acknowledged or graded",
+    "mqtt": "no reading is received from any bed",
+    "publisher": "alerts, rejections and the daemon's status are not published on MQTT",
+    "state": "beds are not graded and their alerts are not raised",
+    "tick": "escalations, repeats and the stale/lost checks of vitals have stopped",
+    "heartbeat": "the store is not checked while no reading arrives",
+    "retention": "old rejections are not deleted (storage.rejections_keep_days)",
+    "gc": "garbage collection runs with Python's defaults (longer pauses)",
+}
+RETENTION_EVERY_S = 3600.0
+WATCHDOG_EVERY_S = 1.0  # the state loop tells systemd it is alive at most this often
 
 
 class Daemon:
+    heartbeat_s = 10.0  # the store is proved writable this often when nothing arrives
+
     def __init__(
         self,
         cfg: Config,
@@ -57,12 +75,32 @@ class Daemon:
         self.outbox = Outbox()
         self.connected = False
         self.broker = None
-        self.tasks: list[asyncio.Task] = []
         self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
+        self.supervisor = Supervisor(
+            max_failures=cfg["supervise.max_failures"],
+            window_s=cfg["supervise.window_s"],
+            backoff_min_s=cfg["supervise.backoff_min_s"],
+            backoff_max_s=cfg["supervise.backoff_max_s"],
+            healthy_after_s=cfg["supervise.healthy_after_s"],
+            on_failure=self._task_failed,
+            on_fatal=self._fatal,
+            stopping=self.stop_event,
+        )
+        self.fatal_reason = ""
+        self.fatal = asyncio.Event()  # set when a task keeps failing: the process must exit
+        self.notifier = Notifier()
+        self._watchdog_at = 0.0
 
     async def start(self) -> None:
         cfg = self.cfg
+        if not cfg["mqtt.tls_ca"] and not _loopback(cfg["mqtt.host"]):
+            log.warning(
+                "plain MQTT to %s: readings, patient ids%s travel unencrypted; set "
+                "mqtt.tls_ca (docs/deploy.md)",
+                cfg["mqtt.host"],
+                " and the broker password" if cfg["mqtt.password"] else "",
+            )
         if cfg["mqtt.embedded"]:
             self.broker = await start_broker(cfg["mqtt.host"], cfg["mqtt.port"])
         self.edge = MqttEdge(cfg, self._on_message, self._on_connect, self._set_connected)
@@ -93,17 +131,16 @@ class Daemon:
         self._audit_reader = self.store.reader()
         self.pipeline.on_committed = self._audit_received
         stop = self.stop_event
-        self.tasks = [
-            asyncio.create_task(c, name=n)
-            for n, c in (
-                ("pipeline", self.pipeline.run(stop)),
-                ("mqtt", self.edge.run(stop)),
-                ("publisher", self._publish_loop()),
-                ("state", self._state_loop()),
-                ("tick", self._tick_loop()),
-                ("heartbeat", self.pipeline.heartbeat(stop, 10.0)),
-            )
-        ]
+        for name, factory in (
+            ("pipeline", lambda: self.pipeline.run(stop)),
+            ("mqtt", lambda: self.edge.run(stop)),
+            ("publisher", self._publish_loop),
+            ("state", self._state_loop),
+            ("tick", self._tick_loop),
+            ("heartbeat", lambda: self.pipeline.heartbeat(stop, self.heartbeat_s)),
+            ("retention", self._retention_loop),
+        ):
+            self.supervise(name, factory)
         app = make_app(self.problems, self.metrics, cfg["http.metrics_token"])
         if self.routes is not None:
             self.routes(app, self)
@@ -111,8 +148,18 @@ class Daemon:
         await self.http.setup()
         site = web.TCPSite(self.http, cfg["http.host"], cfg["http.port"])
         await site.start()
-        self.http_port = site._server.sockets[0].getsockname()[1]
+        self.http_port = self.http.addresses[0][1]
         log.info("HTTP on http://%s:%s", cfg["http.host"], self.http_port)
+        self.notifier.notify("READY=1")
+
+    @property
+    def tasks(self) -> list[asyncio.Task]:
+        return list(self.supervisor.tasks.values())
+
+    def supervise(self, name: str, factory: TaskFactory) -> asyncio.Task:
+        """Run a long-running task under the daemon's supervisor (see ops/supervisor.py):
+        a failure is logged, alerted (tier 3), shown on /healthz and restarted."""
+        return self.supervisor.start(name, factory)
 
     def problems(self) -> list[str]:
         out = []
@@ -120,7 +167,36 @@ class Daemon:
             out.append("broker: not connected")
         if not self.pipeline.store_ok:
             out.append(f"store: not writable ({self.pipeline.store_error})")
+        if session := self.edge.session_problem():
+            out.append(f"session: taken over ({session})")
+        out += self.supervisor.problems()
         return out
+
+    def faults(self) -> list[tuple[str, str]]:
+        """The daemon's own failures besides the broker and the store, as (kind, reason)
+        of tier-3 alerts."""
+        out = self.supervisor.faults(TASK_ROLES)
+        if session := self.edge.session_problem():
+            out.append(("session", f"MQTT session taken over: {session}"))
+        return out
+
+    def _task_failed(self, name: str, exc: BaseException) -> None:
+        """A supervised task raised: alert now (the tick that would see it may be the
+        task that failed)."""
+        self.metrics.task_failures.labels(name).inc()
+        self.alerts.system(
+            self.connected, self.pipeline.store_ok, self.pipeline.store_error, self.faults()
+        )
+
+    def _fatal(self, reason: str) -> None:
+        self.fatal_reason = reason
+        self.fatal.set()
+
+    def _watchdog(self) -> None:
+        now = time.monotonic()
+        if now - self._watchdog_at >= WATCHDOG_EVERY_S:
+            self._watchdog_at = now
+            self.notifier.notify("WATCHDOG=1")
 
     def reload(self) -> str | None:
         """Re-read the config file and apply its [alerts] table (receivers, chains, times).
@@ -254,6 +330,7 @@ class Daemon:
         per_bed = 100e-6  # seconds a bed's pass costs, learnt as the passes run
         received = self.pipeline.seq
         while not await self._sleep(pause):
+            self._watchdog()  # systemd restarts a daemon whose state loop stops passing
             started = time.perf_counter()
             # with nothing received since the last pass, grading may take all the time
             busy = self.pipeline.seq != received or bool(self.pipeline.pending)
@@ -298,9 +375,30 @@ class Daemon:
             if not 0 <= now - last_save < self.cfg["forecast.persist_interval_s"]:
                 last_save = now
                 await self.save_forecast()
-            self.alerts.tick(self.connected, self.pipeline.store_ok, self.pipeline.store_error)
+            self.alerts.tick(
+                self.connected, self.pipeline.store_ok, self.pipeline.store_error, self.faults()
+            )
             self.pipeline.flush_flood(now)
             await self._audit_housekeeping()
+
+    async def _retention_loop(self) -> None:
+        """At start and hourly: delete rejections older than storage.rejections_keep_days."""
+        keep_s = self.cfg["storage.rejections_keep_days"] * 86400
+        if keep_s <= 0:  # kept forever
+            await self.stop_event.wait()
+            return
+        while True:
+            cutoff, deleted = self.clock() - keep_s, 0
+            while True:
+                n = await self.store.transact(prune_rejections, cutoff, PRUNE_BATCH)
+                deleted += n
+                if n < PRUNE_BATCH:
+                    break
+            if deleted:
+                self.metrics.pruned.inc(deleted)
+                log.info("deleted %d rejections older than %s", deleted, iso(cutoff))
+            if await self._sleep(RETENTION_EVERY_S):
+                return
 
     async def _publish_loop(self) -> None:
         queue = self.outbox.queue
@@ -311,23 +409,29 @@ class Daemon:
                 continue
             await self.edge.connected.wait()
             chunk = [queue.popleft() for _ in range(min(len(queue), 200))]
-            results = await asyncio.gather(*(self.edge.publish(*m) for m in chunk))
+            try:
+                results = await asyncio.gather(*(self.edge.publish(*m) for m in chunk))
+            except Exception:  # a bug: nothing of the chunk is lost to the restarted loop
+                queue.extendleft(reversed(chunk))
+                raise
             failed = [m for m, ok in zip(chunk, results, strict=True) if not ok]
             if failed:
                 queue.extendleft(reversed(failed))
                 await self._sleep(0.5)
 
     async def stop(self) -> None:
+        self.notifier.notify("STOPPING=1")
         self.stop_event.set()
         self.outbox.ready.set()
         self.edge.connected.set()  # release the publisher if it waits for a connection
         for name in ("mqtt", "pipeline"):  # stop receiving, then commit what was received
-            task = next(t for t in self.tasks if t.get_name() == name)
-            with contextlib.suppress(Exception):
+            task = self.supervisor.tasks[name]
+            try:
                 await asyncio.wait_for(task, 15)
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+            except Exception:
+                log.exception("task %s did not stop cleanly", name)
+        await self.supervisor.cancel_all()
+        self.notifier.close()
         await self.save_forecast()
         await self.http.cleanup()  # the dashboard's last audit records
         await self._audit_housekeeping()
@@ -358,3 +462,7 @@ def alert_signature(state: dict) -> tuple:
         round((state.get("risk") or {}).get("p", -1.0), 2),
         tuple(state.get("reasons") or ()),
     )
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")

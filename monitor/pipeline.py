@@ -17,16 +17,17 @@ import orjson
 from monitor.clock import Clock, iso
 from monitor.config import Config
 from monitor.ingest.admissions import Admissions
-from monitor.ingest.items import Item
+from monitor.ingest.items import Item, kept_topic
 from monitor.ingest.ratelimit import RateLimiter
 from monitor.ingest.route import Router
 from monitor.ops.metrics import Metrics
 from monitor.state.forecasting import load_forecaster
 from monitor.state.ward import Ward
 from monitor.store.reads import admission_rows
-from monitor.store.writer import REJECTED_PAYLOAD_MAX, Store, StoreError
+from monitor.store.writer import Store, StoreError
 
 log = logging.getLogger("crswatch.pipeline")
+FLOOD_ROW_S = 60.0  # a flooding bucket's rejections: one stored row (with its count) per minute
 
 
 class Outbox:
@@ -56,6 +57,8 @@ class Pipeline:
         outbox: Outbox,
         limiter: RateLimiter | None = None,
         max_pending: int = 50_000,
+        unserved: RateLimiter | None = None,
+        rejected_payload_max: int = 4096,
     ):
         self.router, self.store, self.ward = router, store, ward
         self.metrics, self.clock, self.prefix = metrics, clock, prefix
@@ -68,11 +71,20 @@ class Pipeline:
         self.store_ok = True
         self.store_error = ""
         self.limiter = limiter or RateLimiter(float("inf"), float("inf"))
+        # Every message for a bed without an admission (and any topic we do not serve)
+        # shares one bucket: new topic names cannot dodge the rate limit.
+        self.unserved = unserved or RateLimiter(float("inf"), float("inf"))
+        self.unserved_key = f"{prefix}/+/+"
+        self.rejected_payload_max = rejected_payload_max
         self.max_pending = max_pending
         # Rejections of a flooding bed are stored one row per bed and commit (with their
         # count) and published at most once a second per bed (with theirs).
         self.flood_seen: dict[str, list] = {}  # bed topic -> [last published ts, unsaid]
         self.flood_open: dict[str, Item] = {}  # bed topic -> its row waiting for a commit
+        # bucket -> (id, first received ts) of its stored flood row, which the flood's
+        # later messages are added to for FLOOD_ROW_S: one row a minute, however the
+        # messages fall into commits (an attacker's trickle cannot make a row each).
+        self.flood_rows: dict[str, tuple[int, float]] = {}
         self.seq = 0  # messages received: the order their PUBACKs go out in
         self._received: dict[str, object] = {}  # kind -> its counter
         self.on_committed = None  # items -> None, after each committed batch (the audit)
@@ -105,6 +117,7 @@ class Pipeline:
             max_bytes=cfg["ingest.max_message_bytes"],
             max_future_s=cfg["ingest.max_future_s"],
             max_past_s=cfg["ingest.max_past_s"],
+            on_internal_error=lambda d, e: metrics.internal_errors.labels(d, e).inc(),
         )
         pipeline = cls(
             router=router,
@@ -118,6 +131,8 @@ class Pipeline:
             outbox=outbox,
             max_pending=cfg["ingest.max_pending"],
             limiter=RateLimiter(cfg["ingest.max_rate_per_bed"], cfg["ingest.burst_per_bed"]),
+            unserved=RateLimiter(cfg["ingest.unserved_rate"], cfg["ingest.unserved_burst"]),
+            rejected_payload_max=cfg["ingest.rejected_payload_max"],
         )
         pipeline.add_rows(ward.tick(clock()))
         return pipeline
@@ -163,41 +178,57 @@ class Pipeline:
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, conn) -> None:
         now = self.clock()
         self.seq += 1
-        bed, _, kind = topic.rpartition("/")
+        parts = topic.split("/")
+        kind = parts[-1] if len(parts) == 4 else "unknown"
         counter = self._received.get(kind)
         if counter is None:
-            counter = self._received[kind] = self.metrics.received.labels(kind)
+            counter = self._received[kind] = self.metrics.received.labels(kind[:16])
         counter.inc()
-        if not self.limiter.allow(bed, now):
-            held = self.flood_open.get(bed)
+        if len(parts) == 4 and (parts[1], parts[2]) in self.router.admissions.active:
+            key, limiter = topic[: -len(kind) - 1], self.limiter  # an admitted bed's own
+        else:
+            key, limiter = self.unserved_key, self.unserved
+        if not limiter.allow(key, now):
+            held = self.flood_open.get(key)
             if held is not None:  # one more for the rejection waiting for the next commit
                 held.count += 1
                 held.last_ts = now
                 held.acks.append((self.seq, conn, mid, qos))
                 return
+            if limiter is self.limiter:
+                why = f"this bed sent more than {limiter.rate:g} messages/s"
+            else:
+                why = (
+                    f"messages for beds without an admission (and unknown topics), together, "
+                    f"came faster than {limiter.rate:g}/s"
+                )
             item = Item(
                 topic,
                 now,
                 "reject",
-                payload=payload[:REJECTED_PAYLOAD_MAX],
-                reason=f"rate limit: this bed sent more than "
-                f"{self.limiter.rate:g} messages/s (burst "
-                f"{self.limiter.burst:g}); not decoded",
+                payload=payload[: self.rejected_payload_max],
+                reason=f"rate limit: {why} (burst {limiter.burst:g}); not decoded",
                 flood=True,
+                bucket=key,
                 acks=[],
             )
-            self.flood_open[bed] = item
+            row = self.flood_rows.get(key)
+            if row is not None and 0 <= now - row[1] < FLOOD_ROW_S:
+                item.merge_into = row[0]
+            self.flood_open[key] = item
         elif qos == 0 and len(self.pending) >= self.max_pending:
             item = Item(
                 topic,
                 now,
                 "reject",
-                payload=payload[:REJECTED_PAYLOAD_MAX],
+                payload=payload[: self.rejected_payload_max],
                 reason=f"ingest queue full ({len(self.pending)} messages waiting); "
                 "a QoS 0 message is not held: publish at QoS 1",
             )
         else:
             item = self.router.route(topic, payload, now)
+            if item.kind == "reject":
+                item.payload = item.payload[: self.rejected_payload_max]
         item.mid, item.qos, item.conn, item.seq = mid, qos, conn, self.seq
         self.pending.append(item)
         self.wakeup.set()
@@ -252,6 +283,10 @@ class Pipeline:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            except Exception:  # a bug (rolled back): keep the batch for the restarted loop
+                self.pending.extendleft(reversed(batch))
+                self.extra = extra + self.extra
+                raise
             backoff = 0.2
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
             self.store_ok, self.store_error = True, ""
@@ -270,13 +305,15 @@ class Pipeline:
         for item in batch:
             if item.kind == "reject":
                 m.rejected.inc(item.count)
+                if item.flood and item.row_id and item.merge_into != item.row_id:
+                    self.flood_rows[item.bucket] = (item.row_id, item.received_ts)
                 if item.flood and not self._say_flood(item):
                     continue
                 self.outbox.put(
                     f"{self.prefix}/rejected",
                     orjson.dumps(
                         {
-                            "topic": item.topic,
+                            "topic": kept_topic(item.topic),
                             "reason": item.reason,
                             "received_ts": iso(item.received_ts),
                             **item.extra,
@@ -292,7 +329,7 @@ class Pipeline:
         """Publish this flood rejection now (True), or count it for the next one. What is
         published carries `count`: the messages it stands for, those not said before
         included."""
-        bed = item.topic.rsplit("/", 1)[0]
+        bed = item.bucket
         seen = self.flood_seen.setdefault(bed, [-1e18, 0])
         if item.received_ts - seen[0] < 1.0:
             seen[1] += item.count
@@ -310,7 +347,9 @@ class Pipeline:
                     orjson.dumps(
                         {
                             "topic": f"{bed}/+",
-                            "reason": "rate limit: more messages from this bed rejected",
+                            "reason": "rate limit: more messages from this bed rejected"
+                            if bed != self.unserved_key
+                            else "rate limit: more messages for beds without an admission rejected",
                             "received_ts": iso(now),
                             "count": unsaid,
                         }
@@ -320,13 +359,21 @@ class Pipeline:
             elif now - last > 60:
                 del self.flood_seen[bed]
         self.limiter.forget_idle(now)
+        self.unserved.forget_idle(now)
+        for key, (_, first) in list(self.flood_rows.items()):
+            if not 0 <= now - first < FLOOD_ROW_S:
+                del self.flood_rows[key]
+
+    def beat(self) -> None:
+        """One heartbeat row for the next commit."""
+        self.extra.append(("heartbeat", {"id": 1, "ts": self.clock()}))
+        self.wakeup.set()
 
     async def heartbeat(self, stop: asyncio.Event, interval: float) -> None:
         """Prove the store is writable even when no message arrives (a full disk must
         show on /healthz before the next reading does)."""
         while not stop.is_set():
-            self.extra.append(("heartbeat", {"id": 1, "ts": self.clock()}))
-            self.wakeup.set()
+            self.beat()
             try:
                 await asyncio.wait_for(stop.wait(), interval)
             except TimeoutError:

@@ -51,7 +51,10 @@ async def test_wrong_password_is_refused_and_unhealthy(tmp_path, make_daemon):
         d = Daemon(bad)
         await d.start()
         try:
-            await wait_for(lambda: d.metrics.connected._value.get() == 0, what="refused")
+            await wait_for(
+                lambda: d.metrics.registry.get_sample_value("crswatch_broker_connected") == 0,
+                what="refused",
+            )
             status, body = await health(d)
             assert status == 503 and "broker: not connected" in body["problems"]
         finally:

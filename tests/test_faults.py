@@ -38,11 +38,14 @@ async def health(d) -> tuple[int, dict]:
 
 
 def received(d, kind: str = "vitals") -> float:
-    return d.metrics.received.labels(kind)._value.get()
+    return (
+        d.metrics.registry.get_sample_value("crswatch_messages_received_total", {"kind": kind})
+        or 0.0
+    )
 
 
 def store_errors(d) -> float:
-    return d.metrics.store_errors._value.get()
+    return d.metrics.registry.get_sample_value("crswatch_store_errors_total")
 
 
 def spy_acks(d) -> list[int]:
@@ -149,7 +152,7 @@ async def test_full_disk_is_503_raises_an_alert_acks_nothing_and_recovers(
         assert query(db, "SELECT count(DISTINCT ts) FROM observations WHERE bed='b1'") == [(n,)]
         assert len(acked) == 2 + fillers + n  # each acknowledged once, after its commit
         assert rejected_rows(db, p) == 0
-        assert d.metrics.duplicates._value.get() == 0
+        assert d.metrics.registry.get_sample_value("crswatch_messages_duplicate_total") == 0
         await wait_for(lambda: not store_alerts(d), what="the store alert resolved")
         await wait_for(
             lambda: [a for a in paged.json() if a["event"] == "resolved"],
@@ -417,6 +420,6 @@ async def test_write_lock_held_by_another_process_during_a_burst(make_daemon, pu
     await wait_for(lambda: d.pipeline.store_ok)
     assert query(db, "SELECT count(DISTINCT ts) FROM observations") == [(n,)]
     assert rejected_rows(db, p) == 0
-    assert d.metrics.duplicates._value.get() == 0
+    assert d.metrics.registry.get_sample_value("crswatch_messages_duplicate_total") == 0
     assert len(acked) == before + n  # every one acknowledged once, after the release
     assert (await health(d))[0] == 200

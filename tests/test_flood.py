@@ -98,7 +98,9 @@ async def test_a_flood_is_stored_as_one_row_per_commit_and_acked_in_order(tmp_pa
         "WHERE reason LIKE 'rate limit%'",
     )
     assert rows == [(98, 1_000_000.0, 1_000_000.0)]  # 100 less the burst of 2
-    assert pipe.metrics.rejected._value.get() == 98 + 1  # and b2: no patient admitted
+    assert (
+        pipe.metrics.registry.get_sample_value("crswatch_messages_rejected_total") == 98 + 1
+    )  # and b2: no patient admitted
 
 
 async def test_a_full_queue_refuses_qos0_and_holds_every_qos1(make_daemon, broker):

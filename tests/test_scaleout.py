@@ -18,7 +18,11 @@ BEDS = ("b1", "b2", "b3")
 
 def received(d) -> dict[str, float]:
     return {
-        kind: d.metrics.received.labels(kind)._value.get() for kind in ("admit", "vitals", "care")
+        kind: d.metrics.registry.get_sample_value(
+            "crswatch_messages_received_total", {"kind": kind}
+        )
+        or 0.0
+        for kind in ("admit", "vitals", "care")
     }
 
 

@@ -54,7 +54,7 @@ async def receivers():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    r.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    r.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     yield r
     await runner.cleanup()
 

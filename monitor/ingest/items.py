@@ -7,6 +7,18 @@ from typing import Any
 
 from monitor.ingest.messages import Admission
 
+# A valid topic is at most 32 + 32 + 32 + 9 characters and 3 slashes: what is kept of a
+# rejected message's topic (stored, published) loses nothing of a valid one.
+TOPIC_KEPT = 160
+
+
+def kept_topic(topic: str) -> str:
+    """A rejected message's topic as stored and published: an invented topic of 60 KB
+    must not cost 60 KB per rejection."""
+    if len(topic) <= TOPIC_KEPT:
+        return topic
+    return f"{topic[: TOPIC_KEPT - 30]}...({len(topic)} characters)"
+
 
 @dataclass(slots=True)
 class AdmissionRecord:
@@ -45,6 +57,9 @@ class Item:
     points: int = 0  # how many of `new` were new time points (not merged into one)
     done: Any = None  # an asyncio.Future when someone awaits the commit (dashboard entry)
     flood: bool = False  # rejected by the per-bed rate limit (published coalesced)
+    bucket: str = ""  # the rate limit's bucket of a flood rejection (a bed, or UNSERVED)
+    merge_into: int = 0  # a flood rejection added to this stored row (its id), not a new one
+    row_id: int = 0  # set by the writer: the id of the rejection row it stored or updated
     # A flood rejection stands for `count` messages of one bed, received until last_ts;
     # `acks` holds (seq, conn, mid, qos) of all but the first (whose are the fields above).
     count: int = 1

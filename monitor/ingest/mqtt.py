@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import struct
+import time
 from collections.abc import Callable
 
 import aiomqtt
@@ -21,11 +21,22 @@ from paho.mqtt.client import PUBACK
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from monitor.config import Config
+from monitor.config import Config, tls_context
 from monitor.ingest import bulkread
 from monitor.ingest.route import INBOUND
 
 log = logging.getLogger("crswatch.mqtt")
+
+# Session takeover: another client connecting with our client id makes the broker drop us
+# and hand our persistent session (and the readings queued in it) to that client. MQTT 5
+# brokers may say so (DISCONNECT reason 0x8E; Mosquitto 2.0.11 does not, it closes the
+# connection); with 3.1.1, or without that reason, the connection just closes, so we take
+# TAKEOVER_QUICK_N disconnections in a row, each within TAKEOVER_QUICK_S of connecting,
+# for one. Either is a tier-3 alert and a 503 until TAKEOVER_HOLD_S without new evidence.
+SESSION_TAKEN_OVER = 0x8E
+TAKEOVER_QUICK_S = 5.0
+TAKEOVER_QUICK_N = 3
+TAKEOVER_HOLD_S = 60.0
 
 
 def status_topic(prefix: str) -> str:
@@ -49,10 +60,8 @@ def make_client(cfg: Config) -> aiomqtt.Client:
         kwargs.update(protocol=aiomqtt.ProtocolVersion.V311, clean_session=False)
     if cfg["mqtt.username"]:
         kwargs.update(username=cfg["mqtt.username"], password=cfg["mqtt.password"] or None)
-    if cfg["mqtt.tls_ca"]:
-        ctx = ssl.create_default_context(cafile=cfg["mqtt.tls_ca"])
-        if cfg["mqtt.tls_cert"]:
-            ctx.load_cert_chain(cfg["mqtt.tls_cert"], cfg["mqtt.tls_key"] or None)
+    ctx = tls_context(cfg.values)  # config.load refused settings that cannot work
+    if ctx is not None:
         kwargs["tls_context"] = ctx
     client = aiomqtt.Client(
         cfg["mqtt.host"],
@@ -67,6 +76,17 @@ def make_client(cfg: Config) -> aiomqtt.Client:
     client._client.manual_ack_set(True)
     client.pending_calls_threshold = 10_000  # state and alert publications run concurrently
     return client
+
+
+def _cause(client: aiomqtt.Client | None, e: aiomqtt.MqttError) -> aiomqtt.MqttError:
+    """What ended the connection: aiomqtt's message iterator raises a plain "disconnected"
+    error; the broker's reason code is on the client's disconnection future."""
+    done = client is not None and client._disconnected.done()
+    if done and not client._disconnected.cancelled():
+        cause = client._disconnected.exception()
+        if isinstance(cause, aiomqtt.MqttError):
+            return cause
+    return e
 
 
 OnMessage = Callable[[str, bytes, int, int, object], None]
@@ -87,15 +107,20 @@ class MqttEdge:
         self.client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self._qos0_mids: set[int] = set()  # QoS 0 states written, not yet reported
+        self.takeover = ""  # why we believe another client took our session
+        self.takeover_at: float | None = None  # monotonic time of the last evidence
+        self._quick = 0  # disconnections in a row soon after connecting
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = self.cfg["mqtt.reconnect_min_s"]
         while not stop.is_set():
+            up_at, client = None, None
             try:
                 client = make_client(self.cfg)
                 bulkread.install(client, self._receiver(client), asyncio.get_running_loop())
                 self._guard_qos0(client)
                 async with client:
+                    up_at = time.monotonic()
                     await client.subscribe(subscriptions(self.cfg))
                     await client.publish(
                         status_topic(self.cfg.prefix), "online", qos=1, retain=True
@@ -104,7 +129,15 @@ class MqttEdge:
                     self.connected.set()
                     self.set_connected(True)
                     delay = self.cfg["mqtt.reconnect_min_s"]
-                    log.info("connected to %s:%s", self.cfg["mqtt.host"], self.cfg["mqtt.port"])
+                    log.info(
+                        "connected to %s:%s (%s, %s)",
+                        self.cfg["mqtt.host"],
+                        self.cfg["mqtt.port"],
+                        "TLS" if self.cfg["mqtt.tls_ca"] else "plain MQTT",
+                        f"user {self.cfg['mqtt.username']}"
+                        if self.cfg["mqtt.username"]
+                        else "anonymous",
+                    )
                     self.on_connect()
                     reader = asyncio.create_task(self._read(client))
                     stopper = asyncio.create_task(stop.wait())
@@ -121,6 +154,9 @@ class MqttEdge:
                         )
             except aiomqtt.MqttError as e:
                 log.warning("broker connection: %s; retrying in %.1f s", e, delay)
+                self._check_takeover(
+                    _cause(client, e), None if up_at is None else time.monotonic() - up_at
+                )
             finally:
                 self.client = None
                 self.connected.clear()
@@ -132,6 +168,41 @@ class MqttEdge:
             except TimeoutError:
                 pass
             delay = min(delay * 2, self.cfg["mqtt.reconnect_max_s"])
+
+    def _check_takeover(self, e: aiomqtt.MqttError, lasted: float | None) -> None:
+        """Was this disconnection another client taking our session? (see the top)"""
+        rc = getattr(e, "rc", None)
+        cid = self.cfg["mqtt.client_id"]
+        if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
+            why = (
+                f"the broker dropped the daemon because another client connected with its "
+                f"client id {cid!r} (MQTT 5 reason 0x8E, session taken over)"
+            )
+        elif lasted is not None and lasted < TAKEOVER_QUICK_S:
+            self._quick += 1
+            if self._quick < TAKEOVER_QUICK_N:
+                return
+            why = (
+                f"the broker dropped the daemon {self._quick} times in a row within "
+                f"{TAKEOVER_QUICK_S:g} s of connecting: another client is probably using its "
+                f"client id {cid!r} (session takeover)"
+            )
+        else:
+            if lasted is not None:
+                self._quick = 0
+            return
+        self.takeover = (
+            f"{why}; readings queued for the daemon may have gone to that client and be lost; "
+            "lock the broker (deploy/mosquitto/: use_username_as_clientid)"
+        )
+        self.takeover_at = time.monotonic()
+        log.error("MQTT session: %s", self.takeover)
+
+    def session_problem(self) -> str:
+        """The takeover's cause while it is recent, else ""."""
+        if self.takeover_at is None or time.monotonic() - self.takeover_at > TAKEOVER_HOLD_S:
+            return ""
+        return self.takeover
 
     def _receiver(self, client: aiomqtt.Client):
         on_message = self.on_message

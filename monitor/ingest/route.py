@@ -7,11 +7,16 @@ wrong becomes a rejection with its reason.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from monitor.clinical.thresholds import NAME
 from monitor.ingest import decode_fhir, decode_hl7, decode_json
 from monitor.ingest.admissions import Admissions, admission_id
 from monitor.ingest.items import AdmissionRecord, Item
 from monitor.ingest.messages import Rejected
+
+log = logging.getLogger("crswatch.route")
 
 INBOUND = ("admit", "discharge", "vitals", "fhir", "hl7", "care", "device")
 VITALS_DECODERS = {
@@ -30,8 +35,12 @@ class Router:
         max_bytes: int,
         max_future_s: float,
         max_past_s: float,
+        on_internal_error: Callable[[str, str], None] = lambda decoder, exc: None,
     ):
+        """`on_internal_error(decoder, exception name)` counts a decoder's bug."""
         self.prefix = prefix
+        self.on_internal_error = on_internal_error
+        self.reported: set[tuple[str, str]] = set()  # (exception type, decoder) logged
         self.admissions = admissions
         self.max_bytes = max_bytes
         self.limits = {"max_future_s": max_future_s, "max_past_s": max_past_s}
@@ -44,7 +53,25 @@ class Router:
             item.reject(e.reason)
         except Exception as e:  # a decoder bug must not stop the ward: reject, say why
             item.reject(f"internal error while decoding ({type(e).__name__}); reported")
+            self._report(topic, e)
         return item
+
+    def _report(self, topic: str, e: Exception) -> None:
+        """Log a decoder's bug with its traceback once per (exception type, decoder) (a
+        flood of one bad message must not flood the log) and count every occurrence."""
+        decoder = topic.rsplit("/", 1)[-1][:32]
+        decoder = decoder if decoder in INBOUND else "router"
+        key = (type(e).__name__, decoder)
+        if key not in self.reported:
+            self.reported.add(key)
+            log.error(
+                "internal error in the %s decoder (%s); the message is rejected; later "
+                "ones of this kind are counted in crswatch_internal_errors_total",
+                decoder,
+                key[0],
+                exc_info=e,
+            )
+        self.on_internal_error(decoder, key[0])
 
     def _route(self, item: Item, payload: bytes, now: float) -> None:
         parts = item.topic.split("/")

@@ -72,4 +72,21 @@ class Metrics:
             ["measure"],
             registry=r,
         )
+        self.task_failures = Counter(
+            "crswatch_task_failures_total",
+            "Failures of the daemon's supervised tasks (each logged, alerted, restarted)",
+            ["task"],
+            registry=r,
+        )
+        self.internal_errors = Counter(
+            "crswatch_internal_errors_total",
+            "Messages rejected because decoding raised an unexpected exception (a bug)",
+            ["decoder", "exception"],
+            registry=r,
+        )
+        self.pruned = Counter(
+            "crswatch_rejections_pruned_total",
+            "Stored rejections deleted after storage.rejections_keep_days",
+            registry=r,
+        )
         self.admitted = Gauge("crswatch_beds_admitted", "Beds with an active admission", registry=r)

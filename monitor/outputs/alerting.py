@@ -9,6 +9,7 @@ same code runs in the daemon, in `replay` and in tests with an injected clock.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -64,11 +65,29 @@ class Alerting:
             self.handle(self.engine.evaluate(state, now))
 
     def tick(
-        self, broker_connected: bool = True, store_ok: bool = True, store_error: str = ""
+        self,
+        broker_connected: bool = True,
+        store_ok: bool = True,
+        store_error: str = "",
+        faults: Sequence[tuple[str, str]] = (),
     ) -> None:
         now = self.clock()
         self.handle(self.engine.tick(now))
-        self.handle(self.engine.evaluate_system(broker_connected, store_ok, store_error, now))
+        self.system(broker_connected, store_ok, store_error, faults)
+
+    def system(
+        self,
+        broker_connected: bool = True,
+        store_ok: bool = True,
+        store_error: str = "",
+        faults: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """The daemon's own health now (also called at once when one of its tasks fails,
+        not only from the tick: the failed task may be the tick)."""
+        now = self.clock()
+        self.handle(
+            self.engine.evaluate_system(broker_connected, store_ok, store_error, now, faults)
+        )
 
     # -- user actions (answered once committed) -------------------------------------------
     def active(self, ward: str | None = None, receiver: str | None = None) -> list[dict]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from monitor.ingest.items import Item
+from monitor.ingest.items import Item, kept_topic
 from monitor.ingest.messages import Admission, CareEvent, Discharge, Observation, Rejected
 from monitor.store.schema import VITAL_COLUMNS, open_db
 
@@ -23,7 +23,6 @@ _INSERT_OBS = (
     f"INSERT OR IGNORE INTO observations (ward, bed, ts, admission_id, patient_id, "
     f"{', '.join(COLS)}, source, received_ts) VALUES (?, ?, ?, ?, ?, {_MARKS}, ?, ?)"
 )
-REJECTED_PAYLOAD_MAX = 4096
 
 
 class StoreError(Exception):
@@ -77,13 +76,15 @@ class Store:
                     tuple(row.values()),
                 )
             conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except BaseException as e:  # nothing of the batch stays: not even an open transaction
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for item, (kind, reason) in zip(items, before, strict=True):
                 # the next attempt starts from scratch
                 item.kind, item.reason, item.new, item.points = kind, reason, [], 0
-            raise StoreError(f"{type(e).__name__}: {e}") from e
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"{type(e).__name__}: {e}") from e
+            raise  # a bug: the pipeline's supervisor reports it
 
     def _apply(self, conn: sqlite3.Connection, item: Item) -> None:
         kind = item.kind
@@ -195,18 +196,28 @@ class Store:
         )
 
     def _put_rejection(self, conn, item: Item) -> None:
-        conn.execute(
+        last = item.last_ts if item.count > 1 else item.received_ts
+        if item.merge_into:  # a flood's later messages: counted in the row of its first
+            cur = conn.execute(
+                "UPDATE rejections SET count = count + ?, last_received_ts = ? WHERE id = ?",
+                (item.count, last, item.merge_into),
+            )
+            if cur.rowcount == 1:
+                item.row_id = item.merge_into
+                return
+        cur = conn.execute(
             "INSERT INTO rejections (received_ts, topic, reason, payload, count, "
             "last_received_ts) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 item.received_ts,
-                item.topic,
+                kept_topic(item.topic),
                 item.reason,
-                item.payload[:REJECTED_PAYLOAD_MAX],
+                item.payload,  # cut to ingest.rejected_payload_max when received
                 item.count,
                 item.last_ts if item.count > 1 else None,
             ),
         )
+        item.row_id = cur.lastrowid or 0
 
     async def transact(self, fn, *args):
         """Run `fn(conn, *args)` in the writer thread, inside one transaction, and return

@@ -57,8 +57,13 @@ class TestBroker:
         self.proc: subprocess.Popen | None = None
         # the daemon's default; tests of MQTT 5 ask for it (amqtt speaks 3.1.1 only)
         self.protocol = "3.1.1"
+        self.conf_text = ""  # a whole Mosquitto config to run instead of the generated one
 
     def _command(self) -> list[str]:
+        if self.kind == "mosquitto" and self.conf_text:
+            conf = self.workdir / "mosquitto.conf"
+            conf.write_text(self.conf_text)
+            return ["mosquitto", "-c", str(conf)]
         if self.kind == "mosquitto":
             conf = self.workdir / "mosquitto.conf"
             conf.write_text(
@@ -116,3 +121,22 @@ class TestBroker:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def locked_broker(workdir: Path, files: dict[str, Path]) -> TestBroker:
+    """Mosquitto on the shipped deploy/mosquitto/mosquitto.conf, unchanged but for its
+    port, its files (`files`: ca.crt, server.crt, server.key, passwd, acl) and its logs."""
+    b = TestBroker(workdir, kind="mosquitto")
+    text = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    swaps = {
+        "listener 8883\n": f"listener {b.port} 127.0.0.1\n",
+        "persistence_location /var/lib/mosquitto/": f"persistence_location {b.workdir}/",
+        "log_dest syslog": "log_dest stderr",
+        **{f"/etc/mosquitto/crswatch/{name}": str(path) for name, path in files.items()},
+    }
+    for old, new in swaps.items():
+        assert old in text, f"the shipped mosquitto.conf no longer has {old!r}"
+        text = text.replace(old, new)
+    # as root (CI) Mosquitto would drop to its own user and not read the test's files
+    b.conf_text = text + ("user root\n" if os.geteuid() == 0 else "")
+    return b
