@@ -1,16 +1,18 @@
 """Alerts over HTTP: list, one alert with its events, acknowledge, snooze, resolve.
 
-Active alerts come from the daemon's alert engine (`daemon.alerts`); older ones from the
-`alerts` table. A tier-3 alert is resolved by hand by a physician only, with a reason
-(alerts/engine.py); a nurse's attempt is 403 `forbidden`, audited.
+Active alerts come from the daemon's alert engine (through the DashboardPort); older ones
+from the `alerts` table (monitor/store/reads.py). A tier-3 alert is resolved by hand by a
+physician only, with a reason (alerts/engine.py); a nurse's attempt is 403 `forbidden`,
+audited.
 """
 
 from __future__ import annotations
 
 import math
 
-import orjson
 from aiohttp import web
+
+from monitor.store.reads import alert_event_rows, alert_record, stored_alerts
 
 from .auth import require
 from .core import ApiError, body, dash, json
@@ -28,19 +30,6 @@ def _told(alert: dict, receiver: str | None) -> bool:
     return receiver is None or receiver in (alert.get("told") or ())
 
 
-def _stored(conn, state: str, ward: str | None, limit: int) -> list[dict]:
-    sql, args = "SELECT record FROM alerts WHERE 1", []
-    if state != "all":
-        sql += " AND state=?"
-        args.append(state)
-    if ward:
-        sql += " AND ward=?"
-        args.append(ward)
-    sql += " ORDER BY raised_ts DESC LIMIT ?"
-    args.append(limit)
-    return [_public(orjson.loads(r[0])) for r in conn.execute(sql, args)]
-
-
 async def list_alerts(request: web.Request) -> web.Response:
     q = request.query
     state = q.get("state", "active")
@@ -54,30 +43,21 @@ async def list_alerts(request: web.Request) -> web.Response:
     d = dash(request)
     if state == "active":
         found = d.active_alerts(ward=ward, receiver=receiver)
-        # an engine that does not filter by receiver itself still gets filtered here
-        found = [a for a in found if _told(a, receiver)]
         found.sort(key=lambda a: (-(a.get("tier") or 0), a.get("raised_ts") or 0))
         return json(found[:limit])
-    found = [a for a in _stored(d.db, state, ward, limit) if _told(a, receiver)]
+    found = [_public(a) for a in stored_alerts(d.db, state, ward, limit) if _told(a, receiver)]
     return json(found)
 
 
 def find(request: web.Request, alert_id: str) -> dict:
     d = dash(request)
-    alert = d.alerts.get(alert_id)
+    alert = d.port.alert(alert_id)
     if alert is None:
-        row = d.db.execute("SELECT record FROM alerts WHERE id=?", (alert_id,)).fetchone()
-        if row is None:
+        stored = alert_record(d.db, alert_id)
+        if stored is None:
             raise ApiError(404, "not_found", f"no alert {alert_id!r}")
-        alert = _public(orjson.loads(row[0]))
-    alert = dict(alert)
-    cur = d.db.execute(
-        "SELECT ts, event, tier, notify, receivers, reason, message "
-        "FROM alert_events WHERE alert_id=? ORDER BY id",
-        (alert_id,),
-    )
-    alert["events"] = [dict(r) for r in cur]
-    return alert
+        alert = _public(stored)
+    return {**alert, "events": alert_event_rows(d.db, alert_id)}
 
 
 async def get_alert(request: web.Request) -> web.Response:
@@ -88,14 +68,14 @@ async def _act(request: web.Request, action: str, *args) -> web.Response:
     user = require(request, "ack")
     d = dash(request)
     alert_id = request.match_info["id"]
-    engine = d.alerts
+    port = d.port
     try:
         if action == "ack":
-            result = await engine.ack(alert_id, user.name)
+            result = await port.ack(alert_id, user.name)
         elif action == "snooze":
-            result = await engine.snooze(alert_id, user.name, *args)
+            result = await port.snooze(alert_id, user.name, *args)
         else:
-            result = await engine.resolve(alert_id, user.name, *args, role=user.role)
+            result = await port.resolve(alert_id, user.name, *args, role=user.role)
     except KeyError:
         raise ApiError(404, "not_found", f"no active alert {alert_id!r}") from None
     except PermissionError as e:

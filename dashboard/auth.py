@@ -24,6 +24,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from monitor.ops.http import error
+from monitor.store.reads import session_row
 
 from .core import ApiError, dash
 
@@ -101,12 +102,7 @@ def authenticate(request: web.Request) -> User | None:
 def session_user(d, th: str, via: str, touch: bool = True) -> User | None:
     """The user of a live session, or None (unknown, expired, idle too long, disabled,
     or made before its account last changed)."""
-    row = d.db.execute(
-        "SELECT s.username, s.csrf, s.created_ts, s.expires_ts, u.role, u.disabled, "
-        "u.changed_ts FROM sessions s JOIN users u ON u.username = s.username "
-        "WHERE s.token_hash=?",
-        (th,),
-    ).fetchone()
+    row = session_row(d.db, th)
     now = d.now()
     if row is None or row["expires_ts"] <= now or row["disabled"]:
         return None

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, web
 
+from monitor.port import DashboardPort
+
 from .guard.refusals import Refusals
 from .guard.throttle import Gate
 
@@ -48,13 +50,14 @@ async def body(request: web.Request) -> dict[str, Any]:
 
 
 class Dashboard:
-    """The dashboard's view of the daemon, and what it keeps in memory: the live pages
-    (`sockets`: each with its user, closed at once when that session or account ends),
-    when each session was last used (idle timeout), the login gate and the refusals."""
+    """The dashboard's view of the daemon (a DashboardPort: monitor/port.py), and what it
+    keeps in memory: the live pages (`sockets`: each with its user, closed at once when
+    that session or account ends), when each session was last used (idle timeout), the
+    login gate and the refusals."""
 
-    def __init__(self, daemon):
-        cfg = daemon.cfg
-        self.daemon = daemon
+    def __init__(self, port: DashboardPort):
+        cfg = port.cfg
+        self.port = port
         self._db: sqlite3.Connection | None = None
         self.sockets: dict[web.WebSocketResponse, Any] = {}  # -> its User
         self.unknown_failures: dict[str, tuple[int, float]] = {}  # login lock-out
@@ -63,7 +66,7 @@ class Dashboard:
         self.session_idle_s = cfg["http.session_idle_s"]
         self.public_url = cfg["http.public_url"].rstrip("/")
         self.last_seen: dict[str, float] = {}  # token hash -> when last used
-        self.started = daemon.clock()
+        self.started = port.now()
         self.gate = Gate(cfg["http.login_workers"], cfg["http.login_queue"])
         self.refusals = Refusals()
         self.viewed: dict[tuple[str, str], float] = {}  # (user, patient) -> audited at
@@ -74,7 +77,7 @@ class Dashboard:
         """A reader connection for short point queries (sessions, users) on the loop
         thread; WAL never makes it wait for the writer."""
         if self._db is None:
-            self._db = self.daemon.store.reader()
+            self._db = self.port.open_reader()
         return self._db
 
     def close(self) -> None:
@@ -84,11 +87,7 @@ class Dashboard:
             self._db = None
 
     def now(self) -> float:
-        return self.daemon.clock()
-
-    @property
-    def alerts(self):
-        return self.daemon.alerts
+        return self.port.now()
 
     async def audit(
         self, name: str, actor: str, detail: dict[str, Any], alert_id: str | None = None
@@ -96,7 +95,7 @@ class Dashboard:
         """Append to the daemon's audit chain. An audit failure is logged, never shown to
         the nurse as a failed action."""
         try:
-            await self.daemon.audit(name, actor, detail, alert_id=alert_id)
+            await self.port.audit(name, actor, detail, alert_id)
         except Exception:
             log.exception("audit %s by %s failed", name, actor)
 
@@ -142,7 +141,7 @@ class Dashboard:
     def active_alerts(
         self, ward: str | None = None, receiver: str | None = None
     ) -> list[dict[str, Any]]:
-        return list(self.alerts.active(ward=ward, receiver=receiver))
+        return self.port.active_alerts(ward, receiver)
 
     def beds(self, ward: str | None = None) -> list[dict[str, Any]]:
         """States of the admitted beds, each with its active alerts, worst first."""
@@ -150,7 +149,7 @@ class Dashboard:
         for a in self.active_alerts(ward):
             by_bed.setdefault((a.get("ward"), a.get("bed")), []).append(a)
         out = []
-        for state in self.daemon.ward.states(ward):
+        for state in self.port.beds(ward):
             if state.get("patient_id") is None:
                 continue
             alerts = by_bed.get((state["ward"], state["bed"]), [])

@@ -24,6 +24,8 @@ from aiohttp import web
 from monitor.clock import iso
 from monitor.ops.http import error
 from monitor.store.accounts import HASHER, MAX_PASSWORD
+from monitor.store.reads import login_row
+from monitor.store.writes import count_failed_login, end_session, start_session
 
 from .auth import COOKIE, LOGIN_COOKIE, PERMISSIONS, current, origin_ok, same, token_hash
 from .core import ApiError, body, dash, json
@@ -41,31 +43,6 @@ def _lock_message(until: float, now: float) -> str:
         f"too many failed logins: this account is locked for {minutes} more "
         f"minute{'s' if minutes != 1 else ''}"
     )
-
-
-def _failed(conn, name: str, now: float) -> tuple[int, float | None]:
-    """Count a failure (writer thread); (failures, locked_until or None)."""
-    row = conn.execute("SELECT failed_logins FROM users WHERE username=?", (name,)).fetchone()
-    failures = (row[0] or 0) + 1
-    locked = now + LOCKOUT_S if failures >= ACCOUNT_MAX_FAILURES else None
-    conn.execute(
-        "UPDATE users SET failed_logins=?, locked_until=? WHERE username=?",
-        (0 if locked else failures, locked, name),
-    )
-    return failures, locked
-
-
-def _succeeded(conn, name: str, session: dict, new_hash: str | None, now: float) -> None:
-    conn.execute("DELETE FROM sessions WHERE expires_ts < ?", (now,))
-    conn.execute(
-        "INSERT INTO sessions (token_hash, username, created_ts, expires_ts, csrf, "
-        "kind) VALUES (:token_hash, :username, :created_ts, :expires_ts, :csrf, "
-        ":kind)",
-        session,
-    )
-    conn.execute("UPDATE users SET failed_logins=0, locked_until=NULL WHERE username=?", (name,))
-    if new_hash:
-        conn.execute("UPDATE users SET password_hash=? WHERE username=?", (new_hash, name))
 
 
 def _check_login_csrf(request: web.Request) -> None:
@@ -127,10 +104,7 @@ async def _login(request: web.Request, name: str, password: str, source: str) ->
     wait = gate.sources.wait_s(source, now)  # again: other logins of this address ended
     if wait:
         return _throttled(request, wait, name)
-    row = d.db.execute(
-        "SELECT username, password_hash, role, locked_until, disabled FROM users WHERE username=?",
-        (name,),
-    ).fetchone()
+    row = login_row(d.db, name)
     unknown = d.unknown_failures  # name -> (failures, locked_until), in memory
     if row is None:
         failures, until = unknown.get(name, (0, 0.0))
@@ -155,7 +129,9 @@ async def _login(request: web.Request, name: str, password: str, source: str) ->
             locked = now + LOCKOUT_S if failures >= ACCOUNT_MAX_FAILURES else None
             unknown[name] = (0, locked) if locked else (failures, 0.0)
         else:
-            failures, locked = await d.daemon.store.transact(_failed, name, now)
+            failures, locked = await d.port.write(
+                count_failed_login, name, now, ACCOUNT_MAX_FAILURES, LOCKOUT_S
+            )
             if locked:
                 await d.audit(
                     "user.locked",
@@ -178,7 +154,7 @@ async def _login(request: web.Request, name: str, password: str, source: str) ->
     new_hash = None
     if HASHER.check_needs_rehash(row["password_hash"]):
         new_hash = await gate.run(HASHER.hash, password)
-    await d.daemon.store.transact(_succeeded, name, session, new_hash, now)
+    await d.port.write(start_session, session, new_hash, now)
     d.last_seen[session["token_hash"]] = now
     await d.audit("user.login", name, {"via": "api", "source": source})
     resp = json(
@@ -205,9 +181,7 @@ async def _login(request: web.Request, name: str, password: str, source: str) ->
 async def logout(request: web.Request) -> web.Response:
     user = current(request)
     d = dash(request)
-    await d.daemon.store.transact(
-        lambda conn: conn.execute("DELETE FROM sessions WHERE token_hash=?", (user.token_hash,))
-    )
+    await d.port.write(end_session, user.token_hash)
     await d.end_sessions(token_hash=user.token_hash, why="logged out")
     await d.audit("user.logout", user.name, {"via": user.via})
     resp = json({"ok": True})

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from monitor.store import accounts
 from monitor.store.accounts import ROLES, UserError, check, check_password, hash_password
+from monitor.store.reads import account_rows
 
 from .auth import require
 from .core import ApiError, body, dash, json
@@ -23,9 +24,7 @@ async def list_users(request: web.Request) -> web.Response:
     require(request, "users")
     d = dash(request)
     now = d.now()
-    rows = d.db.execute(
-        "SELECT username, role, created_ts, locked_until, disabled FROM users ORDER BY username"
-    )
+    rows = account_rows(d.db)
     live: dict[str, int] = {}
     for user in d.sockets.values():
         live[user.name] = live.get(user.name, 0) + 1
@@ -63,11 +62,11 @@ async def create_user(request: web.Request) -> web.Response:
     now = d.now()
 
     def create(conn):
-        if conn.execute("SELECT 1 FROM users WHERE username=?", (name,)).fetchone():
+        if accounts.role_of(conn, name) is not None:
             return None
         return accounts.put_user(conn, name, role, password_hash, now)
 
-    if await d.daemon.store.transact(create) is None:
+    if await d.port.write(create) is None:
         raise ApiError(409, "exists", f"user {name!r} exists already")
     await d.audit("user.created", admin.name, {"username": name, "role": role})
     return json({"username": name, "role": role, "created_ts": now}, status=201)
@@ -89,7 +88,7 @@ async def change_user(request: web.Request) -> web.Response:
             raise ApiError(422, "invalid", f"role must be one of {', '.join(ROLES)}")
         if name == admin.name and role != "admin":
             raise ApiError(409, "not_allowed", "an admin cannot take away its own admin role")
-        before = await d.daemon.store.transact(accounts.set_role, name, role, now)
+        before = await d.port.write(accounts.set_role, name, role, now)
         found, event = before is not None, "user.role_changed"
         detail |= {"role": role, "previous_role": before}
     elif action == "password":
@@ -99,15 +98,15 @@ async def change_user(request: web.Request) -> web.Response:
         except UserError as e:
             raise ApiError(422, "invalid", str(e)) from None
         password_hash = await asyncio.to_thread(hash_password, password)
-        found = await d.daemon.store.transact(accounts.set_password, name, password_hash, now)
+        found = await d.port.write(accounts.set_password, name, password_hash, now)
         event = "user.password_reset"
     elif action in ("disable", "enable"):
         if name == admin.name and action == "disable":
             raise ApiError(409, "not_allowed", "an admin cannot disable its own account")
-        found = await d.daemon.store.transact(accounts.set_disabled, name, action == "disable", now)
+        found = await d.port.write(accounts.set_disabled, name, action == "disable", now)
         event = f"user.{action}d"
     elif action == "revoke":
-        n = await d.daemon.store.transact(accounts.end_sessions, name)
+        n = await d.port.write(accounts.end_sessions, name)
         found = accounts.role_of(d.db, name) is not None
         event, detail["sessions"] = "user.sessions_revoked", n
     else:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from monitor.port import DashboardPort
+
 from . import alerts_api, api, auth, login, pages, users_api, ws
 from .core import DASH, Dashboard
 from .errors import errors, security_headers
@@ -22,11 +24,11 @@ STATIC = Path(__file__).parent / "static"
 REFUSALS_FLUSH_S = 10.0  # summaries of refused requests go to the audit chain this often
 
 
-def setup(app: web.Application, daemon) -> None:
+def setup(app: web.Application, port: DashboardPort) -> None:
     """Add the dashboard's routes to `app` (called by Daemon.start)."""
-    d = Dashboard(daemon)
+    d = Dashboard(port)
     app[DASH] = d
-    cfg = daemon.cfg
+    cfg = port.cfg
     forwarded = proxy.middleware(
         proxy.networks(cfg["http.trusted_proxies"]),
         frozenset(h.lower() for h in cfg["http.allowed_hosts"])

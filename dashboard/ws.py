@@ -40,7 +40,7 @@ def _dumps(event: dict[str, Any]) -> str:
 async def _send(ws: web.WebSocketResponse, event: dict[str, Any], d: Dashboard) -> None:
     # Every message carries the daemon's clock and its rate, so the page computes ages
     # on the daemon's time (a demo or replay runs faster than the wall clock).
-    event = {**event, "now": d.now(), "rate": getattr(d.daemon.clock, "speed", 1.0)}
+    event = {**event, "now": d.now(), "rate": d.port.clock_rate()}
     await asyncio.wait_for(ws.send_str(_dumps(event)), SEND_TIMEOUT_S)
 
 
@@ -96,7 +96,7 @@ async def handler(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=16 * 1024)
     if not ws.can_prepare(request).ok:
         return error(400, "bad_request", "this path takes a WebSocket upgrade")
-    listener = d.daemon.hub.subscribe()  # before the snapshot: no event falls in between
+    listener = d.port.subscribe()  # before the snapshot: no event falls in between
     sender = None
     try:
         await ws.prepare(request)
@@ -108,7 +108,7 @@ async def handler(request: web.Request) -> web.StreamResponse:
         async for _msg in ws:
             pass  # the page sends nothing that matters; pongs are aiohttp's business
     finally:
-        d.daemon.hub.unsubscribe(listener)
+        d.port.unsubscribe(listener)
         d.sockets.pop(ws, None)
         if sender is not None:
             sender.cancel()

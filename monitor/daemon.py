@@ -30,6 +30,7 @@ from monitor.outputs.audit_trail import append_anchor, load_key, read_anchors
 from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
+from monitor.port import DaemonPort
 from monitor.store.reads import audit_inbox
 from monitor.store.retention import PRUNE_BATCH, prune_rejections
 from monitor.store.writes import delete_audit_inbox, replace_forecast_state
@@ -63,7 +64,7 @@ class Daemon:
         self,
         cfg: Config,
         clock: Clock = wall_clock,
-        routes: Callable[[web.Application, Daemon], None] | None = None,
+        routes: Callable[[web.Application, DaemonPort], None] | None = None,
     ):
         """`routes` adds the pages and API served beside /healthz and /metrics (the
         dashboard: commands/ wires it, so the daemon does not import it)."""
@@ -143,7 +144,7 @@ class Daemon:
             self.supervise(name, factory)
         app = make_app(self.problems, self.metrics, cfg["http.metrics_token"])
         if self.routes is not None:
-            self.routes(app, self)
+            self.routes(app, DaemonPort(self))
         self.http = web.AppRunner(app, access_log=None)
         await self.http.setup()
         site = web.TCPSite(self.http, cfg["http.host"], cfg["http.port"])
