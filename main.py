@@ -39,7 +39,7 @@ def build_parser() -> Parser:
     sub.add_parser("score", help="grade one bedside snapshot (JSON on stdin)")
     ex = with_config(sub.add_parser("export", help="a patient's stored observations"))
     ex.add_argument("--patient", required=True)
-    ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    ex.add_argument("--format", choices=("jsonl", "csv", "fhir"), default="jsonl")
     sim = sub.add_parser("simulate", help="bedside-device simulator (a ward over MQTT)")
     from devices.cli import add_arguments as simulate_arguments
 

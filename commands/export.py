@@ -1,4 +1,5 @@
-"""`export --patient ID`: a patient's stored observations, one line per time point."""
+"""`export --patient ID`: a patient's stored observations, one line per time point
+(jsonl, csv), or everything stored about the patient as a FHIR R4 Bundle (fhir)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import TextIO
 
 import orjson
 
-from monitor.clock import iso
+from commands.fhir_bundle import bundle
+from monitor.clock import iso, wall_clock
 from monitor.config import Config
-from monitor.store.reads import observation_rows
+from monitor.store.reads import observation_rows, patient_history
 from monitor.store.schema import VITAL_COLUMNS, open_readonly
 
 HEAD = ("ts", "patient_id", "ward", "bed")
@@ -29,7 +31,15 @@ def export(cfg: Config, patient_id: str, fmt: str, out: TextIO) -> int:
         return 2
     try:
         n = 0
-        if fmt == "csv":
+        if fmt == "fhir":
+            history = patient_history(conn, patient_id)
+            if history is not None and history["observations"]:
+                out.write(
+                    orjson.dumps(bundle(history, wall_clock()), option=orjson.OPT_INDENT_2).decode()
+                    + "\n"
+                )
+                n = len(history["observations"])
+        elif fmt == "csv":
             writer = csv.DictWriter(out, fieldnames=HEAD + tuple(VITAL_COLUMNS))
             writer.writeheader()
             for rec in rows(conn, patient_id):

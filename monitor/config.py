@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.config import AlertConfigError, AlertSettings, parse_alerting
 from monitor.clinical.thresholds import NAME as _NAME
@@ -141,6 +142,41 @@ SETTINGS: tuple[Setting, ...] = (
         "A reading timestamped further ahead of the daemon's clock is rejected.",
     ),
     Setting("ingest.max_past_s", 14 * 86400.0, "A reading older than this is rejected."),
+    Setting(
+        "ingest.local_timezone",
+        "",
+        'IANA zone (e.g. "Europe/Berlin") of device times sent without one (HL7 v2 local '
+        "time when MSH-7 has no zone either; FHIR gateways that drop the zone). Empty: such "
+        "times are rejected with a reason naming this key. A local time that a daylight-"
+        "saving change makes ambiguous or skips is always rejected.",
+    ),
+    Setting(
+        "ingest.ward_timezones",
+        [],
+        'Per-ward exceptions to ingest.local_timezone, as "WARD=Zone" (e.g. '
+        '["annex=Europe/London"]).',
+    ),
+    Setting(
+        "mllp.enabled",
+        False,
+        "true: listen for HL7 v2 ORU^R01 over MLLP (central stations and gateways: Philips "
+        "PIC iX, GE CARESCAPE Gateway, Mindray eGateway); each message is ACKed after commit.",
+    ),
+    Setting("mllp.host", "127.0.0.1", "MLLP listen address."),
+    Setting("mllp.port", 2575, "MLLP listen port (0: any free port)."),
+    Setting(
+        "mllp.locations",
+        [],
+        'Where a message goes, as "PV1-3.1/PV1-3.3=ward/bed" (e.g. ["7WEST/BED03=icu/3"]). '
+        "A location not listed goes to ward PV1-3.1, bed PV1-3.3 as sent.",
+    ),
+    Setting(
+        "mllp.idle_timeout_s",
+        900.0,
+        "A connection that sends nothing this long is closed (senders reconnect); a message "
+        "started must be complete within 30 s.",
+    ),
+    Setting("mllp.max_connections", 64, "Connections served at once; more are refused."),
     Setting(
         "state.publish_interval_s",
         0.05,
@@ -299,7 +335,7 @@ def _check(values: dict[str, Any]) -> list[str]:
     errors = []
     if values["mqtt.protocol"] not in ("5", "3.1.1"):
         errors.append('mqtt.protocol: must be "5" or "3.1.1"')
-    for key in ("mqtt.port", "http.port"):
+    for key in ("mqtt.port", "http.port", "mllp.port"):
         if not 0 <= values[key] <= 65535:
             errors.append(f"{key}: {values[key]} is not a port number")
     if not _NAME.match(values["mqtt.topic_prefix"]):
@@ -319,11 +355,54 @@ def _check(values: dict[str, Any]) -> list[str]:
         errors.append("http.login_workers: at least 1")
     if values["http.session_idle_s"] <= 0 or values["http.session_max_s"] <= 0:
         errors.append("http.session_idle_s, http.session_max_s: must be above 0")
+    errors += _check_ingest(values)
     errors += _tls_errors(values)
     if values["supervise.max_failures"] < 1:
         errors.append("supervise.max_failures: at least 1")
     if values["mqtt.embedded"] and values["mqtt.protocol"] != "3.1.1":
         errors.append('mqtt.embedded: the embedded broker needs mqtt.protocol = "3.1.1"')
+    return errors
+
+
+def zone(name: str) -> ZoneInfo | None:
+    """An IANA zone by name; None for "" (no site zone)."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+
+
+def _pair(entry: str, key: str, value_name: str) -> tuple[str, str]:
+    left, sep, right = entry.partition("=")
+    if not sep or not left.strip() or not right.strip():
+        raise ValueError(f'{key}: {entry!r} is not "{value_name}"')
+    return left.strip(), right.strip()
+
+
+def _check_ingest(values: dict[str, Any]) -> list[str]:
+    errors = []
+    try:
+        zone(values["ingest.local_timezone"])
+    except ValueError as e:
+        errors.append(f"ingest.local_timezone: {e}")
+    for entry in values["ingest.ward_timezones"]:
+        try:
+            ward, name = _pair(entry, "ingest.ward_timezones", "WARD=Zone")
+            zone(name)
+            if not _NAME.match(ward):
+                raise ValueError(f"ingest.ward_timezones: {ward!r} is not a ward name")
+        except ValueError as e:
+            errors.append(str(e) if str(e).startswith("ingest.") else f"ingest.ward_timezones: {e}")
+    for entry in values["mllp.locations"]:
+        try:
+            _, place = _pair(entry, "mllp.locations", "PV1-3.1/PV1-3.3=ward/bed")
+            ward, _, bed = place.partition("/")
+            if not (_NAME.match(ward) and _NAME.match(bed)):
+                raise ValueError(f"mllp.locations: {place!r} is not ward/bed")
+        except ValueError as e:
+            errors.append(str(e))
     return errors
 
 
@@ -383,6 +462,23 @@ class Config:
         key = self.values["audit.key_path"] or f"{db}.audit-key"
         anchor = self.values["audit.anchor_path"] or f"{db}.audit-anchor"
         return key, anchor
+
+    def timezones(self) -> tuple[ZoneInfo | None, dict[str, ZoneInfo]]:
+        """The site's zone for device times sent without one, and each ward's exception."""
+        wards = {}
+        for entry in self.values["ingest.ward_timezones"]:
+            ward, name = _pair(entry, "ingest.ward_timezones", "WARD=Zone")
+            wards[ward] = ZoneInfo(name)
+        return zone(self.values["ingest.local_timezone"]), wards
+
+    def mllp_locations(self) -> dict[str, tuple[str, str]]:
+        """'PV1-3.1/PV1-3.3' as sent -> (ward, bed)."""
+        table = {}
+        for entry in self.values["mllp.locations"]:
+            where, place = _pair(entry, "mllp.locations", "PV1-3.1/PV1-3.3=ward/bed")
+            ward, _, bed = place.partition("/")
+            table[where] = (ward, bed)
+        return table
 
     def windows(self) -> dict[str, tuple[float, float]]:
         """Per vital: (stale_after_s, lost_after_s)."""

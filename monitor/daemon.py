@@ -19,6 +19,7 @@ from alerts.audit import Anchor, utc
 from monitor import config
 from monitor.clock import Clock, iso, wall_clock
 from monitor.config import Config
+from monitor.ingest.mllp import MllpServer
 from monitor.ingest.mqtt import MqttEdge
 from monitor.ops.broker import start_broker
 from monitor.ops.http import make_app
@@ -52,6 +53,7 @@ TASK_ROLES = {
     "heartbeat": "the store is not checked while no reading arrives",
     "retention": "old rejections are not deleted (storage.rejections_keep_days)",
     "gc": "garbage collection runs with Python's defaults (longer pauses)",
+    "mllp": "HL7 from central stations over MLLP is not received",
 }
 RETENTION_EVERY_S = 3600.0
 WATCHDOG_EVERY_S = 1.0  # the state loop tells systemd it is alive at most this often
@@ -78,6 +80,7 @@ class Daemon:
         self.broker = None
         self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
+        self.mllp: MllpServer | None = None  # HL7 v2 over MLLP, when mllp.enabled
         self.supervisor = Supervisor(
             max_failures=cfg["supervise.max_failures"],
             window_s=cfg["supervise.window_s"],
@@ -132,6 +135,20 @@ class Daemon:
         self._audit_reader = self.store.reader()
         self.pipeline.on_committed = self._audit_received
         stop = self.stop_event
+        if cfg["mllp.enabled"]:
+            self.mllp = MllpServer(
+                host=cfg["mllp.host"],
+                port=cfg["mllp.port"],
+                prefix=cfg.prefix,
+                submit=self.pipeline.submit,
+                reject=self.pipeline.submit_rejection,
+                locations=cfg.mllp_locations(),
+                max_bytes=cfg["ingest.max_message_bytes"],
+                idle_timeout_s=cfg["mllp.idle_timeout_s"],
+                max_connections=cfg["mllp.max_connections"],
+                clock=self.clock,
+            )
+            await self.mllp.start()
         for name, factory in (
             ("pipeline", lambda: self.pipeline.run(stop)),
             ("mqtt", lambda: self.edge.run(stop)),
@@ -142,6 +159,9 @@ class Daemon:
             ("retention", self._retention_loop),
         ):
             self.supervise(name, factory)
+        if self.mllp is not None:
+            mllp = self.mllp
+            self.supervise("mllp", lambda: mllp.run(stop))
         app = make_app(self.problems, self.metrics, cfg["http.metrics_token"])
         if self.routes is not None:
             self.routes(app, DaemonPort(self))
@@ -425,6 +445,8 @@ class Daemon:
         self.stop_event.set()
         self.outbox.ready.set()
         self.edge.connected.set()  # release the publisher if it waits for a connection
+        if self.mllp is not None:  # stop receiving (what waits for its commit is ACKed)
+            await self.mllp.close()
         for name in ("mqtt", "pipeline"):  # stop receiving, then commit what was received
             task = self.supervisor.tasks[name]
             try:

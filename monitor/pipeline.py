@@ -111,12 +111,15 @@ class Pipeline:
             ward.restore(reader, list(admissions.active.values()))
         finally:
             reader.close()
+        local_tz, ward_tz = cfg.timezones()
         router = Router(
             cfg.prefix,
             admissions,
             max_bytes=cfg["ingest.max_message_bytes"],
             max_future_s=cfg["ingest.max_future_s"],
             max_past_s=cfg["ingest.max_past_s"],
+            local_tz=local_tz,
+            ward_tz=ward_tz,
             on_internal_error=lambda d, e: metrics.internal_errors.labels(d, e).inc(),
         )
         pipeline = cls(
@@ -171,6 +174,16 @@ class Pipeline:
         item = self.router.route(topic, payload, self.clock())
         item.done = asyncio.get_running_loop().create_future()
         self.metrics.received.labels(topic.rsplit("/", 1)[-1]).inc()
+        self.pending.append(item)
+        self.wakeup.set()
+        return await item.done
+
+    async def submit_rejection(self, topic: str, reason: str, payload: bytes) -> Item:
+        """Store and publish the rejection of a message that cannot even be routed (an
+        MLLP frame without a bed), and return it once committed."""
+        item = Item(topic, self.clock(), "reject", payload=payload[: self.rejected_payload_max])
+        item.reason = reason
+        item.done = asyncio.get_running_loop().create_future()
         self.pending.append(item)
         self.wakeup.set()
         return await item.done
@@ -324,6 +337,19 @@ class Pipeline:
                 m.duplicates.inc()
             elif item.kind == "vitals":
                 m.stored.inc(item.points)
+                if item.extra.get("skipped"):  # stored, but not all of it: say what was not
+                    self.outbox.put(
+                        f"{self.prefix}/rejected",
+                        orjson.dumps(
+                            {
+                                "topic": item.topic,
+                                "reason": "partly stored: " + "; ".join(item.extra["skipped"]),
+                                "received_ts": iso(item.received_ts),
+                                "partial": True,
+                                **item.extra,
+                            }
+                        ),
+                    )
 
     def _say_flood(self, item: Item) -> bool:
         """Publish this flood rejection now (True), or count it for the next one. What is

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import aiomqtt
 import orjson
 import pytest
+from hypothesis import settings
 
 from dashboard.web import setup as setup_dashboard
 from monitor import config
@@ -18,6 +19,11 @@ from monitor.daemon import Daemon
 from tests.support.brokers import TestBroker
 
 _ids = itertools.count()
+
+# No timing assertions in tests (timings belong to benchmarks/): Hypothesis's per-example
+# deadline (200 ms) fails property tests at random on a loaded, shared machine.
+settings.register_profile("crswatch", deadline=None)
+settings.load_profile("crswatch")
 
 
 @pytest.fixture(scope="session")

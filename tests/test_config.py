@@ -48,12 +48,38 @@ def test_shipped_config_loads_and_sets_spec_keys():
         ({"mqtt": {"embedded": True, "protocol": "5"}}, "embedded broker needs"),
         ({"alerts": {"tier2": {"chain": ["nobody"]}}}, "nobody"),
         ({"alerts": {"tier2_escalate_after_s": 60}}, "repeat"),
+        (
+            {"ingest": {"local_timezone": "CET+1"}},
+            "ingest.local_timezone: 'CET+1' is not an IANA time zone",
+        ),
+        ({"ingest": {"ward_timezones": ["icu"]}}, "ingest.ward_timezones: 'icu' is not"),
+        ({"ingest": {"ward_timezones": ["a b=UTC"]}}, "'a b' is not a ward name"),
+        ({"mllp": {"port": 65536}}, "mllp.port: 65536 is not a port number"),
+        ({"mllp": {"locations": ["7W/B3=icu"]}}, "mllp.locations: 'icu' is not ward/bed"),
     ],
 )
 def test_mistakes_are_refused_with_a_clear_message(data, message):
     with pytest.raises(config.ConfigError) as e:
         config.from_dict(data)
     assert message in str(e.value)
+
+
+def test_site_and_ward_time_zones_and_mllp_locations():
+    cfg = config.from_dict(
+        {
+            "ingest": {
+                "local_timezone": "Europe/Berlin",
+                "ward_timezones": ["annex=Europe/London"],
+            },
+            "mllp": {"locations": ["7 WEST/BED 3=icu/3"]},
+        }
+    )
+    site, wards = cfg.timezones()
+    assert str(site) == "Europe/Berlin" and {w: str(z) for w, z in wards.items()} == {
+        "annex": "Europe/London"
+    }
+    assert cfg.mllp_locations() == {"7 WEST/BED 3": ("icu", "3")}
+    assert config.from_dict({}).timezones() == (None, {})  # empty: no guess
 
 
 def test_every_mistake_is_reported_at_once():

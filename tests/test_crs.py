@@ -367,3 +367,23 @@ def test_decided_grade_is_its_own_lower_bound(s):
     else:
         assert g.at_least is None or 1 <= g.at_least <= 4
     assert g.reasons and all(isinstance(r, str) and r for r in g.reasons)
+
+
+# docs/clinical-decisions.md, "Oxygen a device reports": no device recorded, a flow or an
+# FiO2 above air reported by a device -> oxygen of an unknown device, at least grade 2.
+@pytest.mark.parametrize(
+    ("flow", "fio2", "at_least"),
+    [(6, None, 2), (None, 0.4, 2), (0.5, 0.21, 2), (0, 0.21, None), (None, None, None)],
+)
+def test_oxygen_a_device_reports_with_no_device_recorded(flow, fio2, at_least):
+    g = grade_of(o2_device=None, o2_flow_lpm=flow, fio2=fio2)
+    if at_least is None:  # nothing says oxygen: the device is unknown, grade 1 possible
+        assert lowest(g) == 1
+    else:
+        assert g.grade is None and g.at_least == at_least
+        assert any(r.startswith("oxygen given") and "device unknown" in r for r in g.reasons)
+
+
+def test_a_recorded_device_beats_the_reported_flow():
+    assert grade_of(o2_device="room_air", o2_flow_lpm=6).grade == 1
+    assert grade_of(o2_device="nasal_cannula", o2_flow_lpm=7).grade == 3

@@ -301,7 +301,7 @@ def _entries(n: int) -> dict:
 
 
 FHIR_REJECTED = [
-    (None, b"<Observation/>", "payload is not valid JSON"),
+    (None, b"<Observation/>", "payload is XML: CRSWatch reads FHIR JSON only"),
     ([], None, "expected a FHIR resource (a JSON object), got an array"),
     (
         {"resourceType": "Patient"},

@@ -220,16 +220,20 @@ HL7_REJECTED = [
     ),
     (
         msg(obx(status="X"), obx(value="")),
-        "no usable vital signs in message (1 OBX with status X, D or W, 1 OBX without a value)",
+        "no usable vital signs in message"
+        " (1 OBX with status X, D, W, I, N or O, 1 OBX without a value)",
     ),
-    (msg(obx(time="20261125115800")), "OBX #1: no time zone in OBX-14; CRSWatch requires one"),
     (
-        msg(obx(time=""), obr7="20261125115800"),
-        "OBX #1: no time zone in OBR-7; CRSWatch requires one",
+        msg(obx(time="20261125115800"), msh7="20261125115805"),
+        "OBX #1: no time zone in OBX-14 nor in MSH-7; set ingest.local_timezone",
+    ),
+    (
+        msg(obx(time=""), obr7="20261125115800", msh7="20261125115805"),
+        "OBX #1: no time zone in OBR-7 nor in MSH-7; set ingest.local_timezone",
     ),
     (
         msg(obx(time=""), obr7="", msh7="202611251158"),
-        "no time zone in MSH-7; CRSWatch requires one",
+        "OBX #1: no time zone in MSH-7; set ingest.local_timezone",
     ),
     (msg(obx(time=""), obr7="", msh7=""), "OBX #1: no time (OBX-14, OBR-7 and MSH-7 are empty)"),
     (msg(obx(time="20261125+0000")), "OBX #1: OBX-14 is not an HL7 time with minutes"),
@@ -248,8 +252,8 @@ HL7_REJECTED = [
     (msg(obx(value="80~81")), "OBX #1: OBX-5 is not one number"),
     (msg(obx(value="1e2")), "OBX #1: OBX-5 is not one number"),
     (msg(obx(value="NaN")), "OBX #1: OBX-5 is not one number"),
-    (msg(obx(status="")), "OBX #1: OBX-11 result status missing is not F, R, C or P"),
-    (msg(obx(status="I")), "OBX #1: OBX-11 result status 'I' is not F, R, C or P"),
+    (msg(obx(status="")), "OBX #1: OBX-11 result status missing is not one of F, C, R, P"),
+    (msg(obx(status="Z")), "OBX #1: OBX-11 result status 'Z' is not one of F, C, R, P, S, U"),
     (
         msg(obx(unit="266016^MDC_DIM_MMHG^MDC")),
         "OBX #1: OBX-6: unit 'mm[Hg]' is wrong for hr (expected /min, {beats}/min)",

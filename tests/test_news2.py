@@ -314,3 +314,13 @@ def test_lower_spo2_never_lowers_total_below_scale_2_normal(s, x, y):
 def test_scale_2_on_oxygen_higher_spo2_never_lowers_total(s, x, y):
     s = replace(s, spo2_scale=2, o2_device="hfnc")
     assert news2(replace(s, spo2=max(x, y))).total >= news2(replace(s, spo2=min(x, y))).total
+
+
+@pytest.mark.parametrize(
+    ("device", "flow", "fio2", "scored"),
+    [(None, 4, None, 2), (None, None, 0.35, 2), ("room_air", 4, None, 0), ("hfnc", None, None, 2)],
+)
+def test_oxygen_a_device_reports_scores_as_oxygen(device, flow, fio2, scored):
+    # docs/clinical-decisions.md: with no device recorded, a reported flow means oxygen
+    s = score_of(o2_device=device, o2_flow_lpm=flow, fio2=fio2)
+    assert s.scores["air_or_oxygen"] == scored and "air_or_oxygen" not in s.missing

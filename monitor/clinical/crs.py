@@ -17,6 +17,7 @@ from monitor.clinical.thresholds import (
     FEVER_C,
     LOW_FLOW_MAX_LPM,
     MAP_LOW,
+    ROOM_AIR_FIO2,
     SBP_LOW,
     SPO2_LOW,
     VASOPRESSIN,
@@ -119,6 +120,8 @@ def hypoxaemia(s: Snapshot) -> bool | None:
 def oxygenation(s: Snapshot) -> Component:
     """Hypoxia component from the oxygen device (CLINICAL.md: the device beats the flow)."""
     device = s.o2_device
+    if device is None and s.oxygen_reported():  # a device reports oxygen; which device, no
+        return Component(ANY_DEVICE_GRADE - {0}, (f"oxygen given{_reported(s)}, device unknown",))
     if device is None:
         if hypoxaemia(s):
             return Component(ANY_DEVICE_GRADE - {0}, ("oxygen device unknown", _low_spo2(s)))
@@ -133,6 +136,13 @@ def oxygenation(s: Snapshot) -> Component:
     grade = DEVICE_GRADE[device]
     assert grade is not None  # only room air and nasal cannula are decided elsewhere
     return Component.known(grade, f"oxygen by {DEVICE_NAME[device]}{flow}")
+
+
+def _reported(s: Snapshot) -> str:
+    parts = [f"{fmt(s.o2_flow_lpm)} L/min"] if s.o2_flow_lpm else []
+    if s.fio2 is not None and s.fio2 > ROOM_AIR_FIO2:
+        parts.append(f"FiO2 {fmt(round(s.fio2 * 100, 1))} %")
+    return " " + ", ".join(parts) if parts else ""
 
 
 def _low_spo2(s: Snapshot) -> str:

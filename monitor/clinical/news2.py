@@ -61,7 +61,9 @@ def cut_score(value: float, cuts: Cuts) -> int:
 
 
 def on_oxygen(s: Snapshot) -> bool | None:
-    return None if s.o2_device is None else s.o2_device != "room_air"
+    if s.o2_device is None:
+        return True if s.oxygen_reported() else None  # no device recorded, a flow reported
+    return s.o2_device != "room_air"
 
 
 def spo2_score(s: Snapshot) -> int | None:

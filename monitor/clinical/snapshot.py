@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.clinical.thresholds import ROOM_AIR_FIO2
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -40,3 +42,8 @@ class Snapshot:
     # where a person entered established values).
     hypotension_sustained: bool | None = None
     hypoxaemia_sustained: bool | None = None
+
+    def oxygen_reported(self) -> bool:
+        """A device reports oxygen given: a flow above 0 or an FiO2 above room air's (the
+        components of a pulse-oximetry Observation, a ventilator's FiO2)."""
+        return (self.o2_flow_lpm or 0) > 0 or (self.fio2 or 0) > ROOM_AIR_FIO2

@@ -1,97 +1,67 @@
 """HL7 v2 ORU^R01 from patient monitors (IHE PCD-01) -> Observations.
 
 The message: segments separated by CR (LF and CRLF tolerated, MLLP framing bytes 0x0b and
-0x1c removed); separators from MSH-1 and MSH-2; MSH-9 must be ORU^R01. Each OBX is read:
+0x1c removed); separators from MSH-1 and MSH-2; MSH-9 must be ORU^R01. MSH-11 processing
+ID D (debugging) or T (training) rejects the message: it is not patient data. Each OBX:
 - OBX-3: an MDC code (system MDC; the numeric code decides, the MDC_ name is a fallback
   for codes we do not know, and the two must not name different vitals) or a LOINC code
   (system LN). Codes CRSWatch does not read (device hierarchy, alarms, waveforms...) are
-  ignored, unless nothing usable is left.
-- OBX-11: F, R, C and P are used; X, D and W mean "no result / deleted / withdrawn" and the
-  OBX is skipped. Anything else rejects the message.
+  ignored, unless nothing usable is left. The MDC table is in monitor/clinical/codes.py.
+- OBX-11 (HL7 table 0085), decided per status: F final, C corrected, R not verified (what
+  monitors send for periodic numerics), P preliminary, S partial and U (changed to final)
+  are used. X (cannot be obtained), D (deleted), W (wrong), I (in process), N (not asked)
+  and O (order detail) are not results: the OBX is skipped. Anything else rejects.
+- OBX-8 test-data / demo-data (IEEE 11073 MeasurementStatus as IHE PCD gateways send it):
+  the OBX is skipped, not stored as patient data.
 - OBX-2 must be NM and OBX-5 one number; an empty OBX-5 or one of the "no value" codes of
   monitors (NO_VALUE) is skipped as absent rather than rejected, so an unplugged probe does
   not lose the other vitals of the bed.
 - OBX-6: an MDC unit or a UCUM unit that fits the vital; degF is converted to C.
-- the time: OBX-14, else OBR-7 of the OBX's OBR, else MSH-7; it must carry a zone.
-OBX of one time merge into one Observation; two different values of one vital at one
-time reject the message.
+- the time: OBX-14, else OBR-7 of the OBX's OBR, else MSH-7. A time without a zone takes
+  the zone of MSH-7 (HL7 v2: the sender's zone), else the site's zone (`local_tz`, config
+  ingest.local_timezone), else it is rejected with a reason naming that setting.
+A skipped OBX that carried a value is named in `notes` (published beside the stored
+message, never silent). OBX of one time merge into one Observation; two different values
+of one vital at one time reject the message.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import NamedTuple
 
+from monitor.clinical.codes import (
+    HL7_NOT_PATIENT_FLAGS,
+    HL7_NOT_PATIENT_PROCESSING,
+    LOINC_VITALS,
+    MDC_BY_CODE,
+    MDC_BY_NAME,
+    MDC_UNIT_BY_CODE,
+    MDC_UNIT_BY_NAME,
+)
 from monitor.ingest.messages import Observation, Rejected
 from monitor.ingest.validate import (
-    LOINC_VITALS,
+    LOCAL_TZ_HINT,
     ObservationSet,
     check_time,
     convert_unit,
+    local_time,
     normalise_unit,
     payload_bytes,
 )
 
-# MDC (IEEE 11073-10101) code, reference id, vital, rank. Of two sources of one vital, the
-# lower rank wins:
-# - heart rate: the ECG rate beats the pulse rate from the SpO2 probe, over the whole
-#   message (the pleth rate is only used when the message has no ECG heart rate).
-# - blood pressure: arterial beats cuff, per time point. A cuff reading is intermittent and
-#   carries its own time; an arterial line at the same moment is the better reading, but a
-#   cuff reading taken at another time is a measurement of its own and is kept.
-MDC_OBSERVATIONS: tuple[tuple[str, str, str, int], ...] = (
-    ("147842", "MDC_ECG_HEART_RATE", "hr", 0),
-    ("149530", "MDC_PULS_OXIM_PULS_RATE", "hr", 1),
-    ("151562", "MDC_RESP_RATE", "rr", 0),
-    ("150456", "MDC_PULS_OXIM_SAT_O2", "spo2", 0),
-    ("150344", "MDC_TEMP", "temp_c", 0),
-    ("150364", "MDC_TEMP_BODY", "temp_c", 0),
-    ("150368", "MDC_TEMP_CORE", "temp_c", 0),
-    ("150392", "MDC_TEMP_TYMP", "temp_c", 0),
-    ("188420", "MDC_TEMP_RECT", "temp_c", 0),
-    ("188424", "MDC_TEMP_ORAL", "temp_c", 0),
-    ("188428", "MDC_TEMP_EAR", "temp_c", 0),
-    ("188452", "MDC_TEMP_AXILLA", "temp_c", 0),
-    # 150388 MDC_TEMP_SKIN is left out on purpose: skin is not body temperature.
-    ("150301", "MDC_PRESS_CUFF_SYS", "sbp", 1),
-    ("150302", "MDC_PRESS_CUFF_DIA", "dbp", 1),
-    ("150303", "MDC_PRESS_CUFF_MEAN", "map", 1),
-    ("150021", "MDC_PRESS_BLD_NONINV_SYS", "sbp", 1),
-    ("150022", "MDC_PRESS_BLD_NONINV_DIA", "dbp", 1),
-    ("150023", "MDC_PRESS_BLD_NONINV_MEAN", "map", 1),
-    ("150033", "MDC_PRESS_BLD_ART_ABP_SYS", "sbp", 0),
-    ("150034", "MDC_PRESS_BLD_ART_ABP_DIA", "dbp", 0),
-    ("150035", "MDC_PRESS_BLD_ART_ABP_MEAN", "map", 0),
-    ("152196", "MDC_CONC_AWAY_O2_INSP", "fio2", 0),
-)
-MDC_BY_CODE = {code: (vital, rank) for code, _, vital, rank in MDC_OBSERVATIONS}
-MDC_BY_NAME = {name: (vital, rank) for _, name, vital, rank in MDC_OBSERVATIONS} | {
-    # names some vendors send with these or other numeric codes
-    "MDC_PRESS_BLD_ART_SYS": ("sbp", 0),
-    "MDC_PRESS_BLD_ART_DIA": ("dbp", 0),
-    "MDC_PRESS_BLD_ART_MEAN": ("map", 0),
-    "MDC_TEMP_AXIL": ("temp_c", 0),
-}
-
-# MDC units -> UCUM.
-MDC_UNITS: tuple[tuple[str, str, str], ...] = (
-    ("264864", "MDC_DIM_BEAT_PER_MIN", "{beats}/min"),
-    ("264928", "MDC_DIM_RESP_PER_MIN", "{breaths}/min"),
-    ("262688", "MDC_DIM_PERCENT", "%"),
-    ("266016", "MDC_DIM_MMHG", "mm[Hg]"),
-    ("268192", "MDC_DIM_DEGC", "Cel"),
-    ("266560", "MDC_DIM_FAHR", "[degF]"),
-    ("265216", "MDC_DIM_L_PER_MIN", "L/min"),
-    ("262144", "MDC_DIM_DIMLESS", "1"),
-)
-MDC_UNIT_BY_CODE = {code: ucum for code, _, ucum in MDC_UNITS}
-MDC_UNIT_BY_NAME = {name: ucum for _, name, ucum in MDC_UNITS} | {"MDC_DIM_DEGF": "[degF]"}
-
 LOINC_SYSTEM_NAMES = ("LN", "LOINC", "HTTP://LOINC.ORG")
-USED_STATUS = ("F", "R", "C", "P")
-SKIPPED_STATUS = ("X", "D", "W")
+USED_STATUS = ("F", "C", "R", "P", "S", "U")
+SKIPPED_STATUS = {
+    "X": "results cannot be obtained",
+    "D": "deleted",
+    "W": "wrong (withdrawn)",
+    "I": "in process, no result yet",
+    "N": "not asked",
+    "O": "order detail only",
+}
 # Values monitors send for "no value": IEEE 11073-20601 FLOAT NaN, NRes, +INF, -INF, and
 # the -999 of several vendors.
 NO_VALUE = frozenset({8388607.0, -8388608.0, 8388606.0, -8388606.0, -999.0})
@@ -121,13 +91,19 @@ def decode_hl7(
     now: float,
     max_future_s: float = 300.0,
     max_past_s: float = 14 * 86400.0,
+    local_tz: tzinfo | None = None,
+    notes: list[str] | None = None,
 ) -> list[Observation]:
-    """An ORU^R01 message -> Observations, oldest first."""
+    """An ORU^R01 message -> Observations, oldest first. `local_tz`: the site's zone for
+    times without one (when MSH-7 has none either); `notes` receives what was skipped."""
     segments = _segments(payload)
     seps = _separators(segments[0])
     msh = [""] + segments[0].split(seps.field)  # msh[n] is MSH-n, n >= 2
     _check_type(_get(msh, 9), seps)
-    times = {"OBR-7": "", "MSH-7": _get(msh, 7)}  # fallbacks for an OBX without OBX-14
+    _check_processing(_get(msh, 11), seps)
+    msh7 = _get(msh, 7).split(seps.component)[0].strip()
+    zone = _msh_zone(msh7, local_tz)
+    times = {"OBR-7": "", "MSH-7": msh7}  # fallbacks for an OBX without OBX-14
     readings: list[Reading] = []
     unused: Counter[str] = Counter()
     obx_count = 0
@@ -139,7 +115,7 @@ def decode_hl7(
             times["OBR-7"] = _get(fields, 7)
         elif fields[0] == "OBX":
             obx_count += 1
-            reading = _read_obx(fields, f"OBX #{obx_count}", seps, times, unused)
+            reading = _read_obx(fields, f"OBX #{obx_count}", seps, times, unused, zone, notes)
             if reading is not None:
                 ts, vital, rank, value, where = reading
                 ts = check_time(ts, now, max_future_s, max_past_s, f"{where}: time")
@@ -187,12 +163,34 @@ def _check_type(raw: str, seps: Separators) -> None:
         raise Rejected(f"MSH-9: message type {raw[:20]!r} is not ORU^R01")
 
 
+def _check_processing(raw: str, seps: Separators) -> None:
+    """MSH-11 processing ID D (debugging) or T (training): not patient data."""
+    pid = raw.split(seps.component)[0].strip().upper()
+    if pid in HL7_NOT_PATIENT_PROCESSING:
+        raise Rejected(
+            f"MSH-11 processing ID {pid} ({HL7_NOT_PATIENT_PROCESSING[pid]}): not patient "
+            "data, not stored; send production messages (P)"
+        )
+
+
+def _msh_zone(msh7: str, local_tz: tzinfo | None) -> tzinfo | None:
+    """The zone of a time sent without one: MSH-7's (the sender's), else the site's. An
+    impossible zone in MSH-7 gives none (a time that needs it is rejected, not guessed)."""
+    match = HL7_TIME.fullmatch(msh7)
+    if match and match.group(8):
+        offset = _offset(match.group(8))
+        return timezone(offset) if offset is not None else None
+    return local_tz
+
+
 def _read_obx(
     fields: list[str],
     where: str,
     seps: Separators,
     times: dict[str, str],
     unused: Counter[str],
+    zone: tzinfo | None,
+    notes: list[str] | None,
 ) -> Reading | None:
     """One OBX -> a Reading (ts not yet checked against the clock), or None if skipped."""
     known = _identify(_get(fields, 3).split(seps.repetition)[0], seps, where)
@@ -200,14 +198,25 @@ def _read_obx(
         unused["OBX with codes CRSWatch does not read"] += 1
         return None
     vital, rank = known
+    raw = _get(fields, 5).strip()
     status = _get(fields, 11).strip().upper()
     if status in SKIPPED_STATUS:
-        unused["OBX with status X, D or W"] += 1
+        unused["OBX with status X, D, W, I, N or O"] += 1
+        if raw and notes is not None:
+            notes.append(f"{where}: {vital} skipped: OBX-11 {status} ({SKIPPED_STATUS[status]})")
         return None
     if status not in USED_STATUS:
         shown = repr(status[:5]) if status else "missing"
-        raise Rejected(f"{where}: OBX-11 result status {shown} is not F, R, C or P")
-    raw = _get(fields, 5).strip()
+        raise Rejected(
+            f"{where}: OBX-11 result status {shown} is not one of {', '.join(USED_STATUS)}"
+            f" (results) or {', '.join(SKIPPED_STATUS)} (no result)"
+        )
+    flag = _not_patient_flag(_get(fields, 8), seps)
+    if flag:
+        unused["OBX flagged as test or demo data"] += 1
+        if raw and notes is not None:
+            notes.append(f"{where}: {vital} skipped: OBX-8 {flag} (not patient data)")
+        return None
     if not raw:
         unused["OBX without a value"] += 1
         return None
@@ -225,8 +234,17 @@ def _read_obx(
     for name, time_raw in (("OBX-14", _get(fields, 14)), *times.items()):
         time_raw = time_raw.split(seps.component)[0].strip()
         if time_raw:
-            return Reading(_hl7_time(time_raw, name, where), vital, rank, value, where)
+            return Reading(_hl7_time(time_raw, name, where, zone), vital, rank, value, where)
     raise Rejected(f"{where}: no time (OBX-14, OBR-7 and MSH-7 are empty)")
+
+
+def _not_patient_flag(raw: str, seps: Separators) -> str:
+    """The OBX-8 flag that marks test or demo data, or ''."""
+    for repetition in raw.split(seps.repetition):
+        for part in repetition.split(seps.component):
+            if part.strip().upper() in HL7_NOT_PATIENT_FLAGS:
+                return part.strip()[:20]
+    return ""
 
 
 def _identify(raw: str, seps: Separators, where: str) -> tuple[str, int] | None:
@@ -264,17 +282,25 @@ def _unit(raw: str, seps: Separators, where: str) -> str | None:
     return sent
 
 
-def _hl7_time(raw: str, name: str, where: str) -> float:
-    """HL7 TS YYYYMMDDHHMM[SS[.S[S[S[S]]]]]+/-ZZZZ -> epoch seconds."""
+def _offset(zone: str) -> timedelta | None:
+    """+HHMM / -HHMM -> its offset, None if impossible."""
+    hours, minutes = int(zone[1:3]), int(zone[3:5])
+    offset = timedelta(hours=hours, minutes=minutes)
+    if minutes >= 60 or offset > timedelta(hours=14):
+        return None
+    return -offset if zone[0] == "-" else offset
+
+
+def _hl7_time(raw: str, name: str, where: str, default_zone: tzinfo | None = None) -> float:
+    """HL7 TS YYYYMMDDHHMM[SS[.S[S[S[S]]]]][+/-ZZZZ] -> epoch seconds. Without a zone,
+    `default_zone` applies (MSH-7's, else the site's)."""
     match = HL7_TIME.fullmatch(raw)
     if not match:
         raise Rejected(f"{where}: {name} is not an HL7 time with minutes (YYYYMMDDHHMM[SS]+ZZZZ)")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    if zone is None:
-        raise Rejected(f"{where}: no time zone in {name}; CRSWatch requires one")
-    offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
     try:
-        if int(zone[3:5]) >= 60 or offset > timedelta(hours=14):
+        offset = _offset(zone) if zone is not None else None
+        if zone is not None and offset is None:
             raise ValueError
         moment = datetime(
             int(year),
@@ -284,11 +310,18 @@ def _hl7_time(raw: str, name: str, where: str) -> float:
             int(minute),
             int(second or 0),
             int((fraction or "0").ljust(6, "0")),
-            tzinfo=timezone(-offset if zone[0] == "-" else offset),
         )
-        return moment.timestamp()
+        if offset is not None:
+            return moment.replace(tzinfo=timezone(offset)).timestamp()
     except (ValueError, OverflowError):
         raise Rejected(f"{where}: {name} is not a valid date, time or zone") from None
+    if default_zone is None:
+        fields = name if name == "MSH-7" else f"{name} nor in MSH-7"
+        raise Rejected(f"{where}: no time zone in {fields}; {LOCAL_TZ_HINT}")
+    try:
+        return local_time(moment, default_zone, f"{where}: {name}")
+    except (ValueError, OverflowError):
+        raise Rejected(f"{where}: {name} is not a representable time") from None
 
 
 def _merge(readings: list[Reading]) -> ObservationSet:

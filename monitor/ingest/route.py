@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import tzinfo
 
 from monitor.clinical.thresholds import NAME
 from monitor.ingest import decode_fhir, decode_hl7, decode_json
@@ -19,8 +20,7 @@ from monitor.ingest.messages import Rejected
 log = logging.getLogger("crswatch.route")
 
 INBOUND = ("admit", "discharge", "vitals", "fhir", "hl7", "care", "device")
-VITALS_DECODERS = {
-    "vitals": ("json", decode_json.decode_vitals),
+DEVICE_DECODERS = {
     "fhir": ("fhir", decode_fhir.decode_fhir),
     "hl7": ("hl7", decode_hl7.decode_hl7),
 }
@@ -35,6 +35,8 @@ class Router:
         max_bytes: int,
         max_future_s: float,
         max_past_s: float,
+        local_tz: tzinfo | None = None,
+        ward_tz: dict[str, tzinfo] | None = None,
         on_internal_error: Callable[[str, str], None] = lambda decoder, exc: None,
     ):
         """`on_internal_error(decoder, exception name)` counts a decoder's bug."""
@@ -44,6 +46,9 @@ class Router:
         self.admissions = admissions
         self.max_bytes = max_bytes
         self.limits = {"max_future_s": max_future_s, "max_past_s": max_past_s}
+        # The zone of device times sent without one (HL7 v2, FHIR): the ward's, else the site's.
+        self.local_tz = local_tz
+        self.ward_tz = ward_tz or {}
 
     def route(self, topic: str, payload: bytes, now: float) -> Item:
         item = Item(topic=topic, received_ts=now, kind="reject", payload=payload)
@@ -93,12 +98,17 @@ class Router:
             self._discharge(item, payload, now)
         else:
             record = self.admissions.get(ward, bed)
+            notes: list[str] = []
             if kind == "care":
                 body = decode_json.decode_care(payload, now, **self.limits)
                 item.source = "care"
+            elif kind == "vitals":
+                item.source = "json"
+                body = decode_json.decode_vitals(payload, now, **self.limits)
             else:
-                item.source, decode = VITALS_DECODERS[kind]
-                body = decode(payload, now, **self.limits)
+                item.source, decode = DEVICE_DECODERS[kind]
+                zone = self.ward_tz.get(ward, self.local_tz)
+                body = decode(payload, now, **self.limits, local_tz=zone, notes=notes)
             if record is None:
                 raise Rejected("no patient is admitted to this bed")
             first = min(o.ts for o in body) if kind != "care" else body.ts
@@ -106,6 +116,8 @@ class Router:
                 raise Rejected("timestamped before the admission of the patient in this bed")
             item.kind = "care" if kind == "care" else "vitals"
             item.record, item.body = record, body
+            if kind in DEVICE_DECODERS and notes:
+                item.extra = {"skipped": notes}  # stored without these: said beside it
         if item.kind != "reject":
             item.payload = b""
 

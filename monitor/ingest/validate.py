@@ -1,15 +1,15 @@
 """Checks shared by every decoder: times, vital values, units, and merging by time.
 
 Everything here raises `Rejected` with a short reason that names the field and, where it
-helps, the offending value; never a whole payload. The code tables that more than one
-format uses (LOINC for FHIR and HL7, UCUM units) live here too.
+helps, the offending value; never a whole payload. The units senders write (UCUM and
+their aliases) live here; the code tables (LOINC, MDC) in monitor/clinical/codes.py.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import orjson
@@ -19,28 +19,6 @@ from monitor.ingest.messages import ACVPU, VITAL_RANGES, Observation, Rejected
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # no bedside message comes near this
 MAX_OBSERVATIONS = 1000  # elements of a JSON array, Observations of a Bundle
-
-# LOINC (http://loinc.org) codes of the vitals CRSWatch reads, for FHIR and HL7 (LN).
-LOINC_VITALS: dict[str, str] = {
-    "8867-4": "hr",  # Heart rate
-    "9279-1": "rr",  # Respiratory rate
-    "59408-5": "spo2",  # Oxygen saturation ... by Pulse oximetry
-    "2708-6": "spo2",  # Oxygen saturation in Arterial blood (FHIR vital-signs SpO2)
-    "8310-5": "temp_c",  # Body temperature
-    "8331-1": "temp_c",  # Oral temperature
-    "8332-9": "temp_c",  # Rectal temperature
-    "8333-7": "temp_c",  # Tympanic membrane temperature
-    "8328-7": "temp_c",  # Axillary temperature
-    "8329-5": "temp_c",  # Body temperature - Core
-    "8480-6": "sbp",  # Systolic blood pressure
-    "8462-4": "dbp",  # Diastolic blood pressure
-    "8478-0": "map",  # Mean blood pressure
-    "3151-8": "o2_flow_lpm",  # Inhaled oxygen flow rate
-    "3150-0": "fio2",  # Inhaled oxygen concentration
-}
-LOINC_BP_PANELS = frozenset({"85354-9", "55284-4"})  # components carry sbp/dbp/map
-LOINC_SYSTEMS = frozenset({"http://loinc.org", "urn:oid:2.16.840.1.113883.6.1"})
-UCUM_SYSTEM = "http://unitsofmeasure.org"
 
 
 # Units: what senders write (lower-cased) -> the UCUM code we reason with.
@@ -154,11 +132,19 @@ def check_time(
 
 
 def parse_time(
-    value: object, now: float, max_future_s: float, max_past_s: float, field: str = "ts"
+    value: object,
+    now: float,
+    max_future_s: float,
+    max_past_s: float,
+    field: str = "ts",
+    local: bool = False,
+    local_tz: tzinfo | None = None,
 ) -> float:
-    """ISO 8601 with a zone or epoch seconds, inside the accepted window."""
+    """ISO 8601 with a zone or epoch seconds, inside the accepted window. With `local`
+    (device formats), a time without a zone is read in `local_tz`, or rejected with a
+    reason naming the setting when there is none."""
     try:
-        ts = parse_ts(value, field)
+        ts = parse_local_ts(value, field, local_tz) if local else parse_ts(value, field)
     except (ValueError, OverflowError, OSError):  # a datetime the platform cannot hold
         raise Rejected(f"{field}: not a representable time") from None
     return check_time(ts, now, max_future_s, max_past_s, field)
@@ -292,3 +278,38 @@ def parse_ts(value: object, field: str = "ts") -> float:
     if value is None:
         raise Rejected(f"{field}: missing")
     raise Rejected(f"{field}: expected ISO 8601 with a zone or epoch seconds")
+
+
+def parse_local_ts(value: object, field: str, local_tz: tzinfo | None) -> float:
+    """As parse_ts, but an ISO 8601 time without a zone is read in `local_tz` (the
+    site's zone, config ingest.local_timezone) when one is set."""
+    if local_tz is not None and isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            return local_time(parsed, local_tz, field)
+    try:
+        return parse_ts(value, field)
+    except Rejected as exc:
+        if "without a zone" in exc.reason:
+            raise Rejected(exc.reason + f"; {LOCAL_TZ_HINT}") from None
+        raise
+
+
+LOCAL_TZ_HINT = "set ingest.local_timezone to read such times in the site's zone"
+
+
+def local_time(naive: datetime, zone: tzinfo, field: str) -> float:
+    """A wall-clock time of `zone` -> epoch seconds. A time that does not exist (skipped
+    by a daylight-saving change) or happens twice (the repeated hour) is rejected: which
+    instant it means cannot be known, and a guess is not a measurement."""
+    first = naive.replace(tzinfo=zone, fold=0)
+    second = naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        raise Rejected(
+            f"{field}: local time {naive.isoformat()} is ambiguous or does not exist in "
+            f"{zone} (daylight-saving change); send it with a zone"
+        )
+    return first.timestamp()

@@ -33,7 +33,14 @@ from monitor.clinical.crs import crs_grade
 from monitor.clinical.icans import icans_grade
 from monitor.clinical.news2 import news2
 from monitor.clinical.snapshot import Snapshot
-from monitor.clinical.thresholds import FEVER_C, MAP_LOW, MASKING_DRUGS, SBP_LOW, SPO2_LOW
+from monitor.clinical.thresholds import (
+    FEVER_C,
+    MAP_LOW,
+    MASKING_DRUGS,
+    ROOM_AIR_FIO2,
+    SBP_LOW,
+    SPO2_LOW,
+)
 from monitor.clock import iso
 from monitor.ingest.messages import VITALS, Admission, CareEvent, Observation
 from monitor.state.assessment import Assessment
@@ -199,6 +206,12 @@ class BedState:
         clock = self._device_clock(t)
         neuro, neuro_acvpu = self._neuro_at(t)
         device, flow, fio2 = self._oxygen_at(t)
+        if device == "room_air" and self._oxygen.at(t) is None:
+            # no oxygen recorded in this admission, but a device reports a flow or an FiO2
+            # above air (a pulse oximeter's components): on oxygen, device unknown
+            flow_now, fio2_now = v["o2_flow_lpm"], v["fio2"]
+            if (flow_now or 0) > 0 or (fio2_now or 0) > ROOM_AIR_FIO2:
+                device = None
         no_bp = v["sbp"] is None and v["map"] is None
         return Snapshot(
             temp_c=v["temp_c"],
