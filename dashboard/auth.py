@@ -103,7 +103,7 @@ def session_user(d, th: str, via: str, touch: bool = True) -> User | None:
     """The user of a live session, or None (unknown, expired, idle too long, disabled,
     or made before its account last changed)."""
     row = session_row(d.db, th)
-    now = d.now()
+    now = d.wall_now()  # sessions live in wall time, even under the demo's fast clock
     if row is None or row["expires_ts"] <= now or row["disabled"]:
         return None
     if row["changed_ts"] is not None and row["created_ts"] < row["changed_ts"]:

@@ -66,7 +66,7 @@ class Dashboard:
         self.session_idle_s = cfg["http.session_idle_s"]
         self.public_url = cfg["http.public_url"].rstrip("/")
         self.last_seen: dict[str, float] = {}  # token hash -> when last used
-        self.started = port.now()
+        self.started = port.wall_now()
         self.gate = Gate(cfg["http.login_workers"], cfg["http.login_queue"])
         self.refusals = Refusals()
         self.viewed: dict[tuple[str, str], float] = {}  # (user, patient) -> audited at
@@ -89,6 +89,12 @@ class Dashboard:
     def now(self) -> float:
         return self.port.now()
 
+    def wall_now(self) -> float:
+        """The wall clock under the daemon's clock, for sessions, lock-outs and the login
+        throttle: a login lasts a shift of real time even when the daemon's clock is
+        simulated (the demo's SimClock runs 120x); otherwise the daemon's clock."""
+        return self.port.wall_now()
+
     async def audit(
         self, name: str, actor: str, detail: dict[str, Any], alert_id: str | None = None
     ) -> None:
@@ -107,16 +113,16 @@ class Dashboard:
 
     def refused(self, request: web.Request, kind: str, name: str | None = None) -> None:
         """Count a refused request for the per-minute summary (guard/refusals.py)."""
-        self.refusals.count(self.now(), request.remote or "?", kind, name, request.path)
+        self.refusals.count(self.wall_now(), request.remote or "?", kind, name, request.path)
 
     def prune_sessions(self) -> None:
         """Forget when sessions idle past the timeout were last used (they are over)."""
-        now = self.now()
+        now = self.wall_now()
         for th in [t for t, seen in self.last_seen.items() if now - seen > self.session_idle_s]:
             del self.last_seen[th]
 
     async def flush_refusals(self, everything: bool = False) -> None:
-        for summary in self.refusals.take(self.now(), everything):
+        for summary in self.refusals.take(self.wall_now(), everything):
             await self.audit("security.refused", "anonymous", summary)
 
     async def end_sessions(

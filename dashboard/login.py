@@ -85,7 +85,7 @@ async def login(request: web.Request) -> web.Response:
     source = request.remote or "?"
     try:
         async with d.gate.admitted():
-            wait = d.gate.sources.wait_s(source, d.now())
+            wait = d.gate.sources.wait_s(source, d.wall_now())
             if wait:
                 return _throttled(request, wait, name)
             async with d.gate.account(name):
@@ -100,7 +100,7 @@ async def login(request: web.Request) -> web.Response:
 async def _login(request: web.Request, name: str, password: str, source: str) -> web.Response:
     d = dash(request)
     gate = d.gate
-    now = d.now()
+    now = d.wall_now()
     wait = gate.sources.wait_s(source, now)  # again: other logins of this address ended
     if wait:
         return _throttled(request, wait, name)
@@ -119,7 +119,7 @@ async def _login(request: web.Request, name: str, password: str, source: str) ->
         ok = await gate.verify(row["password_hash"] if row else _DUMMY_HASH, password)
         ok = ok and row is not None and not row["disabled"]
     finally:
-        gate.sources.end(source, d.now(), failed=not ok)
+        gate.sources.end(source, d.wall_now(), failed=not ok)
     if not ok:
         d.refused(request, "login_failed", name)
         if row is None:

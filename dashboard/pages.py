@@ -4,18 +4,22 @@ the WebSocket. No inline script or style anywhere (the CSP allows only 'self')."
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from monitor.clinical.thresholds import DEVICE_NAME, O2_DEVICES
 
+from .alerts_api import MAX_SNOOZE_S
 from .auth import LOGIN_COOKIE, authenticate, current
 from .core import dash
 from .login import new_login_token
+from .ws import clock_fields
 
 TEMPLATES = Path(__file__).parent / "templates"
 UPLOT = (
@@ -40,6 +44,25 @@ def _template(name: str) -> Template:
 
 def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _clock(request: web.Request) -> dict[str, str]:
+    """The daemon's clock and the ward's zone (the zone its reasons are written in), so
+    the page shows ages and times right from its first paint; the longest snooze the
+    server grants, so the page offers no more."""
+    d = dash(request)
+    fields = clock_fields(d)
+    settings = getattr(d.alerts, "settings", None)
+    zone = getattr(settings, "timezone", "UTC") or "UTC"
+    longest = min(MAX_SNOOZE_S, getattr(settings, "max_snooze_s", MAX_SNOOZE_S))
+    now = datetime.fromtimestamp(fields["now"], ZoneInfo(zone))
+    return {
+        "now": f"{fields['now']:.3f}",
+        "rate": f"{fields['rate']:g}",
+        "zone": _esc(zone),
+        "max_snooze": f"{longest:.0f}",
+        "clock": _esc(now.strftime("%-d %b %H:%M:%S %Z")),
+    }
 
 
 def render(
@@ -70,6 +93,7 @@ def render(
         main_attrs=main_attrs,
         body=body,
         scripts=f'<script type="module" src="/static/js/{script}"></script>',
+        **_clock(request),
     )
     return web.Response(text=text, content_type="text/html")
 

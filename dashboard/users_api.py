@@ -23,7 +23,7 @@ from .core import ApiError, body, dash, json
 async def list_users(request: web.Request) -> web.Response:
     require(request, "users")
     d = dash(request)
-    now = d.now()
+    now = d.wall_now()
     rows = account_rows(d.db)
     live: dict[str, int] = {}
     for user in d.sockets.values():
@@ -59,7 +59,7 @@ async def create_user(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid", str(e)) from None
     d = dash(request)
     password_hash = await asyncio.to_thread(hash_password, password)
-    now = d.now()
+    now = d.wall_now()
 
     def create(conn):
         if accounts.role_of(conn, name) is not None:
@@ -78,7 +78,7 @@ async def change_user(request: web.Request) -> web.Response:
     admin = require(request, "users")
     name, action = request.match_info["name"], request.match_info["action"]
     d = dash(request)
-    now = d.now()
+    now = d.wall_now()
     detail: dict = {"username": name}
     if action in ("role", "password"):
         data = await body(request)

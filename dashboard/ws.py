@@ -33,6 +33,18 @@ POLL_S = 1.0  # how often an idle sender checks whether its listener overflowed
 SESSION_CHECK_S = 2.0  # how often the session is checked (a change made by the CLI)
 
 
+def clock_fields(d: Dashboard) -> dict[str, Any]:
+    """The daemon's clock as every page and live message carries it: its now (epoch s),
+    its rate (1 on a ward; the demo's simulated speed), and, when the demo paces itself,
+    the speed asked for and how many simulated seconds the daemon is behind the ward."""
+    out: dict[str, Any] = {"now": d.now(), "rate": d.port.clock_rate()}
+    pacing = d.port.pacing()
+    if pacing is not None:
+        out["asked_rate"] = pacing.asked
+        out["behind_s"] = pacing.behind_s
+    return out
+
+
 def _dumps(event: dict[str, Any]) -> str:
     return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
@@ -40,7 +52,7 @@ def _dumps(event: dict[str, Any]) -> str:
 async def _send(ws: web.WebSocketResponse, event: dict[str, Any], d: Dashboard) -> None:
     # Every message carries the daemon's clock and its rate, so the page computes ages
     # on the daemon's time (a demo or replay runs faster than the wall clock).
-    event = {**event, "now": d.now(), "rate": d.port.clock_rate()}
+    event = {**event, **clock_fields(d)}
     await asyncio.wait_for(ws.send_str(_dumps(event)), SEND_TIMEOUT_S)
 
 

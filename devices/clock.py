@@ -1,5 +1,9 @@
 """The simulated clock: sim time = start + (wall - wall_start) * speed.
 
+Its pace may change while it runs (`set_speed`: the demo slows down rather than let the
+daemon fall behind): the simulated time then goes on from where it is, at the new pace,
+never jumping or going back.
+
 One SimClock is shared by the simulator (it publishes each reading when the clock reaches
 the reading's ts) and, in `./run demo`, by the daemon (`Daemon(cfg, clock=clock)`): both
 then agree on "now", so nothing the simulator sends is ever in the daemon's future.
@@ -34,13 +38,24 @@ class SimClock:
         self.speed = float(speed)
         self.wall = wall
         self.wall_start = wall() if wall_start is None else float(wall_start)
+        # where the current pace started (start_sim_ts stays the simulation's start)
+        self._base_sim, self._base_wall = self.start_sim_ts, self.wall_start
 
     def __call__(self) -> float:
-        return self.start_sim_ts + (self.wall() - self.wall_start) * self.speed
+        return self._base_sim + (self.wall() - self._base_wall) * self.speed
 
     def wall_at(self, sim_ts: float) -> float:
-        """The wall time at which the simulated clock reads `sim_ts`."""
-        return self.wall_start + (sim_ts - self.start_sim_ts) / self.speed
+        """The wall time at which the simulated clock reads `sim_ts` (at the current pace)."""
+        return self._base_wall + (sim_ts - self._base_sim) / self.speed
+
+    def set_speed(self, speed: float) -> None:
+        """From now on, `speed` simulated seconds per wall second; now stays now."""
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a positive number, not {speed!r}")
+        wall = self.wall()
+        self._base_sim = self._base_sim + (wall - self._base_wall) * self.speed
+        self._base_wall = wall
+        self.speed = float(speed)
 
     def __repr__(self) -> str:
         return f"SimClock(start_sim_ts={self.start_sim_ts!r}, speed={self.speed!r})"

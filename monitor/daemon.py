@@ -37,6 +37,8 @@ from monitor.store.retention import PRUNE_BATCH, prune_rejections
 from monitor.store.writes import delete_audit_inbox, replace_forecast_state
 
 log = logging.getLogger("crswatch")
+# How long /healthz reports that publications were dropped from a full outbox.
+DROPPED_SHOWN_S = 600.0
 # Packets waiting in paho for the socket beyond which the state loop waits.
 STATE_BACKLOG_MAX = 10_000
 # The share of the event loop's time the state passes may take, and the beds a pass
@@ -75,11 +77,13 @@ class Daemon:
         self.clock = clock
         self.stop_event = asyncio.Event()
         self.metrics = Metrics()
-        self.outbox = Outbox()
+        self.outbox = Outbox(on_drop=self._publish_dropped)
+        self.dropped_last: float | None = None  # wall time of the last dropped publication
         self.connected = False
         self.broker = None
         self.hub = Hub()  # live changes for the dashboard's WebSockets
         self.http_port: int | None = None
+        self.publish_failing_since: float | None = None  # wall time of the first failure
         self.mllp: MllpServer | None = None  # HL7 v2 over MLLP, when mllp.enabled
         self.supervisor = Supervisor(
             max_failures=cfg["supervise.max_failures"],
@@ -182,6 +186,12 @@ class Daemon:
         a failure is logged, alerted (tier 3), shown on /healthz and restarted."""
         return self.supervisor.start(name, factory)
 
+    def _publish_dropped(self, n: int) -> None:
+        if self.dropped_last is None or time.time() - self.dropped_last >= DROPPED_SHOWN_S:
+            log.error("outbox full: the oldest MQTT publication dropped (more may follow)")
+        self.dropped_last = time.time()
+        self.metrics.publish_dropped.inc(n)
+
     def problems(self) -> list[str]:
         out = []
         if not self.connected:
@@ -191,6 +201,16 @@ class Daemon:
         if session := self.edge.session_problem():
             out.append(f"session: taken over ({session})")
         out += self.supervisor.problems()
+        if self.dropped_last is not None and time.time() - self.dropped_last < DROPPED_SHOWN_S:
+            out.append(
+                f"mqtt publish: {self.outbox.dropped} publication(s) dropped from the full "
+                "outbox (oldest first); the alerts stay stored and on the dashboard"
+            )
+        if self.publish_failing_since is not None:
+            out.append(
+                f"mqtt publish: failing for {time.time() - self.publish_failing_since:.0f} s, "
+                f"{len(self.outbox.queue)} waiting (retried, none dropped)"
+            )
         return out
 
     def faults(self) -> list[tuple[str, str]]:
@@ -422,8 +442,14 @@ class Daemon:
                 return
 
     async def _publish_loop(self) -> None:
+        """The outbox (alerts) onto MQTT, in order. A publication that fails or times out
+        is put back at the head and retried; each failure is counted
+        (crswatch_publish_failures_total) and, until one goes through again, is a problem
+        on /healthz. Nothing is dropped here."""
         queue = self.outbox.queue
+        waiting = self.metrics.publish_waiting
         while not self.stop_event.is_set():
+            waiting.set(len(queue))
             if not queue:
                 self.outbox.ready.clear()
                 await self.outbox.ready.wait()
@@ -437,8 +463,14 @@ class Daemon:
                 raise
             failed = [m for m, ok in zip(chunk, results, strict=True) if not ok]
             if failed:
+                self.metrics.publish_failures.inc(len(failed))
+                if self.publish_failing_since is None:
+                    self.publish_failing_since = time.time()
                 queue.extendleft(reversed(failed))
+                waiting.set(len(queue))
                 await self._sleep(0.5)
+            else:
+                self.publish_failing_since = None
 
     async def stop(self) -> None:
         self.notifier.notify("STOPPING=1")

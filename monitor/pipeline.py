@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 import orjson
 
@@ -31,13 +32,24 @@ FLOOD_ROW_S = 60.0  # a flooding bucket's rejections: one stored row (with its c
 
 
 class Outbox:
-    """What the daemon publishes, in order; kept across reconnects (bounded)."""
+    """What the daemon publishes, in order; kept across reconnects (bounded). When full
+    (the broker has been unreachable for a long time), the oldest publication gives way:
+    counted in `dropped` and reported by `on_drop`, never silently (the alert itself is
+    stored either way; what is lost is its MQTT copy)."""
 
-    def __init__(self, limit: int = 100_000):
-        self.queue: deque[tuple[str, bytes, int, bool]] = deque(maxlen=limit)
+    def __init__(self, limit: int = 100_000, on_drop: Callable[[int], None] | None = None):
+        self.queue: deque[tuple[str, bytes, int, bool]] = deque()
+        self.limit = limit
+        self.dropped = 0
+        self.on_drop = on_drop
         self.ready = asyncio.Event()
 
     def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        if len(self.queue) >= self.limit:
+            self.queue.popleft()
+            self.dropped += 1
+            if self.on_drop is not None:
+                self.on_drop(1)
         self.queue.append((topic, payload, qos, retain))
         self.ready.set()
 

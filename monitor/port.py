@@ -25,6 +25,8 @@ class DashboardPort(Protocol):
 
     def now(self) -> float: ...
     def clock_rate(self) -> float: ...
+    def wall_now(self) -> float: ...
+    def pacing(self) -> Any: ...
     def beds(self, ward: str | None = None) -> list[dict]: ...
     def state_of(self, patient_id: str) -> dict | None: ...
     def admission_in(self, ward: str, bed: str) -> AdmissionRecord | None: ...
@@ -60,6 +62,15 @@ class DaemonPort:
     def clock_rate(self) -> float:
         """How fast the daemon's clock runs (a demo or replay runs faster)."""
         return getattr(self._d.clock, "speed", 1.0)
+
+    def wall_now(self) -> float:
+        """The wall clock under the daemon's (the demo's SimClock keeps it as `.wall`)."""
+        wall = getattr(self._d.clock, "wall", None)
+        return wall() if callable(wall) else self._d.clock()
+
+    def pacing(self) -> Any:
+        """The demo's pacing (asked speed, how far behind), or None on a ward."""
+        return getattr(self._d, "pacing", None)
 
     # -- the ward -------------------------------------------------------------------------
     def beds(self, ward: str | None = None) -> list[dict]:

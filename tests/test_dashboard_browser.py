@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import wait_for
+from tests.support.browser import ARGS, CHROMIUM, Watch, login
 from tests.support.dashboard import PASSWORD, admit, make_user, url
 from tests.support.db import query
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NORMAL = {"hr": 78, "rr": 14, "spo2": 97, "sbp": 124, "dbp": 76, "map": 92, "acvpu": "A"}
 SICK = {
     "hr": 136,
@@ -49,30 +40,6 @@ async def browser():
         b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
         await b.close()
-
-
-class Watch:
-    """Every page error and console error of a page, to fail on."""
-
-    def __init__(self, page):
-        self.errors: list[str] = []
-        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        page.on(
-            "console",
-            lambda m: (
-                m.type == "error"
-                and self.errors.append(f"console: {m.text} ({m.location.get('url')})")
-            ),
-        )
-
-
-async def login(page, d, name: str):
-    await page.goto(url(d, "/"))
-    await page.wait_for_url(re.compile(r"/login\?next="))
-    await page.fill("#username", name)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(url(d, "/"))
 
 
 async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher, browser, tmp_path):

@@ -83,3 +83,19 @@ async def test_both_protocol_versions_work(tmp_path, make_daemon, publisher, bro
     d = await make_daemon(daemon_config(broker, tmp_path, mqtt={"protocol": protocol}))
     await admit(publisher, d.cfg.prefix, time.time())
     await wait_for(lambda: count(d.cfg["storage.path"], "admissions") == 1)
+
+
+async def test_a_full_outbox_drops_its_oldest_publication_loudly(make_daemon):
+    """After a very long broker outage the outbox is full: the oldest MQTT copy of an alert
+    gives way, and that is counted on /metrics and said on /healthz, never silent."""
+    d = await make_daemon()
+    d.edge.connected.clear()  # the publisher waits, as while the broker is away
+    d.outbox.limit = 2
+    for n in range(3):
+        d.outbox.put(f"crs/w1/alerts/{n}", b"{}")
+    assert [m[0] for m in d.outbox.queue] == ["crs/w1/alerts/1", "crs/w1/alerts/2"]
+    assert d.metrics.registry.get_sample_value("crswatch_publish_dropped_total") == 1
+    status, body = await health(d)
+    assert status == 503
+    assert any("1 publication(s) dropped" in p for p in body["problems"])
+    d.edge.connected.set()

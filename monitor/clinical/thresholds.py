@@ -69,6 +69,28 @@ MASKING_DRUGS = frozenset(
 STEROIDS = frozenset(
     {"dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone"}
 )
+# The unit a dose of each drug is given in. A care event carries the number only (SPEC.md):
+# the dashboard's entry form asks for this unit and every list shows it beside the number
+# ("tocilizumab 8 mg/kg"); a drug not listed shows "unit not recorded", never a guess.
+DOSE_UNITS = {
+    "tocilizumab": "mg/kg",
+    "siltuximab": "mg/kg",
+    "anakinra": "mg",
+    "dexamethasone": "mg",
+    "methylprednisolone": "mg",
+    "hydrocortisone": "mg",
+    "prednisolone": "mg",
+    "prednisone": "mg",
+    "paracetamol": "mg",
+    "acetaminophen": "mg",
+    "ibuprofen": "mg",
+    "metamizole": "mg",
+    "norepinephrine": "mcg/kg/min",
+    "epinephrine": "mcg/kg/min",
+    "phenylephrine": "mcg/kg/min",
+    "dopamine": "mcg/kg/min",
+    "vasopressin": "units/min",
+}
 
 # -- Drug vocabulary (closed): what a care event may name -----------------------------
 # A care event's drug is matched against these after normalisation (`drug_key`: Unicode
@@ -190,4 +212,5 @@ def meta() -> dict:
         "vasopressors": sorted(VASOPRESSORS),
         "medications": sorted(MEDICATIONS),
         "vital_units": {k: v[2] for k, v in VITAL_RANGES.items()},
+        "dose_units": dict(DOSE_UNITS),
     }

@@ -72,6 +72,23 @@ class Metrics:
             ["measure"],
             registry=r,
         )
+        self.publish_failures = Counter(
+            "crswatch_publish_failures_total",
+            "Publications on MQTT (alerts) that failed or timed out: each is kept and "
+            "retried until the broker takes it, never dropped",
+            registry=r,
+        )
+        self.publish_dropped = Counter(
+            "crswatch_publish_dropped_total",
+            "Publications (alerts) dropped from a full outbox, oldest first, after a long "
+            "broker outage (the alerts themselves stay stored and on the dashboard)",
+            registry=r,
+        )
+        self.publish_waiting = Gauge(
+            "crswatch_publish_waiting",
+            "Publications (alerts) waiting to go out on MQTT, retries included",
+            registry=r,
+        )
         self.task_failures = Counter(
             "crswatch_task_failures_total",
             "Failures of the daemon's supervised tasks (each logged, alerted, restarted)",

@@ -3,12 +3,22 @@
 import { api, el, notify, user } from "./common.js";
 import { ago, dateTime, receiversText, TIERS } from "./format.js";
 
+const pending = new Set(); // alert ids with an acknowledgement on its way
+const listeners = [];
+
+// fn(alert) with the alert as the server answered an action: each page shows it at once,
+// without waiting for the live feed.
+export function onAlertChanged(fn) {
+  listeners.push(fn);
+}
+
 export async function act(alertId, action, body) {
   try {
     const result = await api(`/api/alerts/${encodeURIComponent(alertId)}/${action}`,
       { method: "POST", body });
     const done = { ack: "Acknowledged", snooze: "Snoozed", resolve: "Resolved" }[action];
     notify(`${done}.`);
+    if (result && result.id) for (const fn of listeners) fn(result);
     return result;
   } catch (e) {
     notify(`Could not ${action === "ack" ? "acknowledge" : action}: ${e.message}`, "error");
@@ -16,35 +26,46 @@ export async function act(alertId, action, body) {
   }
 }
 
+const when = (ts) => (ts ? ` at ${dateTime(ts)}` : "");
+
 export function stateText(a) {
-  if (a.state === "acknowledged" && a.acked_by) {
-    return `Acknowledged by ${a.acked_by}${a.acked_ts ? " at " + dateTime(a.acked_ts) : ""}`;
+  if (a.state === "acknowledged") {
+    return `Acknowledged${a.acked_by ? " by " + a.acked_by : ""}${when(a.acked_ts)}`;
   }
   if (a.state === "snoozed") {
-    return `Snoozed by ${a.snoozed_by || "?"} until ${dateTime(a.snoozed_until)}`;
+    return `Snoozed${a.snoozed_by ? " by " + a.snoozed_by : ""} until ${dateTime(a.snoozed_until)}`;
   }
   if (a.state === "resolved") {
-    return `Resolved${a.resolved_by ? " by " + a.resolved_by : ""} ${dateTime(a.resolved_ts)}`;
+    return `Resolved${a.resolved_by ? " by " + a.resolved_by : ""}${when(a.resolved_ts || a.ts)}`;
   }
   return "Not acknowledged";
 }
 
 export function ackButton(a) {
   if (!user.can("ack") || a.state === "acknowledged" || a.state === "resolved") return null;
-  return el("button", { type: "button", class: "btn btn-ack", dataset: { ack: a.id } },
-    "Acknowledge");
+  const busy = pending.has(a.id);
+  // aria-disabled, not disabled: a disabled button loses focus to the page's body
+  return el("button", { type: "button", class: "btn btn-ack", dataset: { ack: a.id },
+    "aria-disabled": busy ? "true" : null, "aria-label": `Acknowledge: ${a.message || a.kind}` },
+  busy ? "Acknowledging…" : "Acknowledge");
+}
+
+// "raised 4 min ago (14:05)": an age and the clock time it counts from.
+export function raisedText(a) {
+  return a.raised_ts ? `raised ${ago(a.raised_ts)} (${dateTime(a.raised_ts)})` : "";
 }
 
 export function alertCard(a, { link = true, reason = false } = {}) {
   const tier = TIERS[a.tier] || { name: "Alert", shape: "●" };
   const where = [a.ward, a.bed].filter(Boolean).join(" · ");
-  return el("article", { class: `alert-card sev-${a.tier} state-${a.state}` },
+  return el("article", { class: `alert-card sev-${a.tier} state-${a.state}`, dataset: { key: a.id },
+    tabindex: "-1", "aria-label": `${tier.name} alert, ${where || "system"}` },
     el("div", { class: "alert-top" },
       el("span", { class: `sev-badge sev-${a.tier}` }, `${tier.shape} ${tier.name}`),
       el("span", { class: "alert-where" }, where || "system"),
       a.patient_id ? el("a", { href: `/patients/${encodeURIComponent(a.patient_id)}` },
         a.patient_id) : null,
-      el("span", { class: "muted" }, `raised ${ago(a.raised_ts)}`)),
+      el("span", { class: "alert-age" }, raisedText(a))),
     el("p", { class: "alert-message" }, a.message || a.kind),
     reason && a.reason ? el("p", { class: "alert-reason muted" }, `Last decision: ${a.reason}`) : null,
     el("p", { class: "alert-meta" },
@@ -55,22 +76,29 @@ export function alertCard(a, { link = true, reason = false } = {}) {
         `Told: ${receiversText(a.told)}`) : null),
     el("div", { class: "alert-actions" },
       ackButton(a),
-      link ? el("a", { class: "btn btn-quiet", href: `/alerts/${encodeURIComponent(a.id)}` },
-        "Open") : null));
+      link ? el("a", { class: "btn btn-quiet", href: `/alerts/${encodeURIComponent(a.id)}`,
+        "aria-label": `Open alert: ${a.message || a.kind}` }, "Open") : null));
 }
 
-// Clicks on any [data-ack] button inside root acknowledge that alert.
-export function wireAckButtons(root, after) {
+// Clicks on any [data-ack] button inside root acknowledge that alert (Enter or Space on a
+// focused button is a click too). `rerender` redraws the page: the button says
+// "Acknowledging…" until the answer, then the tile or card shows the acknowledgement.
+export function wireAckButtons(root, rerender = () => {}) {
   root.addEventListener("click", async (ev) => {
     const button = ev.target.closest("button[data-ack]");
-    if (!button) return;
-    button.disabled = true;
+    if (!button || button.getAttribute("aria-disabled") === "true") return;
+    const id = button.dataset.ack;
+    const holder = button.closest("[data-key][tabindex]");
+    pending.add(id);
+    button.setAttribute("aria-disabled", "true");
     button.textContent = "Acknowledging…";
-    const result = await act(button.dataset.ack, "ack");
-    if (!result) {
-      button.disabled = false;
-      button.textContent = "Acknowledge";
-    }
-    if (after) after(result);
+    await act(id, "ack");
+    pending.delete(id);
+    rerender();
+    requestAnimationFrame(() => {
+      if (document.activeElement === document.body && holder && holder.isConnected) {
+        holder.focus({ preventScroll: true });
+      }
+    });
   });
 }

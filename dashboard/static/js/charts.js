@@ -1,3 +1,4 @@
+import { zone } from "./clock.js";
 import { axisTime } from "./format.js";
 import { META } from "./meta.js";
 
@@ -138,6 +139,7 @@ export function drawCharts(box, history, now, previous = []) {
     box.append(holder);
     const chart = new uPlot({
       width, height: opts.height || 160,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), zone), // ticks in the ward's zone
       cursor: { sync: { key: sync.key }, drag: { x: false, y: false } },
       scales: { x: { time: true, range: () => [start, end] }, y: { range: opts.range } },
       axes: [{ stroke: "#475467", grid: { stroke: "#eaecf0" },

@@ -1,5 +1,8 @@
-// Shared by every page: DOM helper, the API client (CSRF header, one error shape),
-// notices and the header's logout button.
+// Shared by every page: DOM helpers (build, patch in place, keyed lists), the API client
+// (CSRF header, one error shape), notices, the header's ward clock and logout button.
+
+import { clockRate, nowMs, onClockSync, pacing } from "./clock.js";
+import { clockText, zoneName } from "./format.js";
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -20,6 +23,84 @@ export function el(tag, props = {}, ...children) {
     node.append(c instanceof Node ? c : String(c));
   }
   return node;
+}
+
+// Two nodes are the same thing when their tag and key (data-key, data-ack) agree: a
+// button that now stands for another alert is a new button, never a relabelled one.
+function same(a, b) {
+  if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) return false;
+  if (a.nodeType !== Node.ELEMENT_NODE) return true;
+  return a.getAttribute("data-key") === b.getAttribute("data-key") &&
+    a.getAttribute("data-ack") === b.getAttribute("data-ack");
+}
+
+// Make `node` look like `next` (freshly built), changing only what differs: text, attributes,
+// children. The nodes stay, so a press and its release land on the same button, focus
+// stays where it was and a form field keeps what is typed in it. Returns the node in place.
+export function patch(node, next) {
+  if (!same(node, next)) {
+    node.replaceWith(next);
+    return next;
+  }
+  if (node.nodeType === Node.TEXT_NODE) {
+    if (node.data !== next.data) node.data = next.data;
+    return node;
+  }
+  if (node.nodeType !== Node.ELEMENT_NODE) return node;
+  for (const a of [...node.attributes]) if (!next.hasAttribute(a.name)) node.removeAttribute(a.name);
+  for (const a of [...next.attributes]) {
+    if (node.getAttribute(a.name) !== a.value) node.setAttribute(a.name, a.value);
+  }
+  if ("disabled" in node && node.disabled !== next.disabled) node.disabled = next.disabled;
+  const old = [...node.childNodes];
+  const neu = [...next.childNodes];
+  neu.forEach((child, i) => {
+    if (i < old.length) patch(old[i], child);
+    else node.append(child);
+  });
+  for (let i = neu.length; i < old.length; i += 1) old[i].remove();
+  return node;
+}
+
+// Keep box's children as one node per item, in order, patched in place. items: [{key,
+// node}] freshly built; `hold()` true keeps the current order (a press is under way).
+// The element that had focus keeps it (a moved node would otherwise drop it to <body>).
+export function syncList(box, items, nodes, { hold = () => false, empty = null } = {}) {
+  const focused = document.activeElement;
+  const holder = focused && focused.closest ? focused.closest("[data-key][tabindex]") : null;
+  const seen = new Set();
+  const wanted = items.map(({ key, node }) => {
+    seen.add(key);
+    const old = nodes.get(key);
+    const kept = old ? patch(old, node) : node;
+    nodes.set(key, kept);
+    return kept;
+  });
+  for (const [key, node] of [...nodes]) {
+    if (!seen.has(key)) {
+      node.remove();
+      nodes.delete(key);
+    }
+  }
+  for (const child of [...box.children]) if (!child.dataset.key) child.remove();
+  if (!wanted.length) {
+    if (empty) box.append(empty);
+  } else if (hold()) {
+    for (const node of wanted) if (node.parentNode !== box) box.append(node);
+  } else {
+    wanted.forEach((node, i) => {
+      if (box.children[i] !== node) box.insertBefore(node, box.children[i] || null);
+    });
+  }
+  keepFocus(focused, holder);
+}
+
+// After a redraw: focus back on the element that had it (moved nodes lose it), or, when
+// it is gone (an acknowledged alert's button), on its tile or card: never on <body>.
+export function keepFocus(focused, holder) {
+  if (!focused || focused === document.body || focused === document.activeElement) return;
+  if (focused.isConnected) focused.focus({ preventScroll: true });
+  else if (holder && holder.isConnected) holder.focus({ preventScroll: true });
 }
 
 export const user = {
@@ -87,7 +168,38 @@ export function notify(message, kind = "ok") {
   noticeTimer = setTimeout(() => { box.hidden = true; }, kind === "error" ? 9000 : 4000);
 }
 
+// The header's ward clock: the daemon's time in the ward's zone, and in the demo its
+// pace ("simulated 120×") and how far the daemon is behind the simulated ward.
+function showClock() {
+  const box = $("#ward-clock");
+  if (!box) return;
+  const now = nowMs();
+  const rate = clockRate();
+  const { asked, behind } = pacing();
+  const text = `${clockText(now)} ${zoneName(now)}`;
+  $("#ward-clock-time").textContent = text;
+  const pace = $("#ward-clock-pace");
+  if (rate !== 1 || asked) {
+    // the demo (or a replay): "demo 49× (slowed from 120×) · keeping up"
+    let line = `demo ${Math.round(rate)}×`;
+    if (asked && asked > rate * 1.05) line += ` (slowed from ${Math.round(asked)}×)`;
+    if (behind !== null && behind !== undefined) {
+      line += behind >= 1 ? ` · daemon ${Math.round(behind)} s behind` : " · keeping up";
+    }
+    pace.textContent = line;
+    pace.title = `Simulated time runs ${Math.round(rate)} times as fast as the wall clock` +
+      (asked && asked > rate * 1.05 ? `, slowed from ${Math.round(asked)}× because the daemon fell behind` : "") +
+      "; \"behind\": how far the daemon's newest reading lags the simulated ward.";
+    pace.hidden = false;
+  } else {
+    pace.hidden = true;
+  }
+}
+
 export function initPage() {
+  showClock();
+  setInterval(showClock, 1000);
+  onClockSync(showClock);
   const logout = $("#logout");
   if (logout) {
     logout.addEventListener("click", async () => {

@@ -2,11 +2,12 @@
 // Every one goes through api() (CSRF header) and shows the server's reason on refusal.
 
 import { $, $$, api, notify } from "./common.js";
+import { doseUnit, fromWardTime } from "./format.js";
 
 function tsFrom(input) {
   if (!input.value) return undefined; // the server uses "now"
-  const d = new Date(input.value); // datetime-local is the browser's local time
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+  const ms = fromWardTime(input.value); // typed in the ward's time, as the page shows it
+  return ms === null ? undefined : new Date(ms).toISOString();
 }
 
 function number(fieldset, name) {
@@ -51,6 +52,18 @@ export function careForm(target, onStored) {
   };
   type.addEventListener("change", sync);
   sync();
+  // the dose fields say the unit of the chosen drug (the payload carries the number only)
+  for (const [drugId, labelFor] of [["#med-drug", "med-dose"], ["#vp-drug", "vp-dose"]]) {
+    const drug = $(drugId);
+    const label = form.querySelector(`label[for="${labelFor}"]`);
+    const optional = labelFor === "med-dose" ? ", optional" : "";
+    const showUnit = () => {
+      const unit = doseUnit(drug.value);
+      label.textContent = `Dose (${unit || "unit not known"}${optional})`;
+    };
+    drug.addEventListener("change", showUnit);
+    showUnit();
+  }
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const t = type.value;
@@ -66,7 +79,8 @@ export function careForm(target, onStored) {
       payload = { ...payload, drug: val("drug"), dose: number(fs, "dose") };
     }
     submit(form, target(), clean(payload), () => {
-      notify(`Care event recorded: ${t} ${payload.device || payload.drug || ""}.`);
+      const dose = payload.dose !== undefined ? ` ${payload.dose} ${doseUnit(payload.drug) || ""}` : "";
+      notify(`Care event recorded: ${t} ${payload.device || payload.drug || ""}${dose.trimEnd()}.`);
       $("#care-ts").value = "";
       onStored();
     });

@@ -2,10 +2,10 @@
 // timeline, care events, alert history, and the entry forms.
 
 import { nowMs } from "./clock.js";
-import { $, api, el, initPage, user } from "./common.js";
-import { stateText, wireAckButtons } from "./alertcard.js";
+import { $, api, el, initPage, keepFocus, patch, user } from "./common.js";
+import { onAlertChanged, stateText, wireAckButtons } from "./alertcard.js";
 import { drawCharts, markerKind, resizeCharts } from "./charts.js";
-import { dateTime, gradeText, TIERS } from "./format.js";
+import { dateTime, doseText, gradeText, TIERS } from "./format.js";
 import { careForm, disableForms, neuroForm, overrideForm } from "./forms.js";
 import { connectLive } from "./live.js";
 import { bedTile } from "./tile.js";
@@ -31,8 +31,8 @@ function careText(ev) {
     return [ev.device.replaceAll("_", " "), ev.flow_lpm !== undefined ? `${ev.flow_lpm} L/min` : "",
       ev.fio2 !== undefined ? `FiO₂ ${ev.fio2}` : ""].filter(Boolean).join(", ");
   }
-  if (ev.type === "vasopressor") return `${drugName(ev)} ${ev.action}${ev.dose !== undefined ? ` ${ev.dose}` : ""}`;
-  if (ev.type === "medication") return `${drugName(ev)}${ev.dose !== undefined ? ` ${ev.dose}` : ""}`;
+  if (ev.type === "vasopressor") return `${ev.action} ${doseText(drugName(ev), ev.dose)}`;
+  if (ev.type === "medication") return doseText(drugName(ev), ev.dose);
   const parts = [];
   if (ev.ice_score !== undefined) parts.push(`ICE ${ev.ice_score}/10`);
   if (ev.acvpu) parts.push(`ACVPU ${ev.acvpu}`);
@@ -100,7 +100,7 @@ function renderNow(state) {
     .map((a) => ({ ...a.record, id: a.id, state: a.state, tier: a.tier }));
   const adm = history ? history.admissions[history.admissions.length - 1] : null;
   const last = (history ? history.overrides : []).slice(-1)[0];
-  box.replaceChildren(bedTile({ ...state, alerts }), el("section", { class: "panel why" },
+  const next = [bedTile({ ...state, alerts }), el("section", { class: "panel why", dataset: { key: "why" } },
     el("h2", {}, "Why these grades"),
     (state.reasons || []).length
       ? el("ul", { class: "reasons" }, state.reasons.map((r) => el("li", {}, r)))
@@ -110,7 +110,14 @@ function renderNow(state) {
       adm.infusion_ts ? ` · CAR-T infusion ${dateTime(adm.infusion_ts)}` : "") : null,
     last ? el("p", { class: "override-note" },
       `Physician: ${last.scale.toUpperCase()} ${last.grade} (${last.username}, ` +
-      `${dateTime(last.ts)}): ${last.reason}`) : null));
+      `${dateTime(last.ts)}): ${last.reason}`) : null)];
+  // patched in place: an Acknowledge button pressed while a reading arrives stays the same
+  const focused = document.activeElement;
+  const holder = focused && focused.closest ? focused.closest("[data-key][tabindex]") : null;
+  const old = [...box.children];
+  if (old.length === next.length) old.forEach((n, i) => patch(n, next[i]));
+  else box.replaceChildren(...next);
+  keepFocus(focused, holder);
 }
 
 async function load() {
@@ -139,7 +146,16 @@ if (user.can("care")) {
   for (const f of ["#care-form", "#neuro-form"]) $(f).closest(".panel").hidden = true;
 }
 if (user.can("override")) overrideForm(patientId, load);
-wireAckButtons($("#p-now"), refetchSoon);
+wireAckButtons($("#p-now"), () => renderNow(history && history.current));
+onAlertChanged((a) => { // the acknowledgement shows at once; the lists follow
+  const h = history && history.alerts.find((x) => x.id === a.id);
+  if (h) {
+    h.state = a.state;
+    h.record = { ...h.record, ...a };
+    renderNow(history.current);
+  }
+  refetchSoon();
+});
 let resizeTimer = null;
 window.addEventListener("resize", () => {
   clearTimeout(resizeTimer);

@@ -70,10 +70,11 @@ function alertBox(alerts) {
   if (!alerts.length) return null;
   const a = alerts[0];
   const tier = TIERS[a.tier] || { name: "Alert", shape: "●" };
-  return el("div", { class: `tile-alert sev-${a.tier} state-${a.state}` },
+  return el("div", { class: `tile-alert sev-${a.tier} state-${a.state}`, dataset: { key: a.id } },
     el("p", { class: "tile-alert-text" },
       el("strong", {}, `${tier.shape} T${a.tier} ${tier.name}: `), a.message || a.kind),
-    el("p", { class: "tile-alert-meta" }, stateText(a),
+    el("p", { class: "tile-alert-meta" }, el("span", { class: "ack-state" }, stateText(a)),
+      a.raised_ts ? ` · raised ${ago(a.raised_ts)}` : "",
       alerts.length > 1 ? ` · ${alerts.length - 1} more alert${alerts.length > 2 ? "s" : ""}` : ""),
     ackButton(a));
 }
@@ -90,14 +91,15 @@ export function bedTile(bed) {
   const offline = bed.device === "offline";
   return el("article", {
     class: `tile tier-${tier}${offline ? " device-offline" : ""}`,
-    dataset: { ward: bed.ward, bed: bed.bed, patient: bed.patient_id || "" },
-    "aria-label": `Bed ${bed.bed}, ${sev ? sev.name : "no active alert"}`,
+    dataset: { key: `${bed.ward}/${bed.bed}`, ward: bed.ward, bed: bed.bed, patient: bed.patient_id || "" },
+    tabindex: "-1",
+    "aria-label": `Bed ${bed.bed} ${bed.ward}, ${sev ? sev.name : "no active alert"}`,
   },
   el("div", { class: `tile-sev sev-${tier}` }, sev ? `${sev.shape} ${sev.name.toUpperCase()}` : "No active alert"),
   el("header", { class: "tile-head" },
     el("span", { class: "tile-bed" }, `${bed.bed}`, el("small", {}, ` ${bed.ward}`)),
-    el("a", { class: "tile-patient", href: `/patients/${encodeURIComponent(bed.patient_id)}` },
-      bed.patient_id),
+    el("a", { class: "tile-patient", href: `/patients/${encodeURIComponent(bed.patient_id)}`,
+      "aria-label": `Patient ${bed.patient_id}, bed ${bed.bed}` }, bed.patient_id),
     bed.day ? el("span", { class: "tile-day", title: "days since infusion" }, bed.day) : null),
   offline ? el("p", { class: "offline-tag" }, "⚠ DEVICE OFFLINE") : null,
   el("div", { class: "grades" },

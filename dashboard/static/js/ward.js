@@ -1,8 +1,9 @@
-// The ward overview: one tile per admitted bed, worst first, kept live from /ws.
+// The ward overview: one tile per admitted bed, worst first, kept live from /ws. Each bed
+// keeps its tile: an update patches what changed in place (a press and its release land on
+// the same button, focus stays), and the order only changes between presses.
 
-import { nowMs } from "./clock.js";
-import { $, coalesce, el, initPage } from "./common.js";
-import { alertCard, wireAckButtons } from "./alertcard.js";
+import { $, coalesce, el, initPage, syncList } from "./common.js";
+import { alertCard, onAlertChanged, wireAckButtons } from "./alertcard.js";
 import { compareBeds } from "./format.js";
 import { showForecastQuality } from "./forecast.js";
 import { connectLive } from "./live.js";
@@ -10,9 +11,11 @@ import { bedTile } from "./tile.js";
 
 const beds = new Map(); // "ward/bed" -> state
 const alerts = new Map(); // id -> alert
-const tiles = new Map(); // "ward/bed" -> {sig, node}
+const tiles = new Map(); // "ward/bed" -> its tile, patched in place
+const orphanCards = new Map(); // alert id -> card of an alert without an admitted bed
 const params = new URLSearchParams(location.search);
 let wardFilter = params.get("ward") || "";
+let pressed = false; // a pointer is down on the tiles: keep the order until it is up
 
 const key = (ward, bed) => `${ward}/${bed}`;
 
@@ -27,10 +30,12 @@ function renderWardSelect() {
   if (wardFilter && !wards.includes(wardFilter)) wards.push(wardFilter);
   const current = [...select.options].slice(1).map((o) => o.value).join("\n");
   if (current !== wards.join("\n")) {
-    select.replaceChildren(el("option", { value: "" }, "All wards"),
-      ...wards.map((w) => el("option", { value: w }, w)));
+    // only the options change: the select itself (and its focus) stays
+    const options = [el("option", { value: "" }, "All wards"), ...wards.map((w) => el("option", { value: w }, w))];
+    for (const o of [...select.options].slice(1)) o.remove();
+    select.append(...options.slice(1));
   }
-  select.value = wardFilter;
+  if (select.value !== wardFilter) select.value = wardFilter;
 }
 
 function render() {
@@ -39,33 +44,17 @@ function render() {
     .filter((b) => !wardFilter || b.ward === wardFilter)
     .map((b) => ({ ...b, alerts: alertsOf(b.ward, b.bed) }))
     .sort(compareBeds);
-  const box = $("#tiles");
-  const minute = Math.floor(nowMs() / 15000); // ages refresh every 15 s
-  const seen = new Set();
-  const nodes = list.map((b) => {
-    const k = key(b.ward, b.bed);
-    seen.add(k);
-    const sig = JSON.stringify(b) + minute;
-    let entry = tiles.get(k);
-    if (!entry || entry.sig !== sig) {
-      entry = { sig, node: bedTile(b) };
-      tiles.set(k, entry);
-    }
-    return entry.node;
+  syncList($("#tiles"), list.map((b) => ({ key: key(b.ward, b.bed), node: bedTile(b) })), tiles, {
+    hold: () => pressed,
+    empty: el("p", { class: "muted empty" },
+      `No admitted beds${wardFilter ? ` on ward ${wardFilter}` : ""}.`),
   });
-  for (const k of [...tiles.keys()]) if (!seen.has(k)) tiles.delete(k);
-  if (!nodes.length) {
-    box.replaceChildren(el("p", { class: "muted empty" }, "No admitted beds" +
-      (wardFilter ? ` on ward ${wardFilter}` : "") + "."));
-  } else {
-    box.replaceChildren(...nodes);
-  }
   $("#bed-count").textContent = `${list.length} bed${list.length === 1 ? "" : "s"}`;
   const orphans = [...alerts.values()].filter((a) => !beds.has(key(a.ward, a.bed)) &&
     (!wardFilter || !a.ward || a.ward === wardFilter));
   const strip = $("#ward-alerts");
   strip.hidden = orphans.length === 0;
-  strip.replaceChildren(...orphans.map((a) => alertCard(a)));
+  syncList(strip, orphans.map((a) => ({ key: a.id, node: alertCard(a) })), orphanCards);
 }
 
 const schedule = coalesce(render);
@@ -81,14 +70,18 @@ function onSnapshot(snapshot) {
   schedule();
 }
 
+function setAlert(alert) {
+  if (alert.state === "resolved") alerts.delete(alert.id);
+  else alerts.set(alert.id, alert);
+}
+
 function onEvent(event) {
   if (event.type === "state") {
     const k = key(event.ward, event.bed);
     if (!event.state || event.state.patient_id === null) beds.delete(k);
     else beds.set(k, event.state);
   } else if (event.type === "alert" && event.alert && event.alert.id) {
-    if (event.alert.state === "resolved") alerts.delete(event.alert.id);
-    else alerts.set(event.alert.id, event.alert);
+    setAlert(event.alert);
   } else {
     return;
   }
@@ -104,8 +97,18 @@ $("#ward-select").addEventListener("change", (ev) => {
   history.replaceState(null, "", url);
   schedule();
 });
-wireAckButtons($("#main"));
-setInterval(schedule, 15000);
+const box = $("#tiles");
+box.addEventListener("pointerdown", () => { pressed = true; });
+for (const type of ["pointerup", "pointercancel"]) {
+  window.addEventListener(type, () => {
+    if (!pressed) return;
+    pressed = false;
+    setTimeout(schedule, 0); // after the click this release makes
+  });
+}
+onAlertChanged((a) => { if (alerts.has(a.id) || a.state !== "resolved") { setAlert(a); schedule(); } });
+wireAckButtons($("#main"), schedule);
+setInterval(schedule, 5000); // ages ("3 min") stay true
 connectLive({ onSnapshot, onEvent });
 showForecastQuality().catch(() => { /* the ward works without it */ });
 setInterval(() => showForecastQuality().catch(() => {}), 60000);
