@@ -171,7 +171,7 @@ async def override(request: web.Request) -> web.Response:
 async def meta(request: web.Request) -> web.Response:
     """The clinical thresholds and vocabularies the pages show (declared once, in
     monitor/clinical/thresholds.py; NEWS2's 3-point rates from its table)."""
-    settings = dash(request).port.cfg.alerting
+    settings = dash(request).port.alert_settings()
     return json(
         {
             **thresholds.meta(),

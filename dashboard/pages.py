@@ -52,7 +52,7 @@ def _clock(request: web.Request) -> dict[str, str]:
     server grants, so the page offers no more."""
     d = dash(request)
     fields = clock_fields(d)
-    settings = getattr(d.alerts, "settings", None)
+    settings = d.port.alert_settings()
     zone = getattr(settings, "timezone", "UTC") or "UTC"
     longest = min(MAX_SNOOZE_S, getattr(settings, "max_snooze_s", MAX_SNOOZE_S))
     now = datetime.fromtimestamp(fields["now"], ZoneInfo(zone))
