@@ -305,6 +305,8 @@ class Daemon:
                     data = {"malformed": detail[:200]}
                 self.alerts.audit_later(name, actor, {**data, "queued_ts": ts, "inbox_id": row_id})
             count, head = self.alerts.count, self.alerts.head
+            if count == 0:
+                return  # an empty chain: nothing to anchor yet
             if rows or (count, head) != self._anchored:
                 await self.pipeline.commit_now()
                 # the one writer runs in order: past this, a batch in flight is committed
