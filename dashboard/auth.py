@@ -38,7 +38,7 @@ PERMISSIONS = {
 }
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico"})
 # what an account without `view` may still reach (its own session, the accounts)
-NO_VIEW_PATHS = frozenset({"/api/me", "/api/logout", "/users", "/api/users"})
+NO_VIEW_PATHS = frozenset({"/api/me", "/api/logout", "/api/meta", "/users", "/api/users"})
 
 
 @dataclass(frozen=True, slots=True)
