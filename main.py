@@ -51,6 +51,20 @@ def build_parser() -> Parser:
     )
     rp.add_argument("file", help="JSONL of recorded messages (simulate --record)")
     rp.add_argument("--truth", help="ground truth JSONL (simulate --truth): score the alerts")
+    rp.add_argument("--decisions", metavar="OUT", help="write every alert decision (JSONL)")
+    rp.add_argument("--states", metavar="OUT", help="write every published bed state (JSONL)")
+    rp.add_argument(
+        "--report", metavar="FILE", help="with --truth: write every figure, per cohort (JSON)"
+    )
+    ev = with_config(
+        sub.add_parser(
+            "evaluate",
+            help="simulate seeded cohorts, replay them, print detection, burden and forecast",
+        )
+    )
+    from commands.evaluate import add_arguments as evaluate_arguments
+
+    evaluate_arguments(ev)
     user = sub.add_parser("user", help="dashboard accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True, parser_class=Parser)
     ua = with_config(user_sub.add_parser("add", help="create a user (or reset one)"))
@@ -113,10 +127,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(simulate(args))
         if args.command == "replay":
+            from commands.replay import main_replay
             from monitor import config
-            from monitor.replay import main_replay
 
-            return main_replay(args.file, args.truth, config.load(args.config))
+            return main_replay(args, config.load(args.config))
+        if args.command == "evaluate":
+            from commands.evaluate import main_evaluate
+            from monitor import config
+
+            return main_evaluate(args, config.load(args.config))
         if args.command == "user":
             from monitor.store.accounts import main_user
 

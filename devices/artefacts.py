@@ -12,6 +12,12 @@ distrust, and every artefact is reported as ground truth:
 | late | every message of a 2-10 min window is held and sent at its end, original ts kept |
 | offline | the connection drops abruptly for 2-30 min: the broker publishes the Last Will |
 |  | `offline`; readings of that time are lost, care events go out on return; then `online` |
+| spo2_low | the probe slips: SpO2 falsely low (75-88 %) for 50-190 s (1-3 one-minute samples) |
+| rr_burst | impedance respiration disturbed by movement: RR about 40, then about 32 (60-150 s) |
+| cuff_low | the next cuff reading is falsely low (systolic 72-88); the nurse repeats it |
+
+A lead off lasts 1-3 min (HR 0 for one to three one-minute samples). The last three kinds
+are drawn after the others, so a seed's earlier artefacts stay where they were.
 
 Rates are per bed per simulated day, multiplied by `scale` (0 turns artefacts off).
 Offline and late windows never overlap (a held burst is never sent while offline).
@@ -23,7 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("spo2_dropout", "motion", "lead_off", "duplicate", "late", "offline")
+KINDS = (
+    "spo2_dropout",
+    "motion",
+    "lead_off",
+    "duplicate",
+    "late",
+    "offline",
+    "spo2_low",
+    "rr_burst",
+    "cuff_low",
+)
 RATE_PER_DAY = {
     "spo2_dropout": 4.0,
     "motion": 8.0,
@@ -31,14 +47,20 @@ RATE_PER_DAY = {
     "duplicate": 12.0,
     "late": 1.5,
     "offline": 0.7,
+    "spo2_low": 3.0,
+    "rr_burst": 1.5,
+    "cuff_low": 0.7,
 }
 DURATION_S = {
     "spo2_dropout": (20, 300),
     "motion": (3, 15),
-    "lead_off": (10, 90),
+    "lead_off": (60, 180),
     "duplicate": (0, 0),
     "late": (120, 600),
     "offline": (120, 1800),
+    "spo2_low": (50, 190),
+    "rr_burst": (60, 150),
+    "cuff_low": (0, 0),
 }
 SETTLE_S = 60.0  # no artefact in the first minute (the admission and first readings)
 GAP_S = 60.0  # between an offline and a late window
@@ -57,7 +79,7 @@ class Window:
             out["duration_s"] = self.end - self.start
         elif self.kind == "late":
             out["held_s"] = self.end - self.start
-        elif self.kind != "duplicate":
+        elif self.kind not in ("duplicate", "cuff_low"):
             out["duration_s"] = self.end - self.start
         return out
 
@@ -94,6 +116,8 @@ class ArtefactPlan:
         self._cursors = {k: _Cursor(v) for k, v in self.windows.items()}
         self._dups = [w.start for w in self.windows["duplicate"]]
         self._dup_i = 0
+        self._cuffs = [w.start for w in self.windows["cuff_low"]]
+        self._cuff_i = 0
 
     def _draw(self, kind: str, start: float, end: float, scale: float) -> list[Window]:
         rate = RATE_PER_DAY[kind] * scale
@@ -128,6 +152,14 @@ class ArtefactPlan:
             return True
         return False
 
+    def take_cuff_low(self, ts: float) -> bool:
+        """True once per planned falsely low cuff reading: the first cuff at or after it."""
+        if self._cuff_i < len(self._cuffs) and self._cuffs[self._cuff_i] <= ts:
+            while self._cuff_i < len(self._cuffs) and self._cuffs[self._cuff_i] <= ts:
+                self._cuff_i += 1
+            return True
+        return False
+
     def apply(self, ts: float, values: dict) -> tuple[dict, list[str]]:
         """The fast vitals of one time point as the monitor reports them, and the kinds
         of artefact that changed them."""
@@ -142,4 +174,13 @@ class ArtefactPlan:
         elif self.active("motion", ts) and "spo2" in values:
             values = {**values, "spo2": int(self.rng.integers(65, 89))}
             hit.append("motion")
+        elif self.active("spo2_low", ts) and "spo2" in values:
+            values = {**values, "spo2": int(self.rng.integers(75, 89))}
+            hit.append("spo2_low")
+        burst = self.active("rr_burst", ts)
+        if burst is not None and "rr" in values:
+            first = ts < burst.start + 0.5 * (burst.end - burst.start)
+            rr = self.rng.integers(38, 43) if first else self.rng.integers(30, 35)
+            values = {**values, "rr": int(rr)}
+            hit.append("rr_burst")
         return values, hit

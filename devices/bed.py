@@ -5,7 +5,8 @@ each a message to publish, a connection event, or a ground-truth record. The sam
 give the same stream, byte for byte. The simulation steps by one minute (physiology and
 staff); fast vitals are sampled within it on the bed's grid (every `fast_s` seconds from
 the admission). Blood pressure and nurse observations fall on that grid too, so the
-vitals of one time point always travel in one message.
+vitals of one time point always travel in one message; only a cuff the nurse repeats by
+hand (a reading below 90 systolic, again 2-4 min later) is off the grid.
 
 Cadences: HR, SpO2 and RR every `fast_s` (5 s); NIBP every 15 min when unstable, 30 min by
 day, 60 min at night; temperature and ACVPU at nurse rounds, hourly when febrile or
@@ -31,6 +32,7 @@ from monitor.ingest.messages import Observation
 
 from .artefacts import ArtefactPlan, Window
 from .encode import to_fhir, to_hl7, to_json
+from .evidence import Defined, Evidence
 from .physiology import Patient, state_at
 from .staff import Care, Staff
 from .truth import MASKING_DRUGS, crs_truth, icans_truth
@@ -87,6 +89,9 @@ class BedSim:
         self._noise = dict.fromkeys(NOISE, 0.0)
         self._fever_seen: float | None = None
         self._windows = plan.all()
+        self.evidence = Evidence(patient.spo2_scale)
+        self._crs_fever = False  # CRS fever now (the truth's view), for the evidence
+        self._now = self.start
 
     # -- output helpers --------------------------------------------------------------------
     def _push(
@@ -118,18 +123,32 @@ class BedSim:
 
     def _send(
         self, ts: float, deliver: float, kind: str, payload: bytes, care: bool = False
-    ) -> bool:
-        """Route one message through the offline and late artefacts; False if lost."""
+    ) -> float | None:
+        """Route one message through the offline and late artefacts: when it is delivered,
+        None if lost."""
         off = self.plan.active("offline", deliver)
         if off is not None:
             if not care:
-                return False
+                return None
             deliver = off.end  # charted while the device was away: sent on its return
         late = self.plan.active("late", deliver)
         if late is not None:
             deliver = late.end
         self._push(deliver, "msg", f"{self.base}/{kind}", payload)
-        return True
+        return deliver
+
+    def _onsets(self, found: list[Defined]) -> None:
+        for d in found:
+            fields = {
+                "onset_grade": d.grade,
+                "true_onset_ts": iso(d.true_ts),
+                "observable": d.defined_ts is not None,
+                "defined_by": d.by,
+                "masked": d.masked,
+                "after_care": d.after_care,
+            }
+            # an onset never shown is written when it is given up (the truth stays in order)
+            self._truth(d.defined_ts if d.defined_ts is not None else self._now, **fields)
 
     def _grid(self, ts: float) -> float:
         """The first fast-sample time at or after ts."""
@@ -146,6 +165,9 @@ class BedSim:
             crs_grade=0,
             icans_grade=0,
             cohort=p.cohort,
+            end=iso(self.end),
+            spo2_scale=p.spo2_scale,
+            fast_interval_s=self.fast_s,
             age=p.age,
             product=p.product,
             planned={
@@ -155,6 +177,10 @@ class BedSim:
                 "icans_onset": iso(c.icans.onset) if c.icans else None,
             },
         )
+        if p.confounders.copd:
+            self._truth(self.start, confounder="copd_scale2", duration_s=self.end - self.start)
+        for e in p.confounders.episodes:
+            self._truth(e.start, confounder=e.kind, duration_s=e.end - e.start)
         grades = (0, 0)
         next_fast = self.start + self.fast_s
         next_nibp = self._grid(self.start + float(self.rng.uniform(60, 300)))
@@ -166,6 +192,8 @@ class BedSim:
         while t < self.end:
             m_end = min(t + STEP_S, self.end)
             s = state_at(p, t, staff.tx)
+            self._now = t
+            self._crs_fever = s.temp_crs >= FEVER_C - 0.15
             for care in staff.step(t, s):
                 self._care(care, t)
             grades = self._grade_truth(t, s, grades)
@@ -184,9 +212,14 @@ class BedSim:
                 readings[next_fast] = self._fast(next_fast, s)
                 next_fast += self.fast_s
             while next_nibp < m_end:
-                readings.setdefault(next_nibp, {}).update(self._nibp(next_nibp, s))
+                cuff = self._nibp(next_nibp, s)
+                readings.setdefault(next_nibp, {}).update(cuff)
                 last_nibp = next_nibp
                 next_nibp = self._grid(next_nibp + staff.nibp_interval(next_nibp))
+                if cuff["sbp"] < 90:  # a surprising reading: the nurse repeats it
+                    # (off the monitor's grid: the cuff is started by hand)
+                    repeat = float(round(last_nibp + self.rng.uniform(120, 240)))
+                    next_nibp = min(next_nibp, repeat)
             while next_round < m_end:
                 readings.setdefault(next_round, {}).update(self._round(next_round, s))
                 last_round, jitter = next_round, float(self.rng.uniform(-600, 600))
@@ -196,6 +229,8 @@ class BedSim:
             while self._heap and self._heap[0][0] < m_end:
                 yield heapq.heappop(self._heap)[2]
             t = m_end
+        self._now = self.end
+        self._onsets(self.evidence.unresolved())
         while self._heap:
             yield heapq.heappop(self._heap)[2]
 
@@ -209,16 +244,18 @@ class BedSim:
                 "product": p.product,
                 "indication": p.indication,
                 "infusion_ts": iso(p.infusion_ts),
-                "spo2_scale": 1,
+                "spo2_scale": p.spo2_scale,
             }
         )
 
     def _care(self, care: Care, now: float) -> None:
         payload = orjson.dumps({"ts": iso(care.ts), **care.body})
-        self._send(care.ts, now, "care", payload, care=True)
+        deliver = self._send(care.ts, now, "care", payload, care=True)
+        if deliver is not None:
+            self._onsets(self.evidence.care(max(care.ts, deliver), care.body))
 
     def _grade_truth(self, t: float, s, last: tuple[int, int]) -> tuple[int, int]:
-        if s.temp_c >= FEVER_C and self._fever_seen is None:
+        if s.temp_crs >= FEVER_C and self._fever_seen is None:
             self._fever_seen = t
         tx = self.staff.tx
         masked = self._fever_seen is not None and any(
@@ -227,11 +264,12 @@ class BedSim:
         now = (crs_truth(s, self.patient, masked), icans_truth(s))
         if now != last:
             self._truth(t, crs_grade=now[0], icans_grade=now[1])
+        self._onsets(self.evidence.true_grade(t, now[0], s.temp_crs < FEVER_C))
         return now
 
     def _window_truth(self, w: Window) -> None:
-        if w.kind == "duplicate":
-            return  # reported with the message it doubled
+        if w.kind in ("duplicate", "cuff_low"):
+            return  # reported with the message it changed
         self._truth(w.start, **w.truth())
         if w.kind == "offline":
             self._push(w.start, "will", f"{self.base}/device", b"offline", retain=True)
@@ -254,6 +292,10 @@ class BedSim:
     def _nibp(self, ts: float, s) -> dict:
         sbp = int(round(s.sbp + self.rng.normal(0, 4)))
         dbp = int(round(min(s.dbp + self.rng.normal(0, 3), sbp - 15)))
+        if self.plan.take_cuff_low(ts):  # the cuff misread (movement, wrong size)
+            sbp = int(self.rng.integers(72, 89))
+            dbp = int(min(dbp, sbp - 20))
+            self._truth(ts, artefact="cuff_low", sbp=sbp)
         self.staff.see_nibp(ts, sbp)
         return {"sbp": sbp, "dbp": dbp, "map": int(round((sbp + 2 * dbp) / 3))}
 
@@ -272,6 +314,7 @@ class BedSim:
             self._send(ts, ts, "care", orjson.dumps(body), care=True)
         if not values:
             return
+        self._evidence_of(ts, values)
         obs = Observation(ts, values)
         kind = PROTOCOLS[self.protocol]
         if self.protocol == "json":
@@ -286,3 +329,18 @@ class BedSim:
         if self._send(ts, ts, kind, payload) and self.plan.take_duplicate(ts):
             self._send(ts, ts, kind, payload)
             self._truth(ts, artefact="duplicate", topic=f"{self.base}/{kind}")
+
+    def _evidence_of(self, ts: float, values: dict) -> None:
+        """What these readings show the ward, when they reach it (none if lost)."""
+        if self.plan.active("offline", ts) is not None:
+            return
+        late = self.plan.active("late", ts)
+        at = late.end if late is not None else ts
+        ev, found = self.evidence, []
+        if "spo2" in values:
+            found += ev.spo2_sample(at, values["spo2"])
+        if "sbp" in values:
+            found += ev.cuff(at, values["sbp"], values.get("map"))
+        if "temp_c" in values:
+            found += ev.temp(at, values["temp_c"], self._crs_fever)
+        self._onsets(found)

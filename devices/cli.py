@@ -47,9 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--ward", default=d.ward, help="ward name in the topics (default %(default)s)")
     a(
         "--cohort",
-        choices=("autoimmune", "lymphoma", "mixed"),
+        choices=("autoimmune", "lymphoma", "myeloma", "mixed"),
         default=d.cohort,
-        help="patients' indication; mixed: drawn per bed (default %(default)s)",
+        help="patients' indication; mixed: autoimmune or lymphoma, drawn per bed "
+        "(default %(default)s)",
     )
     a(
         "--seed",
@@ -91,6 +92,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.artefact_scale,
         metavar="X",
         help="artefact rates times X; 0 for none (default %(default)s)",
+    )
+    a(
+        "--confounders",
+        type=float,
+        default=d.confounders,
+        metavar="X",
+        help="rates of what is not CRS (pain, transfusion reaction, late infection, COPD) "
+        "times X; 0 for none (default %(default)s)",
+    )
+    a(
+        "--slow-share",
+        type=float,
+        default=d.slow_share,
+        metavar="F",
+        help="share of beds whose monitor exports every 5 minutes (default %(default)s)",
     )
     a(
         "--discharge-first",

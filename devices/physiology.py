@@ -38,13 +38,21 @@ import numpy as np
 
 from monitor.clinical.thresholds import FEVER_C
 
+from .confounders import NONE as NO_CONFOUNDERS
+from .confounders import Confounders
+
 DAY, HOUR = 86400.0, 3600.0
-COHORTS = ("autoimmune", "lymphoma")
+COHORTS = ("autoimmune", "lymphoma", "myeloma")
+MIXED_COHORTS = ("autoimmune", "lymphoma")  # --cohort mixed (kept: the same seed, the same ward)
 # (product, P(CRS), P(grade 1..4 | CRS), P(ICANS | CRS), P(ICANS grade 1..4 | ICANS))
 PRODUCTS = {
     "axicabtagene ciloleucel": (0.93, (0.45, 0.41, 0.11, 0.03), 0.55, (0.45, 0.35, 0.15, 0.05)),
     "tisagenlecleucel": (0.58, (0.50, 0.28, 0.17, 0.05), 0.30, (0.45, 0.35, 0.15, 0.05)),
     "CD19 CAR-T (academic)": (11 / 15, (10 / 11, 1 / 11, 0, 0), 1 / 11, (1, 0, 0, 0)),
+    # BCMA CAR-T in myeloma: KarMMa ide-cel CRS 84 %, grade >= 3 5 %, ICANS 18 %;
+    # CARTITUDE-1 cilta-cel CRS 95 %, grade >= 3 4 %, ICANS 21 % (mostly grade 1-2)
+    "idecabtagene vicleucel": (0.84, (0.62, 0.32, 0.05, 0.01), 0.21, (0.55, 0.30, 0.15, 0.0)),
+    "ciltacabtagene autoleucel": (0.80, (0.55, 0.40, 0.04, 0.01), 0.22, (0.5, 0.3, 0.15, 0.05)),
 }
 INDICATIONS = {
     "autoimmune": (
@@ -52,6 +60,7 @@ INDICATIONS = {
         ("idiopathic inflammatory myositis", 3),
         ("systemic sclerosis", 4),
     ),
+    "myeloma": (("relapsed/refractory multiple myeloma", 1),),
     "lymphoma": (
         ("diffuse large B-cell lymphoma", 75),
         ("high-grade B-cell lymphoma", 15),
@@ -148,6 +157,8 @@ class Patient:
     admit_ts: float
     baseline: Baseline
     course: Course
+    spo2_scale: int = 1  # NEWS2 SpO2 scale (2: hypercapnic, target 88-92 %)
+    confounders: Confounders = NO_CONFOUNDERS  # what is not CRS (confounders.py)
 
 
 @dataclass(slots=True)
@@ -179,6 +190,7 @@ class State:
     sbp_untreated: float  # without fluids or vasopressors
     spo2_room_air: float
     leak: float  # 0..1
+    temp_crs: float = 0.0  # the temperature without the confounders' fever (CRS fever)
 
 
 # -- drawing a patient ---------------------------------------------------------------------
@@ -220,6 +232,9 @@ def draw_patient(
         raise ValueError(f"unknown cohort {cohort!r} (expected one of {', '.join(COHORTS)})")
     if cohort == "autoimmune":
         age, product = int(np.clip(rng.normal(38, 11), 18, 65)), "CD19 CAR-T (academic)"
+    elif cohort == "myeloma":
+        age = int(np.clip(rng.normal(62, 9), 35, 85))
+        product = "idecabtagene vicleucel" if rng.random() < 0.5 else "ciltacabtagene autoleucel"
     else:
         age = int(np.clip(rng.normal(60, 11), 22, 85))
         product = "axicabtagene ciloleucel" if rng.random() < 0.5 else "tisagenlecleucel"
@@ -251,12 +266,16 @@ def draw_course(
         onset = admit_ts + _lognormal_days(rng, 5 / 24, 0.8, 0.5 / 24, 30 / 24)
     elif lymphoma:
         onset = infusion_ts + _lognormal_days(rng, 2.5, 0.55, 1.0, 12.0)
+    elif cohort == "myeloma":  # ide-cel median day 1, cilta-cel day 7: later than lymphoma
+        onset = infusion_ts + _lognormal_days(rng, 3.5, 0.6, 1.0, 12.0)
     else:
         onset = infusion_ts + _lognormal_days(rng, 1.5, 0.5, 0.5, 6.0)
     onset = max(onset, admit_ts + rng.uniform(0.5, 2) * HOUR)
     duration = (
         _lognormal_days(rng, 7.0, 0.45, 2.0, 21.0)
         if lymphoma
+        else _lognormal_days(rng, 4.0, 0.45, 1.0, 12.0)
+        if cohort == "myeloma"
         else _lognormal_days(rng, 2.0, 0.5, 0.5, 6.0)
     )
     peak_temp = rng.uniform(38.4, 39.3) if grade == 1 else rng.uniform(38.8, 40.2)
@@ -373,7 +392,9 @@ def state_at(p: Patient, t: float, tx: Treatment) -> State:
     intensity = max(fever_i, leak)
     fever = c.fever_c * fever_i * (1 - c.toci_response * toci)
     fever = max(0.0, fever - _paracetamol(tx.paracetamol, t))
-    temp = b.temp_c + b.temp_amp * circ + fever
+    temp_crs = b.temp_c + b.temp_amp * circ + fever
+    other_fever, other_hr, other_rr = p.confounders.at(t) if p.confounders.episodes else (0, 0, 0)
+    temp = temp_crs + other_fever
     sbp_normal = b.sbp + b.sbp_amp * circ
     sbp_untreated = sbp_normal - c.bp_drop * leak
     fluids = min(
@@ -398,8 +419,11 @@ def state_at(p: Patient, t: float, tx: Treatment) -> State:
         + 0.35 * max(0.0, sbp_normal - sbp)
         + 6 * intensity
         + 60 * pr.get("epinephrine", 0.0)
+        + 9 * other_fever
+        + other_hr
     )
-    rr = b.rr + 1.5 * fever + 0.4 * max(0.0, 95 - spo2) + 2 * leak
+    target = 95 if p.spo2_scale == 1 else 91  # breathing harder below the own range
+    rr = b.rr + 1.5 * (fever + other_fever) + 0.4 * max(0.0, target - spo2) + 2 * leak + other_rr
     ice, acvpu = neuro_at(p, t, tx)
     return State(
         temp_c=temp,
@@ -414,6 +438,7 @@ def state_at(p: Patient, t: float, tx: Treatment) -> State:
         sbp_untreated=sbp_untreated,
         spo2_room_air=spo2_room,
         leak=leak,
+        temp_crs=temp_crs,
     )
 
 

@@ -20,7 +20,8 @@ Rules (CLINICAL.md "Management" and common ward practice):
   oxygen or vasopressor escalated since the last dose), at most 3 doses.
 - dexamethasone every 6 h from grade 3 (vasopressor, face mask or more) or ICANS >= 2;
   one dose for ICANS grade 1.
-- neuro checks (ICE score, ACVPU) every 8-12 h; every 2-4 h with ICANS, 1-2 h with ICE <= 6.
+- neuro checks (ICE score, ACVPU) every 8-12 h; every 4-6 h once CRS is grade >= 2, 2-4 h
+  with ICANS, 1-2 h with ICE <= 6.
 """
 
 from __future__ import annotations
@@ -240,7 +241,17 @@ class Staff:
         if action == "neuro":
             self.neuro = (ts, s.ice, s.acvpu)
             ice = self.icans()
-            hours = (1, 2) if ice >= 2 else (2, 4) if ice else (8, 12)
+            # a nursing rhythm: every 8-12 h; 4-6 h once CRS is grade 2 or more as staff
+            # see it; 2-4 h with ICANS; 1-2 h from ICANS grade 2
+            hours = (
+                (1, 2)
+                if ice >= 2
+                else (2, 4)
+                if ice
+                else (4, 6)
+                if self.grade(ts) >= 2
+                else (8, 12)
+            )
             self.next_neuro = ts + self._uniform(*hours) * HOUR
             return [
                 Care(ts, {"type": "neuro", "ice_score": s.ice, "acvpu": s.acvpu, "seizure": False})

@@ -22,16 +22,18 @@ def need_levels(s: State, p: Patient) -> tuple[int, int]:
         u = s.sbp_untreated
         bp = 4 if u < 65 else 3 if u < 80 else 2 if u < 90 else 0
     if p.course.spo2_drop * s.leak >= 1:
-        r = s.spo2_room_air
+        # below the patient's own target range: scale 2 (COPD) patients live at 88-92 %
+        r = s.spo2_room_air + (4 if p.spo2_scale == 2 else 0)
         o2 = 4 if r < 76 else 3 if r < 86 else 2 if r < 92 else 0
     return bp, o2
 
 
 def crs_truth(s: State, p: Patient, masked: bool) -> int:
-    """ASTCT on the noise-free state: fever required, unless CRS fever was followed by an
-    antipyretic or anti-cytokine drug (then hypotension and hypoxia set the grade)."""
+    """ASTCT on the noise-free state: CRS fever required (a transfusion reaction's or an
+    infection's fever is not CRS), unless CRS fever was followed by an antipyretic or
+    anti-cytokine drug (then hypotension and hypoxia set the grade)."""
     need = max(need_levels(s, p))
-    if s.temp_c >= FEVER_C:
+    if min(s.temp_c, s.temp_crs) >= FEVER_C:  # the temperature without other fevers
         return max(1, need)
     return need if masked else 0
 

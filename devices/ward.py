@@ -38,11 +38,13 @@ from monitor.clock import iso
 from .artefacts import ArtefactPlan
 from .bed import PROTOCOLS, BedSim, Out
 from .clock import MAX_SPEED, MIN_SPEED, SimClock, parse_start
+from .confounders import with_confounders
 from .link import BedLink
-from .physiology import COHORTS, draw_patient
+from .physiology import COHORTS, MIXED_COHORTS, draw_patient
 
 log = logging.getLogger("crswatch.simulate")
 MIXED_PROTOCOLS = ("json", "fhir", "hl7")
+SLOW_EXPORT_S = 300.0  # a bed whose monitor exports every 5 minutes (--slow-share)
 
 
 @dataclass
@@ -54,7 +56,7 @@ class WardOptions:
     port: int = 1883
     prefix: str = "crs"
     ward: str = "ward1"
-    cohort: str = "mixed"  # autoimmune | lymphoma | mixed (drawn per bed)
+    cohort: str = "mixed"  # autoimmune | lymphoma | myeloma | mixed (autoimmune or lymphoma)
     seed: int = 1
     days: float = 14.0
     start: float | str | None = None  # epoch s, ISO 8601, "-2d"; None: now
@@ -66,6 +68,8 @@ class WardOptions:
     demo: bool = False  # CRS onset within the first day after admission
     fast_interval_s: float = 5.0
     artefact_scale: float = 1.0  # artefact rates x this (0: none)
+    confounders: float = 1.0  # rates of what is not CRS x this (0: none; confounders.py)
+    slow_share: float = 0.0  # share of beds whose monitor exports every 5 minutes
     discharge_first: bool = False  # empty discharge before each admit (reused demo beds)
 
     @classmethod
@@ -91,7 +95,7 @@ class WardOptions:
         if self.protocol not in (*PROTOCOLS, "mixed"):
             raise ValueError(f"--protocol: json, fhir, hl7 or mixed, not {self.protocol!r}")
         if self.cohort not in (*COHORTS, "mixed"):
-            raise ValueError(f"--cohort: autoimmune, lymphoma or mixed, not {self.cohort!r}")
+            raise ValueError(f"--cohort: {', '.join(COHORTS)} or mixed, not {self.cohort!r}")
         for name in ("prefix", "ward"):
             if not NAME.match(getattr(self, name)):
                 raise ValueError(f"--{name}: 1-32 of A-Z a-z 0-9 _ -")
@@ -101,6 +105,10 @@ class WardOptions:
             raise ValueError("--fast-interval: 1 to 300 seconds")
         if self.artefact_scale < 0:
             raise ValueError("--artefacts: a rate multiplier, 0 or more")
+        if self.confounders < 0:
+            raise ValueError("--confounders: a rate multiplier, 0 or more")
+        if not 0 <= self.slow_share <= 1:
+            raise ValueError("--slow-share: a share of the beds, 0 to 1")
         self.start_ts()
 
     def start_ts(self, now: float | None = None) -> float:
@@ -139,16 +147,20 @@ def build_beds(opts: WardOptions, start: float) -> list[BedSim]:
     end = start + opts.days * 86400.0
     beds = []
     for i in range(opts.beds):
-        seeds = np.random.SeedSequence([opts.seed, i]).spawn(4)
-        rng_patient, rng_staff, rng_noise, rng_art = (np.random.default_rng(s) for s in seeds)
+        seeds = np.random.SeedSequence([opts.seed, i]).spawn(6)
+        rng_patient, rng_staff, rng_noise, rng_art, rng_conf, rng_bed = (
+            np.random.default_rng(s) for s in seeds
+        )
         cohort = opts.cohort
         if cohort == "mixed":
-            cohort = COHORTS[int(rng_patient.integers(2))]
+            cohort = MIXED_COHORTS[int(rng_patient.integers(2))]
         protocol = MIXED_PROTOCOLS[i % 3] if opts.protocol == "mixed" else opts.protocol
         name = f"bed{i + 1:02d}"
         patient = draw_patient(
             rng_patient, cohort, patient_id(opts.seed, opts.ward, name), start, demo=opts.demo
         )
+        patient = with_confounders(patient, rng_conf, end, opts.confounders)
+        fast_s = SLOW_EXPORT_S if rng_bed.random() < opts.slow_share else opts.fast_interval_s
         plan = ArtefactPlan(rng_art, start, end, opts.artefact_scale)
         beds.append(
             BedSim(
@@ -162,7 +174,7 @@ def build_beds(opts: WardOptions, start: float) -> list[BedSim]:
                 noise_rng=rng_noise,
                 plan=plan,
                 end=end,
-                fast_s=opts.fast_interval_s,
+                fast_s=fast_s,
             )
         )
     return beds

@@ -452,6 +452,27 @@ class Config:
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some settings changed, by dotted key (`**{"storage.path": ...}`),
+        validated as `load` validates a file: an unknown key, a wrong type or a value that
+        breaks a rule raises ConfigError. Every other setting (and [alerts]) is kept."""
+        values = dict(self.values)
+        errors = []
+        for key, value in changes.items():
+            setting = BY_KEY.get(key)
+            if setting is None:
+                errors.append(f"{key}: unknown key")
+            elif not _type_ok(setting.default, value):
+                errors.append(
+                    f"{key}: expected {type(setting.default).__name__}, got {type(value).__name__}"
+                )
+            else:
+                values[key] = float(value) if isinstance(setting.default, float) else value
+        errors = errors or _check(values)
+        if errors:
+            raise ConfigError("\n".join(errors))
+        return Config(values, self.path, self.alerting)
+
     @property
     def prefix(self) -> str:
         return self.values["mqtt.topic_prefix"]

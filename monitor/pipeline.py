@@ -155,12 +155,18 @@ class Pipeline:
     def process_now(self, topic: str, payload: bytes) -> Item:
         """Route, commit and apply one message synchronously (replay, tests): the same
         steps as the daemon's loop, without the MQTT edge."""
-        item = self.router.route(topic, payload, self.clock())
+        return self.process_batch([(topic, payload)])[0]
+
+    def process_batch(self, messages: list[tuple[str, bytes]]) -> list[Item]:
+        """Route messages received together, commit them in one transaction and apply
+        them, synchronously (replay): what `run` does with one batch."""
+        now = self.clock()
+        batch = [self.router.route(topic, payload, now) for topic, payload in messages]
         extra, self.extra = self.extra, []
-        self.store.write_sync([item], extra)
-        self._account([item])
-        self.add_rows(self.ward.apply([item], self.clock()))
-        return item
+        self.store.write_sync(batch, extra)
+        self._account(batch)
+        self.add_rows(self.ward.apply(batch, self.clock()))
+        return batch
 
     async def commit_now(self) -> None:
         """Commit the rows waiting (alert events, audit records) before answering a user.

@@ -1,33 +1,48 @@
-"""`replay FILE`: recorded messages through grading and alerting, as fast as they go.
+"""The replay engine: recorded messages through the daemon's own pipeline, as fast as they go.
 
 FILE is JSONL, one message a line: {"ts": time it was delivered (ISO or epoch), "topic",
-"payload": text} (what `simulate --record` writes). The daemon's own pipeline runs on a
-throw-away database with a clock that reads the recording's time, so stale and lost
-vitals, holds and escalations happen as they would have. Prints the alerts it would have
-raised; with `--truth` (what `simulate --truth` writes) also how well they matched.
+"payload": text} (what `simulate --record` writes). The daemon's pipeline runs on a
+throw-away database with a clock that reads the recording's time, and does what the
+daemon's loops do (monitor/daemon.py), on that clock:
+
+- messages delivered within `state.publish_interval_s` of each other are routed and
+  committed as one batch, then applied (the pipeline's `run`);
+- the beds they touched are graded, each at most every `state.bed_min_interval_s`
+  (`Ward.defer`, `reassess_touched`: the state loop), their states published and handed
+  to alerting;
+- every `state.check_interval_s` the beds not graded meanwhile are assessed against the
+  clock (`Ward.tick`: stale and lost vitals), and every second alerting ticks
+  (escalations, repeats, holds).
+
+The recorded clock advances with the messages: work due between two deliveries is done
+at the second one, or every TICK_FILL_S of recorded time while the ward sends nothing.
+So what replay decides is what the daemon would have decided, to within the gap between
+two messages of the ward (seconds to a minute on a ward exporting every minute).
+
+The command line (printing, --decisions, --states, scoring against ground truth) is
+commands/replay.py.
 """
 
 from __future__ import annotations
 
-import sys
+import itertools
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 
+from alerts.alert import Decision
 from monitor import config as config_mod
-from monitor.clock import iso
 from monitor.ingest.validate import parse_ts
 from monitor.ops.metrics import Metrics
 from monitor.outputs.alerting import Alerting
 from monitor.pipeline import Outbox, Pipeline
 
-ONSET_GRADE = 2  # the onsets scored: true CRS grade >= 2
-EARLY_S = 12 * 3600  # an alert up to 12 h before an onset counts for it (forecasts)
-LATE_S = 6 * 3600  # ... and up to 6 h after it
-ALERT_KINDS = ("crs", "icans", "news2", "risk")  # the clinical alerts that are scored
+TICK_FILL_S = 60.0  # while no message arrives, the recorded clock still ticks this often
+PROGRESS_STEPS = 50
 
 
 class ReplayError(Exception):
@@ -46,154 +61,161 @@ class Clock:
 class Result:
     messages: int = 0
     rejected: int = 0
-    alerts: list[dict] = field(default_factory=list)  # raised/escalated, notified
+    batches: int = 0
+    gradings: int = 0  # bed assessments made (touched beds and clock ticks)
+    states: int = 0  # bed states published
+    decisions: int = 0  # alert decisions made
+    start: float = 0.0  # recorded time of the first and last message
+    end: float = 0.0
 
 
-def read_records(path: Path) -> list[tuple[float, str, bytes]]:
-    out = []
+StateSink = Callable[[float, str, str, dict[str, Any]], None]
+DecisionSink = Callable[[Decision], None]
+
+
+def iter_records(path: Path) -> Iterator[tuple[float, str, bytes]]:
+    """Every message of a recording, in file order (delivery order, as recorded)."""
     with open(path, "rb") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 rec = orjson.loads(line)
-                out.append((parse_ts(rec["ts"]), rec["topic"], rec["payload"].encode()))
+                yield parse_ts(rec["ts"]), rec["topic"], rec["payload"].encode()
             except Exception as e:  # any malformed line is the file's fault
                 raise ReplayError(f"{path}:{n}: not a recorded message ({e})") from None
-    return out
 
 
-def replay(records, cfg: config_mod.Config, progress: TextIO | None = None) -> Result:
-    if not records:
+def read_records(path: Path) -> list[tuple[float, str, bytes]]:
+    return list(iter_records(path))
+
+
+def replay_config(cfg: config_mod.Config, prefix: str, db_path: str) -> config_mod.Config:
+    """The user's config, every setting kept, with the recording's topic prefix and a
+    throw-away database."""
+    try:
+        return cfg.replace(**{"storage.path": db_path, "mqtt.topic_prefix": prefix})
+    except config_mod.ConfigError as e:
+        raise ReplayError(f"recording: {e}") from None
+
+
+def replay(
+    records: Iterable[tuple[float, str, bytes]],
+    cfg: config_mod.Config,
+    *,
+    on_state: StateSink | None = None,
+    on_decision: DecisionSink | None = None,
+    progress: TextIO | None = None,
+    total: int | None = None,
+) -> Result:
+    """Run `records` (time, topic, payload; in delivery order, read lazily) through the
+    pipeline. `on_state(ts, ward, bed, state)` sees every published bed state,
+    `on_decision(d)` every alert decision, in order, as they happen. `total`: the number
+    of records, for the progress bar."""
+    it = iter(records)
+    first = next(it, None)
+    if first is None:
         raise ReplayError("no messages to replay")
-    prefix = records[0][1].split("/", 1)[0]
-    tmp = tempfile.TemporaryDirectory(prefix="crswatch-replay-")
-    data = {"mqtt": {"topic_prefix": prefix}, "storage": {"path": f"{tmp.name}/replay.db"}}
-    cfg = config_mod.Config({**cfg.values, **config_mod.from_dict(data).values}, None, cfg.alerting)
-    clock = Clock(records[0][0])
-    pipe = Pipeline.open(cfg, clock, Metrics(), Outbox(), durable=False)
-    alerting = Alerting(settings=cfg.alerting, pipeline=pipe, clock=clock, prefix=prefix)
-    alerting.keep_decisions = True
-    result = Result()
-    last_tick = last_check = clock.t
-    step = max(1, len(records) // 50)
-    try:
-        for i, (ts, topic, payload) in enumerate(records):
-            clock.t = max(clock.t, ts)
-            item = pipe.process_now(topic, payload)
-            result.messages += 1
-            result.rejected += item.kind == "reject"
-            if clock.t - last_check >= cfg["state.check_interval_s"]:
-                pipe.add_rows(pipe.ward.tick(clock.t))
-                last_check = clock.t
-            for _, _, state in pipe.ward.take_dirty():
-                alerting.on_state(state)
-            if clock.t - last_tick >= 1.0:
-                alerting.tick()
-                last_tick = clock.t
-            if i % 1000 == 0:
-                pipe.flush()
-            if progress is not None and (i % step == 0 or i == len(records) - 1):
-                done = (i + 1) / len(records)
-                progress.write(
-                    f"\rreplay [{'#' * int(done * 30):<30}] {done:4.0%} "
-                    f"{i + 1}/{len(records)} messages"
-                )
-                progress.flush()
-        if progress is not None:
-            progress.write("\n")
-    finally:
-        pipe.store.close()
-        tmp.cleanup()
-    result.alerts = [
-        {**d.alert, "event": d.event, "reason": d.reason}
-        for d in alerting.decisions
-        if d.notify and d.alert.get("id") and d.event in ("raised", "escalated")
-    ]
-    return result
-
-
-def score(alerts: list[dict], truth_path: Path) -> dict:
-    """For true CRS grade >= 2 onsets: the share alerted (a tier >= 2 alert of the bed
-    from 12 h before to 6 h after) and the delay; false tier >= 2 alerts per patient-day
-    (raised while the true grade was below 2, ICANS 0, and no onset followed in 12 h)."""
-    grades: dict[tuple[str, str], list[tuple[float, int, int]]] = {}
-    for line in Path(truth_path).read_bytes().splitlines():
-        rec = orjson.loads(line) if line.strip() else {}
-        if "crs_grade" in rec:
-            grades.setdefault((rec["ward"], rec["bed"]), []).append(
-                (parse_ts(rec["ts"]), rec["crs_grade"], rec.get("icans_grade") or 0)
-            )
-    onsets, span = {}, 0.0
-    for key, seq in grades.items():
-        seq.sort()
-        span += seq[-1][0] - seq[0][0]
-        first = next((t for t, g, _ in seq if g >= ONSET_GRADE), None)
-        if first is not None:
-            onsets[key] = first
-    serious = [
-        a for a in alerts if a["tier"] >= 2 and a["kind"] in ALERT_KINDS and a["event"] == "raised"
-    ]
-    delays, false, false_crs = [], 0, 0
-    for key, onset in onsets.items():
-        hits = [
-            a["ts"] - onset
-            for a in serious
-            if (a["ward"], a["bed"]) == key and -EARLY_S <= a["ts"] - onset <= LATE_S
-        ]
-        if hits:
-            delays.append(min(hits))  # the first alert; negative: before the onset
-    for a in serious:
-        seq = grades.get((a["ward"], a["bed"]), [])
-        now = [(g, i) for t, g, i in seq if t <= a["ts"]]
-        g, icans = now[-1] if now else (0, 0)
-        onset = onsets.get((a["ward"], a["bed"]))
-        soon = onset is not None and 0 <= onset - a["ts"] <= EARLY_S
-        if g < ONSET_GRADE and icans == 0 and not soon:
-            false += 1
-            false_crs += a["kind"] == "crs"
-    delays.sort()
-    days = span / 86400
-    return {
-        "onsets": len(onsets),
-        "alerted": len(delays),
-        "share_alerted": round(len(delays) / len(onsets), 3) if onsets else None,
-        "median_delay_min": round(delays[len(delays) // 2] / 60, 1) if delays else None,
-        "false_alerts": false,
-        "false_crs_alerts": false_crs,
-        "patient_days": round(days, 1),
-        "false_alerts_per_patient_day": round(false / days, 3) if days else None,
-        "false_crs_alerts_per_patient_day": round(false_crs / days, 3) if days else None,
-    }
-
-
-def main_replay(
-    path: str, truth: str | None, cfg: config_mod.Config, out=sys.stdout, err=sys.stderr
-) -> int:
-    try:
-        records = read_records(Path(path))
-        result = replay(records, cfg, progress=err if err.isatty() else None)
-    except FileNotFoundError:
-        print(f"crswatch: replay: no such file: {path}", file=err)
-        return 2
-    except ReplayError as e:
-        print(f"crswatch: replay: {e}", file=err)
-        return 2
-    for a in result.alerts:
-        out.write(
-            f"{iso(a['ts'])}  {a['ward']}/{a['bed']}  tier {a['tier']}  "
-            f"{a['event']:<9} {a['kind']:<8} {a['message']}\n"
-        )
-    summary = {
-        "messages": result.messages,
-        "rejected": result.rejected,
-        "alerts": len(result.alerts),
-    }
-    if truth:
+    prefix = first[1].split("/", 1)[0]
+    with tempfile.TemporaryDirectory(prefix="crswatch-replay-") as tmp:
+        run = _Run(replay_config(cfg, prefix, f"{tmp}/replay.db"), first[0])
         try:
-            summary["against_truth"] = score(result.alerts, Path(truth))
-        except (OSError, ValueError) as e:
-            print(f"crswatch: replay: truth file: {e}", file=err)
-            return 2
-    out.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
-    return 0
+            return run.all(itertools.chain([first], it), on_state, on_decision, progress, total)
+        finally:
+            run.pipe.store.close()
+
+
+class _Run:
+    """One replay: the pipeline, the ward and alerting on the recorded clock."""
+
+    def __init__(self, cfg: config_mod.Config, start: float):
+        self.cfg = cfg
+        self.clock = Clock(start)
+        self.pipe = Pipeline.open(cfg, self.clock, Metrics(), Outbox(), durable=False)
+        ward = self.ward = self.pipe.ward
+        ward.defer = True  # as the daemon: graded once per state pass, not per reading
+        ward.tick_after_s = cfg["state.check_interval_s"]
+        ward.forecast_every_s = cfg["forecast.refresh_s"]
+        self.alerting = Alerting(
+            settings=cfg.alerting, pipeline=self.pipe, clock=self.clock, prefix=cfg.prefix
+        )
+        self.alerting.keep_decisions = True
+        self.window = cfg["state.publish_interval_s"]
+        self.bed_min = cfg["state.bed_min_interval_s"]
+        self.check = cfg["state.check_interval_s"]
+        self.last_check = self.last_tick = self.last_step = start
+        self.result = Result(start=start, end=start)
+
+    def all(self, records, on_state, on_decision, progress, total) -> Result:
+        every = max(1, (total or 1) // PROGRESS_STEPS)
+        shown = done = 0
+        batch: list[tuple[str, bytes]] = []
+        t0 = last = self.clock.t
+        for ts, topic, payload in records:
+            if batch and ts - t0 > self.window:
+                self.step(max(self.clock.t, last), batch, on_state, on_decision)
+                done += len(batch)
+                batch = []
+                if progress is not None and done // every > shown:
+                    shown = done // every
+                    _show(progress, done, total)
+            if not batch:
+                t0 = ts
+                while self.last_step + TICK_FILL_S < ts:  # a quiet ward: the clock ticks on
+                    self.step(self.last_step + TICK_FILL_S, [], on_state, on_decision)
+            batch.append((topic, payload))
+            last = ts
+        if batch:
+            self.step(max(self.clock.t, last), batch, on_state, on_decision)
+            done += len(batch)
+        self.result.end = self.clock.t
+        # the last holds and escalations: one more pass a check interval later
+        self.step(self.clock.t + self.check, [], on_state, on_decision)
+        self.pipe.flush()
+        if progress is not None:
+            _show(progress, done, total)
+            progress.write("\n")
+        return self.result
+
+    def step(self, now: float, batch, on_state, on_decision) -> None:
+        """What the daemon's loops do at `now`: commit and apply the batch, grade the
+        touched beds, the clock's check when due, publish states, tick alerting."""
+        r, ward, pipe = self.result, self.ward, self.pipe
+        self.clock.t = self.last_step = now
+        if batch:
+            items = pipe.process_batch(batch)
+            r.messages += len(items)
+            r.rejected += sum(1 for item in items if item.kind == "reject")
+            r.batches += 1
+        pipe.add_rows(ward.reassess_touched(now, self.bed_min))
+        r.gradings += ward.graded_in_pass
+        if not 0 <= now - self.last_check < self.check:
+            self.last_check = now
+            graded = dict(ward.graded)
+            pipe.add_rows(ward.tick(now))
+            r.gradings += sum(1 for k, v in ward.graded.items() if graded.get(k) != v)
+        for ward_name, bed, state in ward.take_dirty():
+            r.states += 1
+            if on_state is not None:
+                on_state(now, ward_name, bed, state)
+            self.alerting.on_state(state)
+        if not 0 <= now - self.last_tick < 1.0:
+            self.last_tick = now
+            self.alerting.tick()
+            pipe.flush_flood(now)
+        decisions, self.alerting.decisions = self.alerting.decisions, []
+        r.decisions += len(decisions)
+        if on_decision is not None:
+            for d in decisions:
+                on_decision(d)
+
+
+def _show(progress: TextIO, done: int, total: int | None) -> None:
+    if total:
+        share = min(1.0, done / total)
+        progress.write(
+            f"\rreplay [{'#' * int(share * 30):<30}] {share:4.0%} {done}/{total} messages"
+        )
+    else:
+        progress.write(f"\rreplay: {done} messages")
+    progress.flush()

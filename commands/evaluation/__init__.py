@@ -1,0 +1,1 @@
+"""Scoring a replay against the simulator's truth: detection, burden, forecast, the report."""
