@@ -2,7 +2,7 @@
 
 The chain, one module per stage (Prometheus Alertmanager's shape):
 
-    rules       state dict -> Conditions (kind, tier, reason, detail)         rules.py
+    rules       BedView (view.py) -> Conditions (kind, tier, reason, detail)  rules.py
     inhibit     a firing alert mutes others that say less (same kind, table)   inhibit.py
     hysteresis  enter at once, exit after a hold, NEWS2 exit margins           hysteresis.py
     ack/snooze  acknowledged or snoozed alerts mute repeats and escalation     ack.py

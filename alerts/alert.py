@@ -26,6 +26,7 @@ EVENTS = (
     "acknowledged",
     "snoozed",
     "downgraded",
+    "returned",
     "resolved",
     "suppressed",
 )
@@ -61,6 +62,9 @@ class Alert:
     note: str | None = None  # the last inhibition reported, not to repeat it
     resolved_ts: float | None = None
     resolved_by: str | None = None
+    tier_ts: float | None = None  # when it reached its current tier (its age counts from)
+    peak_tier: int = 0  # the worst (tier, level) it was raised or worsened to: a return
+    peak_level: int = 0  # to it after a downgrade is not news, nobody is paged again
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -82,6 +86,7 @@ class Alert:
             "level": self.level,
             "detail": dict(self.detail),
             "raised_ts": self.raised_ts,
+            "tier_ts": self.raised_ts if self.tier_ts is None else self.tier_ts,
             "acked_by": self.acked_by,
             "acked_ts": self.acked_ts,
             "snoozed_by": self.snoozed_by,
@@ -111,7 +116,12 @@ class Alert:
                 f"; {'acknowledgement' if acked else 'snooze'} by "
                 f"{self.acked_by if acked else self.snoozed_by} cleared, escalation restarted"
             )
+        if cond.tier != self.tier:
+            self.tier_ts = now
         self._take(cond)
+        self.peak_tier, self.peak_level = max(
+            (self.peak_tier, self.peak_level), (cond.tier, cond.level)
+        )
         self.state, self.acked_by, self.acked_ts = "active", None, None
         self.snoozed_by = self.snoozed_until = None
         self.escalation_level, self.stage_ts, self.notified_ts = 0, now, now
@@ -125,10 +135,27 @@ class Alert:
         self.updated_ts = now
         if self.tier != old_tier:
             self.escalation_level, self.stage_ts, self.notified_ts = 0, now, now
+            self.tier_ts = now
             return f"improved from tier {old_tier} to tier {self.tier}"
         return (
             f"improved within tier {self.tier} from {level_label(self.kind, old_level)} "
             f"to {level_label(self.kind, self.level)}"
+        )
+
+    def returned(self, cond: Condition, now: float) -> str:
+        """Back up to a tier and level it had reached already (after a downgrade): taken,
+        the acknowledgement kept, nobody paged again; an unacknowledged alert's repeats
+        and escalation restart from now. Returns the reason."""
+        old = (self.tier, self.level)
+        if cond.tier != self.tier:
+            self.tier_ts = now
+            self.escalation_level, self.stage_ts, self.notified_ts = 0, now, now
+        self._take(cond)
+        return (
+            f"back from {level_label(self.kind, old[1])} to "
+            f"{level_label(self.kind, cond.level)} (tier {cond.tier}), which this alert had "
+            f"reached already: nobody paged again"
+            + (f"; still acknowledged by {self.acked_by}" if self.state == "acknowledged" else "")
         )
 
     def rearm(self, now: float) -> str:

@@ -215,12 +215,8 @@ def _route(
         if "repeat_interval_s" in table
         else top["repeat_interval_s"]
     )
-    if escalate and repeat and escalate < repeat:
-        errors.append(
-            f"{where}: escalation after {escalate:g} s is shorter than the repeat "
-            f"interval {repeat:g} s: those told would never be reminded before it "
-            f"escalates; lower repeat_interval_s or raise escalate_after_s"
-        )
+    # Any positive escalation delay is valid (SPEC.md), shorter than the repeat interval
+    # included: escalating before the first reminder is a normal rota.
     return Route(tier, chain, escalate or BUILTIN_ESCALATE[tier], repeat or 300.0)
 
 

@@ -23,6 +23,7 @@ from .alert import Alert, Decision, provisional
 from .config import AlertSettings
 from .routing import channels, first_stage, merge, names, route_for
 from .rules import SYSTEM, Condition
+from .view import BedView
 
 Key = tuple[str, str, str]
 V = TypeVar("V")
@@ -86,6 +87,7 @@ class AlertEngine:
         self._pending: ByBed[tuple[float, Condition, str | None]] = ByBed()  # tier-1 waiting
         self._muted: ByBed[str] = ByBed()  # conditions muted before raising: reason reported
         self._latched: ByBed[list[Any]] = ByBed()  # manual resolve: [tier, level, user, noted]
+        self._rising: ByBed[tuple[float, Condition]] = ByBed()  # a delayed worsening waiting
         self._patients: dict[tuple[str, str], str | None] = {}  # (ward, bed) -> patient_id
 
     # -- state -----------------------------------------------------------------------------
@@ -133,7 +135,8 @@ class AlertEngine:
         why = a.inhibited_by or AckMuter(a.updated_ts, self.settings.clock).mutes(a)
         if a.below_since is not None:
             what = "absent" if a.below is None else "lower"
-            at = self.settings.clock(a.below_since + self.settings.resolve_hold_s)
+            hold = hysteresis.hold_for(a.kind, self.settings.resolve_hold_s)
+            at = self.settings.clock(a.below_since + hold)
             why = (f"{why}; " if why else "") + (
                 f"condition {what} since "
                 f"{self.settings.clock(a.below_since)}, "
@@ -152,15 +155,16 @@ class AlertEngine:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def evaluate(self, view: dict[str, Any], now: float) -> list[Decision]:
-        """One bed's state (to_state() plus device and risk) -> decisions."""
-        ward, bed, pid = view["ward"], view["bed"], view.get("patient_id")
+    def evaluate(self, view: BedView, now: float) -> list[Decision]:
+        """One bed's view -> decisions."""
+        ward, bed, pid = view.ward, view.bed, view.patient_id
         out = []
         if self._patients.get((ward, bed), pid) != pid:
             out = self._clear(ward, bed, now, f"resolved: bed {bed} now holds another patient")
         self._patients[(ward, bed)] = pid
-        conds = rules.conditions(view, self.settings)
-        return out + self._bed(ward, bed, pid, conds, rules.undecided(view), now)
+        holding = frozenset(self._alerts.kinds(ward, bed))
+        conds = rules.conditions(view, self.settings, holding)
+        return out + self._bed(ward, bed, pid, conds, view.undecided(), now)
 
     def evaluate_system(
         self,
@@ -169,9 +173,18 @@ class AlertEngine:
         store_error: str,
         now: float,
         faults: Sequence[tuple[str, str]] = (),
+        behind_s: float = 0.0,
+        behind_limit_s: float = 300.0,
     ) -> list[Decision]:
         """The daemon's own health, as alerts of the pseudo-bed (SYSTEM, SYSTEM)."""
-        conds = rules.system_conditions(broker_connected, store_ok, store_error, faults)
+        conds = rules.system_conditions(
+            broker_connected,
+            store_ok,
+            store_error,
+            faults,
+            behind_s=behind_s,
+            behind_limit_s=behind_limit_s,
+        )
         return self._bed(SYSTEM, SYSTEM, None, conds, frozenset(), now)
 
     def _bed(
@@ -186,7 +199,7 @@ class AlertEngine:
         kept, _ = inhibit.collapse(conds)  # same kind: the higher tier stands
         by_kind = {c.kind: c for c in kept}
         kinds = set(by_kind)
-        for table in (self._alerts, self._pending, self._muted, self._latched):
+        for table in (self._alerts, self._pending, self._muted, self._latched, self._rising):
             kinds |= table.kinds(ward, bed)
         out: list[Decision] = []
 
@@ -253,6 +266,9 @@ class AlertEngine:
             told=list(told),
             stage_ts=now,
             notified_ts=now,
+            tier_ts=now,
+            peak_tier=cond.tier,
+            peak_level=cond.level,
         )
         self._alerts[key] = a
         return [self._say(a, "raised", now, told, f"new tier {a.tier} alert")]
@@ -260,7 +276,7 @@ class AlertEngine:
     def _update(
         self, a: Alert, cond: Condition | None, undecided: bool, ctx: list[Any], now: float
     ) -> list[Decision]:
-        out = []
+        out: list[Decision] = []
         probe = cond if cond is not None and cond.tier >= a.tier else a
         muted = inhibit.mutes(probe, ctx)
         if muted != a.inhibited_by:
@@ -269,11 +285,23 @@ class AlertEngine:
             if muted is None:  # re-armed: the escalation clock restarts from now
                 a.stage_ts = a.notified_ts = now
         v = hysteresis.verdict(
-            a.tier, a.level, cond, undecided, a.below_since, now, self.settings.resolve_hold_s
+            a.tier,
+            a.level,
+            cond,
+            undecided,
+            a.below_since,
+            now,
+            hysteresis.hold_for(a.kind, self.settings.resolve_hold_s),
         )
         if v.action == "worsen" and not muted:
             assert cond is not None  # a worsening has its condition
+            first = self._rising.get(a.key, (now, cond))[0]
+            if now - first < hysteresis.rise_delay(cond):
+                self._rising[a.key] = (first, cond)  # not yet: tick() looks again
+                return out
+            self._rising.pop(a.key, None)
             return [self._worsen(a, cond, now)]
+        self._rising.pop(a.key, None)
         if muted:
             why = (
                 f"worsening to tier {cond.tier} not sent: {muted}"
@@ -285,12 +313,12 @@ class AlertEngine:
                 out.append(self._quiet(a.snapshot(now, why), why))
         if v.action in ("steady", "worsen"):
             a.below_since = a.below = None
-            if (
-                cond is not None
-                and v.action == "steady"
-                and (cond.tier, cond.level) == (a.tier, a.level)
-            ):
-                a.message, a.detail = cond.reason, dict(cond.detail)  # fresher readings
+            if cond is not None and v.action == "steady":
+                # fresher readings: the alert says what the tile shows (a NEWS2 held inside
+                # its exit margin says today's total, not the one it was raised at)
+                a.message = cond.reason
+                if (cond.tier, cond.level) == (a.tier, a.level):
+                    a.detail = dict(cond.detail)
         elif v.action == "wait":
             a.below_since, a.below = v.since, cond
         elif v.action == "lower":
@@ -306,13 +334,20 @@ class AlertEngine:
         """What time alone changes: pending advisories, snooze expiry, hold-based lowering
         and resolution, escalation and repeats."""
         out: list[Decision] = []
-        hold = self.settings.resolve_hold_s
         for key, (_, cond, pid) in sorted(self._pending.items()):
             ctx = [x for x in self._context(key[0], key[1]) if x.key != key]
             out += self._new(key, pid, cond, ctx, now)
+        for key, (first, cond) in sorted(self._rising.items(), key=lambda x: x[0]):
+            held = self._alerts.get(key)
+            if held is None:
+                self._rising.pop(key, None)
+            elif now - first >= hysteresis.rise_delay(cond):
+                ctx = [x for x in self._context(key[0], key[1]) if x.key != key]
+                out += self._update(held, cond, False, ctx, now)
         for a in self._sorted():
             if a.state == "snoozed" and now >= (a.snoozed_until or 0):
                 out.append(self._rearm(a, now))
+            hold = hysteresis.hold_for(a.kind, self.settings.resolve_hold_s)
             if a.below_since is not None and now - a.below_since >= hold:
                 if a.below is None:
                     out.append(
@@ -416,7 +451,7 @@ class AlertEngine:
         return self._clear(ward, bed, now, "resolved: patient discharged")
 
     def _clear(self, ward: str, bed: str, now: float, why: str) -> list[Decision]:
-        for table in (self._pending, self._muted, self._latched):
+        for table in (self._pending, self._muted, self._latched, self._rising):
             for key in [k for k in table if k[:2] == (ward, bed)]:
                 del table[key]
         return [
@@ -426,12 +461,16 @@ class AlertEngine:
     # -- transitions -----------------------------------------------------------------------
 
     def _worsen(self, a: Alert, cond: Condition, now: float) -> Decision:
+        if (cond.tier, cond.level) <= (a.peak_tier, a.peak_level):
+            why = a.returned(cond, now)
+            return self._quiet(a.snapshot(now, why), why, "returned")
         why = a.worsen(cond, now, first_stage(self.settings, cond.tier))
         return self._say(a, "raised", now, a.told, why)
 
     def _lower(self, a: Alert, cond: Condition, now: float) -> Decision:
         why = a.lower(cond, now) + (
-            f" for {self.settings.resolve_hold_s:.0f} s: downgraded, nobody paged"
+            f" for {hysteresis.hold_for(a.kind, self.settings.resolve_hold_s):.0f} s: "
+            "downgraded, nobody paged"
         )
         return self._quiet(a.snapshot(now, why), why, "downgraded")
 

@@ -1,17 +1,19 @@
 """Stage 3: hysteresis. Separate enter and exit conditions, and a minimum hold.
 
-Enter: a tier >= 2 condition raises at once; a tier-1 advisory may wait `advisory_hold_s`
-(default 0). A worsening (higher tier, or higher level in the tier) is never delayed.
+Enter: a tier >= 2 condition raises at once, except a NEWS2 urgent (NEWS2_URGENT_DELAY_S);
+a tier-1 advisory may wait `advisory_hold_s` (default 0). A worsening (higher tier, or
+higher level in the tier) is delayed only to a NEWS2 urgent, by the same delay.
 
 Exit: an alert resolves only after its condition has been absent for `resolve_hold_s`; a
-downgrade (lower tier or level) waits the same hold. One timer, `since`, counts from when
-the condition was first seen below the alert, so an oscillating signal keeps one alert.
+downgrade (lower tier or level) waits the same hold; a risk alert holds KIND_HOLD_S. One
+timer, `since`, counts from when the condition was first seen below the alert, so an
+oscillating signal keeps one alert.
 
 Exit margins (NEWS2): an active NEWS2 alert holds while the total stays at or above
 NEWS2_HOLD[tier]: medium (raised at >= 5) is still medium at 4 and is left only at 3 or
 less; high (raised at >= 7) is left at 5 or less.
 
-Unknown is not absent: while a kind's measure is undecided (`rules.undecided`: a grade
+Unknown is not absent: while a kind's measure is undecided (`BedView.undecided`: a grade
 None, NEWS2 incomplete) an alert of that kind neither resolves nor downgrades. A dead
 thermometer must not resolve a CRS alert; staff can still resolve it by hand.
 """
@@ -23,6 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 NEWS2_HOLD = {3: 6, 2: 4}  # an active NEWS2 alert of this tier holds while total >= this
+# Kinds whose alert stands longer than resolve_hold_s once its condition is gone: a 12-hour
+# forecast's warning is not withdrawn because p dipped for five minutes (no risk flapping).
+KIND_HOLD_S = {"risk": 6 * 3600.0}
+
+
+def hold_for(kind: str, resolve_hold_s: float) -> float:
+    """How long an alert of `kind` waits, its condition absent or lower, before it changes."""
+    return max(resolve_hold_s, KIND_HOLD_S.get(kind, 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +42,24 @@ class Verdict:
     reason: str
 
 
+# A NEWS2 urgent (tier 2: low-medium or medium) must hold this long before it is raised or
+# an alert worsens to it: NEWS2 is an observation-set score, and a band reached for a
+# minute by persisted parameters moving together is not an urgent review (measured on the
+# tuning seeds: most false NEWS2 pages lasted under 5 min). High (tier 3) is never delayed.
+NEWS2_URGENT_DELAY_S = 300.0
+
+
+def rise_delay(cond: Any) -> float:
+    """How long a condition must hold before it raises (or worsens an alert to it)."""
+    return NEWS2_URGENT_DELAY_S if cond.kind == "news2" and cond.tier == 2 else 0.0
+
+
 def enter(cond: Any, first_seen: float, now: float, advisory_hold_s: float) -> bool:
     """Whether a new condition raises now (first seen at `first_seen`)."""
-    return cond.tier >= 2 or now - first_seen >= advisory_hold_s
+    waited = now - first_seen
+    if cond.tier >= 2:
+        return waited >= rise_delay(cond)
+    return waited >= advisory_hold_s
 
 
 def within_margin(cond: Any, tier: int) -> bool:

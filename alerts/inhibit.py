@@ -38,18 +38,19 @@ class InhibitRule:
 RULES: tuple[InhibitRule, ...] = (
     InhibitRule(
         ("device",),
-        ("feed:*",),
+        ("feed", "signal"),
         "bed",
         False,
-        "an offline device explains its stale and lost feeds: one alert names the cause",
+        "an offline device explains its stale and lost feeds and odd readings: one alert "
+        "names the cause",
     ),
     InhibitRule(
-        ("broker",),
-        ("device", "feed:*"),
+        ("broker", "lag"),
+        ("device", "feed", "signal"),
         "any",
         False,
-        "without the broker, no bed's device or feeds can report; the daemon's alert "
-        "says so once instead of once per bed and vital",
+        "without the broker, or with the daemon behind its input, no bed's device or feeds "
+        "can report: the daemon's own alert says so once, never a patient's feed lost",
     ),
     InhibitRule(
         ("crs", "icans"),

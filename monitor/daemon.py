@@ -32,6 +32,7 @@ from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
 from monitor.port import DaemonPort
+from monitor.state.view import to_wire
 from monitor.store.reads import audit_inbox
 from monitor.store.retention import PRUNE_BATCH, prune_rejections
 from monitor.store.writes import delete_audit_inbox, replace_forecast_state
@@ -119,7 +120,7 @@ class Daemon:
         self.ward.defer = True  # graded once per state publication, not per reading
         self.ward.tick_after_s = cfg["state.check_interval_s"]
         self.ward.forecast_every_s = cfg["forecast.refresh_s"]
-        self._alert_sig: dict[tuple[str, str], tuple] = {}
+        self._alert_key: dict[tuple[str, str], tuple] = {}
         self.webhooks = Webhooks(clock=self.clock, dead_letter=self._dead_letter)
         public = cfg["http.public_url"] or f"http://{cfg['http.host']}:{cfg['http.port']}"
         self.alerts = Alerting(
@@ -389,13 +390,14 @@ class Daemon:
             pause = interval
             if self.edge.backlog() > STATE_BACKLOG_MAX:
                 continue  # the broker lags: the beds stay dirty, the latest state goes later
-            for ward, bed, state in self.ward.take_dirty():
+            for ward, bed, view in self.ward.take_dirty():
+                state = to_wire(view)
                 self.edge.publish_state(f"{p}/{ward}/{bed}/state", orjson.dumps(state))
                 self.hub.publish({"type": "state", "ward": ward, "bed": bed, "state": state})
-                sig = alert_signature(state)
-                if self._alert_sig.get((ward, bed)) != sig:  # else nothing to evaluate:
-                    self._alert_sig[(ward, bed)] = sig  # time-driven changes are tick()'s
-                    self.alerts.on_state(state)
+                key = view.alert_key()
+                if self._alert_key.get((ward, bed)) != key:  # else nothing to evaluate:
+                    self._alert_key[(ward, bed)] = key  # time-driven changes are tick()'s
+                    self.alerts.on_state(view)
             self.metrics.admitted.set(len(self.ward.beds))
             self.metrics.grading_backlog.set(len(self.ward.touched))
             elapsed = time.perf_counter() - started
@@ -419,10 +421,30 @@ class Daemon:
                 last_save = now
                 await self.save_forecast()
             self.alerts.tick(
-                self.connected, self.pipeline.store_ok, self.pipeline.store_error, self.faults()
+                self.connected,
+                self.pipeline.store_ok,
+                self.pipeline.store_error,
+                self.faults(),
+                self._behind(now),
+                self.cfg["vitals.fast_lost_s"],
             )
             self.pipeline.flush_flood(now)
             await self._audit_housekeeping()
+
+    def _behind(self, now: float) -> float:
+        """How far the newest reading taken in, any bed, lags the clock (0 with no bed):
+        the daemon behind its input or back from being down, not a patient's feed."""
+        ward = self.ward
+        newest = max(
+            (
+                b.latest_ts or 0.0
+                for adm_id, b in ward.beds.items()
+                if (rec := ward.records.get(adm_id)) is not None
+                and ward.devices.get((rec.ward, rec.bed)) != "offline"  # its own alert
+            ),
+            default=None,
+        )
+        return 0.0 if not newest else max(0.0, now - newest)
 
     async def _retention_loop(self) -> None:
         """At start and hourly: delete rejections older than storage.rejections_keep_days."""
@@ -497,28 +519,6 @@ class Daemon:
         self.store.close()
         if self.broker is not None:
             await self.broker.shutdown()
-
-
-def alert_signature(state: dict) -> tuple:
-    """What the alert rules read from a state, without the readings' values and times:
-    a new reading that changes none of it needs no evaluation."""
-    news2 = state.get("news2") or {}
-    return (
-        state.get("patient_id"),
-        state.get("crs_grade"),
-        state.get("crs_at_least"),
-        state.get("icans_grade"),
-        state.get("icans_at_least"),
-        news2.get("total"),
-        news2.get("band"),
-        news2.get("band_at_least"),
-        news2.get("complete"),
-        news2.get("single_parameter_3"),
-        state.get("device"),
-        tuple(sorted((k, v["status"]) for k, v in (state.get("vitals") or {}).items())),
-        round((state.get("risk") or {}).get("p", -1.0), 2),
-        tuple(state.get("reasons") or ()),
-    )
 
 
 def _loopback(host: str) -> bool:

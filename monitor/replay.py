@@ -40,6 +40,7 @@ from monitor.ingest.validate import parse_ts
 from monitor.ops.metrics import Metrics
 from monitor.outputs.alerting import Alerting
 from monitor.pipeline import Outbox, Pipeline
+from monitor.state.view import to_wire
 
 TICK_FILL_S = 60.0  # while no message arrives, the recorded clock still ticks this often
 PROGRESS_STEPS = 50
@@ -194,11 +195,11 @@ class _Run:
             graded = dict(ward.graded)
             pipe.add_rows(ward.tick(now))
             r.gradings += sum(1 for k, v in ward.graded.items() if graded.get(k) != v)
-        for ward_name, bed, state in ward.take_dirty():
+        for ward_name, bed, view in ward.take_dirty():
             r.states += 1
             if on_state is not None:
-                on_state(now, ward_name, bed, state)
-            self.alerting.on_state(state)
+                on_state(now, ward_name, bed, to_wire(view))
+            self.alerting.on_state(view)
         if not 0 <= now - self.last_tick < 1.0:
             self.last_tick = now
             self.alerting.tick()

@@ -261,10 +261,9 @@ def test_manual_resolve_does_not_page_again_while_the_condition_holds():
         (
             "resolved",
             "a1",
-            2,
-            NURSE_PHYS,
-            "resolved by nurse.kim: probe removed for a wash; resolution sent "
-            "to everyone told: bedside_nurse, physician_on_call",
+            1,
+            (),
+            "resolved by nurse.kim: probe removed for a wash; shown on the ward dashboard",
         )
     ]
     d = w.at(40, view(vitals={"spo2": "lost"}))
@@ -272,7 +271,7 @@ def test_manual_resolve_does_not_page_again_while_the_condition_holds():
         (
             "suppressed",
             None,
-            2,
+            1,
             (),
             "not re-raised: resolved by nurse.kim while the condition held; "
             "re-arms when it clears or worsens",
@@ -280,15 +279,20 @@ def test_manual_resolve_does_not_page_again_while_the_condition_holds():
     ]
     assert w.at(50, view(vitals={"spo2": "lost"})) == []
     assert w.at(60, view(vitals={"spo2": "live"})) == []  # cleared: re-armed
-    assert brief(w.at(70, view(vitals={"spo2": "lost"})))[0][:3] == ("raised", "a2", 2)
+    assert brief(w.at(70, view(vitals={"spo2": "lost"})))[0][:3] == ("raised", "a2", 1)
 
 
 def test_device_offline_and_lost_vital_and_risk_raise_tier2():
     w = Ward()
-    d = w.at(0, view(device="offline"))
-    assert [(x.event, x.alert["kind"], x.alert["tier"]) for x in d] == [("raised", "device", 2)]
+    d = w.at(0, view(device="offline", crs=2, reasons=LOW_FLOW))
+    assert [(x.event, x.alert["kind"], x.alert["tier"]) for x in d] == [
+        ("raised", "crs", 2),
+        ("raised", "device", 2),
+    ]
     d = w.at(0, view(vitals={"hr": "lost"}, bed="b2"))
-    assert [(x.alert["kind"], x.alert["tier"]) for x in d] == [("feed:hr", 2)]
+    assert [(x.alert["kind"], x.alert["tier"]) for x in d] == [("feed", 1)]  # a stable patient
+    d = w.at(0, view(vitals={"hr": "lost"}, bed="b4", crs=2, reasons=LOW_FLOW))
+    assert [(x.alert["kind"], x.alert["tier"]) for x in d] == [("crs", 2), ("feed", 2)]
     d = w.at(0, view(risk={"p": 0.8, "explanation": ["CRP rising"]}, bed="b3"))
     assert [(x.alert["kind"], x.alert["tier"], x.alert["message"]) for x in d] == [
         ("risk", 2, "forecast risk 0.80 (threshold 0.50): CRP rising")
@@ -367,3 +371,21 @@ def test_active_shows_a_pending_resolution():
         "acknowledged by nurse.kim; condition absent since 14:14, changes at 14:19 unless it "
         "returns"
     )
+
+
+def test_a_return_to_the_peak_after_a_downgrade_pages_nobody_and_age_counts_from_the_tier():
+    """Issue 18: a downgrade after the hold, then the same worsening again, is the same
+    episode: shown, nobody paged. Only a worse condition than the alert's peak pages."""
+    w = Ward()
+    d = w.at(0, view(crs=2, reasons=LOW_FLOW))
+    assert d[0].event == "raised" and d[0].notify
+    w.at(60, view(crs=1, reasons=FEVER))
+    d = w.ticks(65, 400)
+    assert [(x.event, x.alert["tier"]) for x in d if x.event == "downgraded"] == [("downgraded", 1)]
+    assert d[-1].alert["tier_ts"] >= T0 + 360
+    d = w.at(500, view(crs=2, reasons=LOW_FLOW))
+    assert [(x.event, x.notify, x.alert["tier"]) for x in d] == [("returned", False, 2)]
+    assert d[0].reason.startswith("back from grade 1 to grade 2 (tier 2)")
+    assert d[0].alert["tier_ts"] == T0 + 500 and d[0].alert["raised_ts"] == T0
+    d = w.at(560, view(crs=3, reasons=MASK))  # worse than ever: pages
+    assert [(x.event, x.notify, x.alert["tier"]) for x in d] == [("raised", True, 3)]

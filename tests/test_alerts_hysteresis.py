@@ -37,19 +37,25 @@ def test_an_oscillating_news2_around_its_threshold_gives_one_alert():
     decisions = []
     for t in range(0, 3600, 30):
         decisions += w.at(t, news(5, "medium") if (t // 30) % 2 else news(4, "low"))
-    # one alert: the advisory at 4, worsened once to urgent at 5, never back down at 4
+    # one alert, the advisory at 4: a medium that never holds 300 s pages nobody
+    # (hysteresis.NEWS2_URGENT_DELAY_S)
     assert [(d.event, d.alert["id"], d.alert["tier"]) for d in decisions] == [
         ("raised", "a1", 1),
-        ("raised", "a1", 2),
     ]
+    # once 5 holds for 300 s, it is urgent
+    for t in range(3600, 3900, 60):
+        assert w.at(t, news(5, "medium")) == []
+    d = w.at(3900, news(5, "medium"))
+    assert [(x.event, x.alert["tier"], x.notify) for x in d] == [("raised", 2, True)]
 
 
 def test_news2_medium_leaves_only_at_3_or_less_and_downgrades_after_the_hold():
     w = Ward()
-    assert brief(w.at(0, news(5, "medium"))) == [
+    assert w.at(0, news(5, "medium")) == []  # a NEWS2 urgent holds 300 s before it pages
+    assert brief(w.tick(300)) == [
         ("raised", "a1", 2, ("bedside_nurse", "physician_on_call"), "new tier 2 alert")
     ]
-    w.engine.ack("a1", "nurse.kim", 1_790_000_010)
+    w.engine.ack("a1", "nurse.kim", 1_790_000_310)
     for t in range(60, 3600, 60):  # 4: inside the exit margin, no change however long
         assert w.at(t, news(4, "low")) == []
     assert w.engine.active()[0]["tier"] == 2
@@ -110,3 +116,13 @@ def test_verdict_table():
     assert verdict(2, 2, None, True, 0, 9999, 300).action == "steady"  # unknown is not absent
     worse = Condition("crs", 3, "CRS grade 3", {"level": 3})
     assert verdict(2, 2, worse, True, 0, 1, 300).action == "worsen"
+
+
+def test_an_alert_held_inside_its_exit_margin_says_the_total_the_tile_shows():
+    """Issue 18: a tile said NEWS2 4 while its alert said "NEWS2 5 (medium)"."""
+    w = Ward()
+    w.at(0, news(5, "medium"))
+    w.tick(300)
+    w.at(360, news(4, "low"))
+    (a,) = w.engine.active()
+    assert (a["tier"], a["message"]) == (2, "NEWS2 4 (low)")

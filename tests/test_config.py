@@ -47,7 +47,7 @@ def test_shipped_config_loads_and_sets_spec_keys():
         ({"vitals": {"fast_stale_s": 400}}, "shorter than vitals.fast_lost_s"),
         ({"mqtt": {"embedded": True, "protocol": "5"}}, "embedded broker needs"),
         ({"alerts": {"tier2": {"chain": ["nobody"]}}}, "nobody"),
-        ({"alerts": {"tier2_escalate_after_s": 60}}, "repeat"),
+        ({"alerts": {"tier2_escalate_after_s": -60}}, "must not be negative"),
         (
             {"ingest": {"local_timezone": "CET+1"}},
             "ingest.local_timezone: 'CET+1' is not an IANA time zone",
@@ -111,3 +111,10 @@ def test_bad_command_line_and_bad_config_exit_2_with_one_line(tmp_path):
     ]
     r = _main("run", "--config", str(tmp_path / "missing.toml"))
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_a_config_with_only_specs_alert_keys_is_accepted():
+    """SPEC.md (revised): any positive escalation delay is valid, shorter than the repeat
+    interval included (escalating before the first reminder is a normal rota)."""
+    cfg = config.from_dict({"alerts": {"tier3_escalate_after_s": 120}})
+    assert cfg.alerting.routes[3].escalate_after_s == 120

@@ -369,6 +369,16 @@ def test_decided_grade_is_its_own_lower_bound(s):
     assert g.reasons and all(isinstance(r, str) and r for r in g.reasons)
 
 
+def test_hypoxaemia_on_spo2_scale_2_is_below_the_patients_own_target():
+    """CLINICAL.md (revised): on scale 2 (target 88-92 %) room-air SpO2 88-89 is the
+    patient's own range, not CRS hypoxaemia; < 88 % is."""
+    assert grade_of(spo2=89, spo2_scale=2).grade == 1
+    assert grade_of(spo2=88, spo2_scale=2).grade == 1
+    assert grade_of(spo2=87, spo2_scale=2).grade == 2
+    assert grade_of(spo2=89, spo2_scale=1).grade == 2
+    assert grade_of(spo2=88, spo2_scale=2, hypoxaemia_sustained=False).grade == 1
+
+
 # docs/clinical-decisions.md, "Oxygen a device reports": no device recorded, a flow or an
 # FiO2 above air reported by a device -> oxygen of an unknown device, at least grade 2.
 @pytest.mark.parametrize(

@@ -67,15 +67,14 @@ async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher,
     await expect(tile).to_contain_text("P1")
     await expect(tile).to_contain_text("D+2")
 
-    # a reading over MQTT shows without a reload, and its fever raises an alert
+    # a reading over MQTT shows without a reload; its fever (CRS grade 1, tier 1) is a note
+    # on the tile, not an alert box (issue 18)
     await publisher(f"{p}/w1/b1/vitals", {"ts": time.time() - 1, "temp_c": 39.2})
     await expect(tile.locator(".vital-value").first).to_have_text("39.2", timeout=15000)
     await expect(tile.locator(".grade").first).to_contain_text("1")  # CRS grade 1
     await expect(page.locator("article.tile").first).to_have_attribute("data-bed", "b1")
-    ack = tile.locator("button[data-ack]")
-    await expect(ack).to_be_visible(timeout=15000)
-    await ack.click()
-    await expect(tile.locator(".tile-alert")).to_contain_text("Acknowledged by nina", timeout=15000)
+    await expect(tile.locator(".tile-note").first).to_contain_text("CRS grade 1", timeout=15000)
+    await expect(tile.locator(".tile-alert")).to_have_count(0)
     await page.screenshot(path=str(tmp_path / "ward.png"))
 
     # the patient view: charts drawn, a care event and an ICE score entered
@@ -108,6 +107,12 @@ async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher,
     # the nurse sees no override form
     await expect(page.locator("#override-panel")).to_be_hidden()
     await page.screenshot(path=str(tmp_path / "patient.png"), full_page=True)
+    # back on the ward: oxygen with the fever is CRS grade 2, an urgent alert to acknowledge
+    await page.goto(url(d, "/"))
+    ack = tile.locator("button[data-ack]")
+    await expect(ack).to_be_visible(timeout=15000)
+    await ack.click()
+    await expect(tile.locator(".tile-alert")).to_contain_text("Acknowledged by nina", timeout=15000)
     await context.close()
     assert watch.errors == []
 

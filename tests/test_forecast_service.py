@@ -40,8 +40,9 @@ def calm(h: float) -> dict:
 
 
 def escalating(h: float) -> dict:
-    """Fever from 10 h; systolic 85 from 12 h: CRS grade 2 once that reading has stood
-    120 s by the device clock (seen at the 12 h 05 min assessment)."""
+    """Fever from 10 h; systolic 85 from 12 h: CRS grade 2 once the next cuff reading
+    (30 min later) confirms it (docs/clinical-decisions.md: one low cuff reading is not
+    hypotension), seen at the 12 h 30 min assessment."""
     v = calm(h)
     if h >= 10:
         v.update(temp_c=38.7, hr=118)
@@ -99,12 +100,12 @@ def test_grade_2_stops_the_forecast_and_labels_the_pending_snapshots_1():
     fc = Forecaster(ForecastModel(), on_label=lambda s, y: labelled.append((s, y)))
     risks = ward(fc, [Bed("a", escalating)], T0, T0 + 14 * H)["a"]
     onset = next(t for t, r in risks if t > T0 + 2 * H and r is None)
-    assert onset == T0 + 12 * H + 300
+    assert onset == T0 + 12 * H + 1800
     assert all(r is None for t, r in risks if t >= onset)
     # every snapshot, taken from 1 h 05 min every 30 min, learned 1 at the onset
-    assert [s.t for s, _ in labelled] == [T0 + 3900 + 1800 * k for k in range(22)]
-    assert [y for _, y in labelled] == [1] * 22
-    assert fc.labels.count() == 0 and fc.model.n_learned == 22
+    assert [s.t for s, _ in labelled] == [T0 + 3900 + 1800 * k for k in range(23)]
+    assert [y for _, y in labelled] == [1] * 23
+    assert fc.labels.count() == 0 and fc.model.n_learned == 23
     assert fc.patients["a"].prior_grade2
 
 
@@ -196,7 +197,7 @@ def test_quality_auroc_from_both_classes():
             a = b.state.assess(t)
             fc.observe(b.key, a.snapshot, a, t)
     q = fc.quality()
-    assert q["positives"] == 22 and q["auroc"] == pytest.approx(1.0)
+    assert q["positives"] == 23 and q["auroc"] == pytest.approx(1.0)
 
 
 def test_late_observation_is_ignored():

@@ -9,6 +9,7 @@ import pytest
 from monitor import config
 from monitor.ops.metrics import Metrics
 from monitor.pipeline import Outbox, Pipeline
+from monitor.state.view import to_wire
 from tests.support.db import query
 
 T0 = 1_795_000_000.0  # admission time
@@ -50,7 +51,7 @@ class Ward:
 
     def state(self) -> dict:
         adm_id = next(iter(self.pipe.ward.beds))
-        return self.pipe.ward.state_of(adm_id)[2]
+        return to_wire(self.pipe.ward.state_of(adm_id)[2])
 
     def timeline(self) -> list[tuple]:
         self.pipe.flush()

@@ -20,6 +20,7 @@ from monitor.clinical.thresholds import (
     ROOM_AIR_FIO2,
     SBP_LOW,
     SPO2_LOW,
+    SPO2_LOW_SCALE2,
     VASOPRESSIN,
 )
 
@@ -110,11 +111,17 @@ def blood_pressure(s: Snapshot) -> Component:
 # --- oxygenation: device, flow, SpO2 on room air -------------------------------------------
 
 
+def spo2_low(s: Snapshot) -> float:
+    """Below this SpO2 is hypoxaemia: 90 %, or the patient's own target on scale 2 (88 %)."""
+    return SPO2_LOW_SCALE2 if s.spo2_scale == 2 else SPO2_LOW
+
+
 def hypoxaemia(s: Snapshot) -> bool | None:
-    """SpO2 < 90 %: the daemon's sustained judgement when it has one, else face value."""
+    """SpO2 below `spo2_low`: the daemon's sustained judgement when it has one, else face
+    value."""
     if s.hypoxaemia_sustained is not None:
         return s.hypoxaemia_sustained
-    return None if s.spo2 is None else s.spo2 < SPO2_LOW
+    return None if s.spo2 is None else s.spo2 < spo2_low(s)
 
 
 def oxygenation(s: Snapshot) -> Component:
@@ -158,7 +165,7 @@ def _room_air(s: Snapshot) -> Component:
     if low:
         reading = f": SpO2 {fmt(s.spo2)} %" if s.spo2 is not None else ""
         return Component.known(2, f"hypoxaemia on room air, oxygen not yet recorded{reading}")
-    if s.spo2 is not None and s.spo2 < SPO2_LOW:  # low at face value, judged not sustained
+    if s.spo2 is not None and s.spo2 < spo2_low(s):  # low at face value, not sustained
         return Component.known(0, f"SpO2 {fmt(s.spo2)} % on room air not sustained")
     return Component.known(0)
 

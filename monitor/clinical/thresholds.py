@@ -66,6 +66,9 @@ MASKING_DRUGS = frozenset(
         "metamizole",
     }
 )
+# A medication entry whose name contains this is a fluid bolus ("crystalloid bolus"): given
+# for a low cuff reading, it confirms the hypotension (treated, not requiring vasopressors).
+FLUID_BOLUS_MARK = "bolus"
 STEROIDS = frozenset(
     {"dexamethasone", "methylprednisolone", "hydrocortisone", "prednisolone", "prednisone"}
 )

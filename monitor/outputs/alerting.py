@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
@@ -19,6 +18,7 @@ from alerts.audit import GENESIS, AuditEvent, canonical, chain
 from alerts.config import AlertSettings
 from alerts.engine import AlertEngine
 from alerts.routing import deliveries
+from alerts.view import BedView
 from monitor.outputs.webhooks import Target
 from monitor.store.reads import active_alert_records, audit_count, audit_head
 
@@ -56,13 +56,13 @@ class Alerting:
         self.keep_decisions = False
 
     # -- evaluation ------------------------------------------------------------------------
-    def on_state(self, state: dict[str, Any]) -> None:
-        """A bed's new state (SPEC's state payload plus `device`)."""
+    def on_state(self, view: BedView) -> None:
+        """A bed's new state (an empty bed once its patient left)."""
         now = self.clock()
-        if state.get("patient_id") is None:
-            self.handle(self.engine.discharge(state["ward"], state["bed"], now))
+        if view.patient_id is None:
+            self.handle(self.engine.discharge(view.ward, view.bed, now))
         else:
-            self.handle(self.engine.evaluate(state, now))
+            self.handle(self.engine.evaluate(view, now))
 
     def tick(
         self,
@@ -70,10 +70,12 @@ class Alerting:
         store_ok: bool = True,
         store_error: str = "",
         faults: Sequence[tuple[str, str]] = (),
+        behind_s: float = 0.0,
+        behind_limit_s: float = 300.0,
     ) -> None:
         now = self.clock()
         self.handle(self.engine.tick(now))
-        self.system(broker_connected, store_ok, store_error, faults)
+        self.system(broker_connected, store_ok, store_error, faults, behind_s, behind_limit_s)
 
     def system(
         self,
@@ -81,20 +83,35 @@ class Alerting:
         store_ok: bool = True,
         store_error: str = "",
         faults: Sequence[tuple[str, str]] = (),
+        behind_s: float = 0.0,
+        behind_limit_s: float = 300.0,
     ) -> None:
         """The daemon's own health now (also called at once when one of its tasks fails,
-        not only from the tick: the failed task may be the tick)."""
+        not only from the tick: the failed task may be the tick). `behind_s`: how far the
+        daemon lags its input (its own "lag" alert beyond `behind_limit_s`)."""
         now = self.clock()
         self.handle(
-            self.engine.evaluate_system(broker_connected, store_ok, store_error, now, faults)
+            self.engine.evaluate_system(
+                broker_connected,
+                store_ok,
+                store_error,
+                now,
+                faults,
+                behind_s=behind_s,
+                behind_limit_s=behind_limit_s,
+            )
         )
 
     # -- user actions (answered once committed) -------------------------------------------
     def active(self, ward: str | None = None, receiver: str | None = None) -> list[dict]:
+        """The active alerts (of a ward); for a receiver, those it must act on: told, and
+        tier 2 or more (a tier-1 advisory is a note on the tile, in nobody's list, even
+        when it is an alert downgraded after someone was told)."""
         return [
             a
             for a in self.engine.active()
-            if (ward is None or a["ward"] == ward) and (receiver is None or receiver in a["told"])
+            if (ward is None or a["ward"] == ward)
+            and (receiver is None or (receiver in a["told"] and a["tier"] >= 2))
         ]
 
     def get(self, alert_id: str) -> dict | None:

@@ -22,9 +22,11 @@ class Assessment:
     news2: News2
     vitals: dict[str, dict[str, Any]]  # name -> {"value", "ts", "status"}, as of `at`
     fever_masked: bool
+    notes: tuple[str, ...] = ()  # what the bed state distrusted (artefacts), for the tile
 
     def key(self) -> tuple:
-        """Everything whose change is a change of grade; equal keys need no new alert."""
+        """Everything whose change is a change of grade: a new timeline row (what the alert
+        rules read is the bed view's `alert_key()`, monitor/state/view.py)."""
         return (
             self.crs.grade,
             self.crs.at_least,

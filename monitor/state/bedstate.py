@@ -24,7 +24,6 @@ Decisions (CLINICAL.md has the clinical ones):
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
 from typing import Any
@@ -40,18 +39,25 @@ from monitor.clinical.thresholds import (
     ROOM_AIR_FIO2,
     SBP_LOW,
     SPO2_LOW,
+    SPO2_LOW_SCALE2,
 )
-from monitor.clock import iso
 from monitor.ingest.messages import VITALS, Admission, CareEvent, Observation
+from monitor.state import cuff
 from monitor.state.assessment import Assessment
+from monitor.state.episode import Evidence, support_intervals
+from monitor.state.persistence import (
+    HR_PLAUSIBLE,
+    MONITOR,
+    PERSIST_S,
+    extremity,
+    persistent,
+    window,
+)
 
-SUSTAINED_S = 120.0  # one low reading standing this long by the device clock is sustained
-LOW = {"sbp": SBP_LOW, "map": MAP_LOW, "spo2": SPO2_LOW}  # below: hypotension / hypoxaemia
-# Monitor streams sampled every few seconds: the scales read the median of the newest
-# three samples (within SMOOTH_S) rather than one sample, so that a single artefact does
-# not page anyone. The `vitals` in the state still show the newest sample as measured.
-SMOOTHED = ("hr", "rr", "spo2")
-SMOOTH_S = 120.0
+# Monitor streams (persistence.MONITOR) keep enough samples to cover persistence.PERSIST_S
+# at a 5-second cadence; the scales read what persisted, the `vitals` in the state show the
+# newest sample as measured.
+MONITOR_KEEP = 64
 DEFAULT_WINDOW = (60.0, 300.0)  # (stale_after_s, lost_after_s) for a vital not in `windows`
 NEURO_FIELDS = (
     "ice_score",
@@ -94,6 +100,16 @@ class _Series:
         i = bisect_right(self.items, t, key=_TS)
         return self.items[i - 1] if i else None
 
+    def recent(self, t: float, seconds: float, at_least: int) -> list[tuple[float, Any]]:
+        """The entries within `seconds` before the newest at or before t, and at least
+        `at_least` of them when held, newest first."""
+        items = self.items
+        i = bisect_right(items, t, key=_TS)
+        if not i:
+            return []
+        j = min(bisect_left(items, items[i - 1][0] - seconds, key=_TS), max(0, i - at_least))
+        return items[j:i][::-1]
+
     def newest(self, t: float, n: int) -> list[tuple[float, Any]]:
         """Up to n entries at or before t, newest first."""
         i = bisect_right(self.items, t, key=_TS)
@@ -125,6 +141,8 @@ class BedState:
         "_pressors",
         "_meds",
         "_neuro",
+        "_evidence",
+        "_low",
     )
 
     def __init__(
@@ -142,6 +160,10 @@ class BedState:
         self._pressors: dict[str, _Series] = {}  # drug -> (ts, "start" | "stop")
         self._meds: dict[str, _Series] = {}  # drug -> (ts, None)
         self._neuro = _Series()  # (ts, tuple in NEURO_FIELDS order, _ABSENT if not given)
+        self._evidence = Evidence()  # CRS evidence times: the masked-fever episode
+        spo2_low = SPO2_LOW_SCALE2 if admission.spo2_scale == 2 else SPO2_LOW
+        # below: hypotension / hypoxaemia (SpO2 against the patient's own target range)
+        self._low = {"sbp": SBP_LOW, "map": MAP_LOW, "spo2": spo2_low}
 
     # -- input -----------------------------------------------------------------------------
 
@@ -154,16 +176,18 @@ class BedState:
             series = self._vitals.get(name)
             if series is None:
                 series = self._vitals[name] = _Series()
-            series.add(obs.ts, value, self.keep)
+            series.add(
+                obs.ts, value, max(MONITOR_KEEP, self.keep) if name in MONITOR else self.keep
+            )
             if self._latest is None or obs.ts > self._latest:
                 self._latest = series.items[-1][0]
-            if (
-                name == "temp_c"
-                and isinstance(value, float | int)
-                and value >= FEVER_C
-                and (self._first_fever is None or obs.ts < self._first_fever)
-            ):
-                self._first_fever = obs.ts
+            if name == "temp_c" and isinstance(value, float | int) and value >= FEVER_C:
+                self._evidence.add(obs.ts)
+                if self._first_fever is None or obs.ts < self._first_fever:
+                    self._first_fever = obs.ts
+            elif name in self._low and isinstance(value, float | int) and value < self._low[name]:
+                if self._confirmed_low(name, obs.ts):
+                    self._evidence.add(obs.ts)
 
     def add_care(self, ev: CareEvent) -> None:
         if ev.ts < self.admission.ts:
@@ -172,10 +196,13 @@ class BedState:
         if ev.type == "oxygen":
             entry = (d.get("device"), d.get("flow_lpm"), d.get("fio2"))
             self._oxygen.add(ev.ts, entry, self.keep)
+            if entry[0] not in (None, "room_air"):
+                self._evidence.add(ev.ts)
         elif ev.type == "vasopressor":
             drug, action = _drug(d.get("drug")), d.get("action")
             if drug and action in ("start", "stop"):
                 self._pressors.setdefault(drug, _Series()).add(ev.ts, action, self.keep)
+                self._evidence.add(ev.ts)
         elif ev.type == "medication":
             drug = _drug(d.get("drug"))
             if drug:
@@ -200,10 +227,13 @@ class BedState:
         or from the device stream when the event (or its absence) gives none.
         """
         v = {name: self._value_at(name, t) for name in VITALS}
-        for name in SMOOTHED:
+        held: dict[str, int] = {}  # monitor vital -> how many readings its value persisted over
+        for name in MONITOR:
             if v[name] is not None:
-                v[name] = self._median_at(name, t)
-        clock = self._device_clock(t)
+                v[name], held[name] = self._persistent_at(name, t)
+        confirmed = cuff.hypotension(self._vitals, self._low, self._meds, t)
+        if not confirmed and v["sbp"] is not None:
+            v["sbp"] = self._least_extreme_sbp(t)
         neuro, neuro_acvpu = self._neuro_at(t)
         device, flow, fio2 = self._oxygen_at(t)
         if device == "room_air" and self._oxygen.at(t) is None:
@@ -233,24 +263,30 @@ class BedState:
             seizure_prolonged=neuro.get("seizure_prolonged"),
             motor_weakness=neuro.get("motor_weakness"),
             cerebral_edema=neuro.get("cerebral_edema"),
-            hypotension_sustained=None if no_bp else self._sustained(("sbp", "map"), t, clock),
+            hypotension_sustained=None if no_bp else confirmed,
             hypoxaemia_sustained=None
             if v["spo2"] is None
-            else self._sustained(("spo2",), t, clock),
+            else (held.get("spo2", 0) >= 2 and v["spo2"] < self._low["spo2"]),
         )
 
     def fever_masked_at(self, t: float) -> bool:
-        """CRS was diagnosed (a temperature >= 38.0 C at or before t, in this admission) and a
-        masking drug was given between the first fever and t (both included)."""
-        first = self._first_fever
-        if first is None:
+        """CLINICAL.md (revised): CRS was diagnosed (a fever at or before t), a masking drug
+        was given during a CRS episode (CRS evidence within EPISODE_QUIET_S before it), and
+        that episode has not resolved by t (episode.py)."""
+        if self._first_fever is None or self._first_fever > t:
             return False
-        for drug, series in self._meds.items():
-            if drug in MASKING_DRUGS:
-                i = bisect_left(series.items, first, key=_TS)
-                if i < len(series.items) and series.items[i][0] <= t:
-                    return True
-        return False
+        doses = [
+            ts
+            for drug, series in self._meds.items()
+            if drug in MASKING_DRUGS
+            for ts, _ in series.items
+            if self._first_fever <= ts <= t
+        ]
+        if not doses:
+            return False
+        pressors = [series.items for series in self._pressors.values()]
+        support = support_intervals(self._oxygen.items, pressors, t)
+        return self._evidence.masks(doses, t, support)
 
     def vitals(self, now: float) -> dict[str, dict[str, Any]]:
         """Per vital, its newest reading at or before `now` and how fresh it is.
@@ -262,14 +298,18 @@ class BedState:
         out: dict[str, dict[str, Any]] = {}
         for name in VITALS:
             series = self._vitals.get(name)
-            if series is None and name not in self.windows:
+            if series is None and name not in self.windows and name != "acvpu":
                 continue
             item = series.at(now) if series else None
+            if name == "acvpu":  # the level the scales read: the stream's or the assessment's
+                item = self._acvpu_item(now, self._neuro_at(now)[1])
+                if item is None and series is None and name not in self.windows:
+                    continue
             if item is None:
                 out[name] = {"value": None, "ts": None, "status": "missing"}
                 continue
             ts, value = item
-            stale, lost = self._window(name)
+            stale, lost = self._window(name, now)
             age = now - ts
             status = "live" if age <= stale else "stale" if age <= lost else "lost"
             out[name] = {"value": value, "ts": ts, "status": status}
@@ -281,6 +321,7 @@ class BedState:
         running ahead); vitals freshness is judged at `at` too."""
         at = now if at is None else at
         s = self.snapshot_at(at)
+        vitals = self.vitals(at)
         return Assessment(
             at=at,
             admission=self.admission,
@@ -288,53 +329,83 @@ class BedState:
             crs=crs_grade(s),
             icans=icans_grade(s),
             news2=news2(s),
-            vitals=self.vitals(at),
+            vitals=vitals,
             fever_masked=s.fever_masked,
+            notes=self._notes(s, vitals),
         )
+
+    def _notes(self, s: Snapshot, vitals: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+        """Readings the scales did not believe (yet): a tier-1 "check the probe" note."""
+        out = []
+        live = {k: v["value"] for k, v in vitals.items() if v["status"] == "live"}
+        spo2, hr, sbp = live.get("spo2"), live.get("hr"), live.get("sbp")
+        if spo2 is not None and spo2 < self._low["spo2"] and not s.hypoxaemia_sustained:
+            out.append(f"SpO2 {spo2:g} % not persistent: check the probe")
+        if hr is not None and hr < HR_PLAUSIBLE and spo2 is not None:
+            out.append(f"heart rate {hr:g} while SpO2 reads a pulse: check the ECG leads")
+        if sbp is not None and sbp < self._low["sbp"] and not s.hypotension_sustained:
+            out.append(f"systolic {sbp:g} mmHg not confirmed: repeat the cuff")
+        return tuple(out)
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _window(self, name: str) -> tuple[float, float]:
-        return self.windows.get(name, DEFAULT_WINDOW)
+    def _window(self, name: str, t: float | None = None) -> tuple[float, float]:
+        """(stale_after_s, lost_after_s): as configured, and for the monitor streams widened
+        to their own cadence as of t (persistence.window)."""
+        configured = self.windows.get(name, DEFAULT_WINDOW)
+        series = self._vitals.get(name)
+        if name not in MONITOR or series is None or t is None:
+            return configured
+        return window(configured, series.newest(t, 6))
 
     def _value_at(self, name: str, t: float) -> Any:
         series = self._vitals.get(name)
         item = series.at(t) if series else None
-        if item is None or t - item[0] > self._window(name)[1]:
+        if item is None or t - item[0] > self._window(name, t)[1]:
             return None
         return item[1]
 
-    def _median_at(self, name: str, t: float) -> float:
-        """The median of the newest three readings at or before t, when all three lie within
-        SMOOTH_S of the newest: one artefactual sample (a motion artefact, a lead falling
-        off) does not move the scales; two in a row do. Fewer readings: the newest."""
-        items = self._vitals[name].newest(t, 3)  # newest first
-        if len(items) < 3 or items[0][0] - items[-1][0] > SMOOTH_S:
-            return items[0][1]
-        return sorted(value for _, value in items)[1]
+    def _readings(self, name: str, t: float) -> list[tuple[float, Any]]:
+        """The monitor vital's readings held at or before t, newest first; a heart rate
+        below HR_PLAUSIBLE while SpO2 reads (a pulse) is a lead off and left out."""
+        items = self._vitals[name].recent(t, PERSIST_S, 2)
+        if name == "hr" and (spo2 := self._vitals.get("spo2")) is not None:
+            pulse = spo2.at(t)
+            if pulse is not None and t - pulse[0] <= self._window("spo2", t)[0]:
+                items = [r for r in items if r[1] >= HR_PLAUSIBLE]
+        return items
 
-    def _device_clock(self, t: float) -> float | None:
-        """The device clock as of t: the newest observation time of any vital at or before t."""
-        times = [item[0] for s in self._vitals.values() if (item := s.at(t)) is not None]
-        return max(times, default=None)
+    def _persistent_at(self, name: str, t: float) -> tuple[Any, int]:
+        """What the monitor vital says once persisted (persistence.persistent); a heart rate
+        made only of lead-off readings is unknown."""
+        items = self._readings(name, t)
+        if not items:
+            return None, 0
+        return persistent(items, extremity(name, self.admission.spo2_scale))
 
-    def _sustained(self, names: tuple[str, ...], t: float, clock: float | None) -> bool | None:
-        """CLINICAL.md: the latest reading is low, and so was the one before it, or it has
-        stood SUSTAINED_S by the device clock. A reading is one time point: low if any of
-        `names` at that time is below its LOW bound."""
-        low: dict[float, bool] = {}
-        for name in names:
-            series = self._vitals.get(name)
-            for ts, value in series.newest(t, 2) if series else ():
-                low[ts] = low.get(ts, False) or value < LOW[name]
-        if not low:
+    def _least_extreme_sbp(self, t: float) -> float | None:
+        """Systolic for NEWS2 while a low reading is not confirmed: the less extreme of the
+        newest two readings."""
+        series = self._vitals["sbp"]
+        items = [r for r in series.newest(t, 2) if t - r[0] <= self._window("sbp")[1]]
+        if not items:
             return None
-        latest, *before = sorted(low, reverse=True)[:2]
-        if not low[latest]:
-            return False
-        if before and low[before[0]]:
-            return True
-        return clock is not None and clock - latest >= SUSTAINED_S
+        return persistent(items, extremity("sbp"))[0]
+
+    def _confirmed_low(self, name: str, ts: float) -> bool:
+        """At ingest: whether this low reading makes sustained hypotension or hypoxaemia
+        (CRS episode evidence), by the same rules as the scales."""
+        if name == "spo2":
+            readings = self._vitals["spo2"].recent(ts, PERSIST_S, 2)
+            if not readings:
+                return False  # rotated out at once: older than every reading held
+            value, held = persistent(
+                readings,
+                extremity("spo2", self.admission.spo2_scale),
+            )
+            return held >= 2 and value < self._low["spo2"]
+        newest = cuff.times(self._vitals, ts, 2)
+        return len(newest) > 1 and bool(cuff.low_at(self._vitals, self._low, newest[1]))
 
     def _oxygen_at(self, t: float) -> tuple[str | None, float | None, float | None]:
         item = self._oxygen.at(t)
@@ -366,53 +437,19 @@ class BedState:
                         acvpu = (ts, value)
         return found, acvpu
 
-    def _acvpu_at(self, t: float, neuro: tuple[float, str] | None) -> str | None:
-        """From the vitals stream or the neuro assessment, whichever is newer (the assessment
-        on a tie); unknown once older than the acvpu lost window."""
+    def _acvpu_item(self, t: float, neuro: tuple[float, str] | None) -> tuple[float, str] | None:
+        """The newest ACVPU from the vitals stream or the neuro assessment (the assessment
+        on a tie), as (ts, level)."""
         candidates = [neuro] if neuro is not None else []
         series = self._vitals.get("acvpu")
         if series and (item := series.at(t)) is not None:
             candidates.append(item)
-        if not candidates:
+        return max(candidates, key=_TS) if candidates else None
+
+    def _acvpu_at(self, t: float, neuro: tuple[float, str] | None) -> str | None:
+        """What the scales read: `_acvpu_item`, unknown once older than its lost window."""
+        item = self._acvpu_item(t, neuro)
+        if item is None:
             return None
-        ts, value = max(candidates, key=_TS)
+        ts, value = item
         return value if t - ts <= self._window("acvpu")[1] else None
-
-
-def day_label(infusion_ts: float | None, t: float) -> str | None:
-    """Days since the CAR-T infusion as "D+n" (infusion day D+0; "D-1" the day before),
-    counted in elapsed 24-hour periods (the ward's calendar zone is not known here)."""
-    if infusion_ts is None:
-        return None
-    n = math.floor((t - infusion_ts) / 86400.0)
-    return f"D+{n}" if n >= 0 else f"D{n}"
-
-
-def to_state(ward: str, bed: str, a: Assessment) -> dict[str, Any]:
-    """The retained `{p}/{ward}/{bed}/state` payload (SPEC.md), times as ISO 8601 UTC."""
-    n = a.news2
-    return {
-        "ward": ward,
-        "bed": bed,
-        "patient_id": a.admission.patient_id,
-        "ts": iso(a.at),
-        "crs_grade": a.crs.grade,
-        "crs_at_least": a.crs.at_least,
-        "icans_grade": a.icans.grade,
-        "icans_at_least": a.icans.at_least,
-        "news2": {
-            "total": n.total,
-            "band": n.band,
-            "band_at_least": n.band_at_least,
-            "complete": n.complete,
-            "single_parameter_3": n.single_parameter_3,
-        },
-        "risk": {},
-        "vitals": {
-            name: {"value": v["value"], "ts": iso(v["ts"]), "status": v["status"]}
-            for name, v in a.vitals.items()
-        },
-        "reasons": [*a.crs.reasons, *a.icans.reasons, *n.reasons],
-        "fever_masked": a.fever_masked,
-        "day": day_label(a.admission.infusion_ts, a.at),
-    }

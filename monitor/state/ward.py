@@ -10,11 +10,13 @@ import sqlite3
 
 import orjson
 
+from alerts.view import BedView
 from monitor.clinical.thresholds import FEVER_C
 from monitor.ingest.items import AdmissionRecord, Item
 from monitor.ingest.messages import CareEvent, Observation
 from monitor.state.assessment import Assessment
-from monitor.state.bedstate import BedState, to_state
+from monitor.state.bedstate import BedState
+from monitor.state.view import bed_view, empty_view, to_wire
 from monitor.store.reads import care_rows, restore_observations
 
 RESTORE_HISTORY_S = 3 * 3600
@@ -26,6 +28,7 @@ class Ward:
         self.beds: dict[str, BedState] = {}  # admission id -> state
         self.records: dict[str, AdmissionRecord] = {}
         self.last: dict[str, Assessment] = {}  # admission id -> last recorded assessment
+        self.keys: dict[str, tuple] = {}  # admission id -> its view's alert_key(), last graded
         self.dirty: set[str] = set()  # admission ids whose state topic needs publishing
         self.closed: dict[str, AdmissionRecord] = {}  # discharged, empty state not yet sent
         self.devices: dict[tuple[str, str], str] = {}  # (ward, bed) -> online | offline
@@ -54,6 +57,7 @@ class Ward:
         self.beds.pop(rec.id, None)
         self.records.pop(rec.id, None)
         self.last.pop(rec.id, None)
+        self.keys.pop(rec.id, None)
         self.graded.pop(rec.id, None)
         self.risk.pop(rec.id, None)
         self.forecast_at.pop(rec.id, None)
@@ -141,11 +145,14 @@ class Ward:
             if changed or not 0 <= since < self.forecast_every_s:
                 self.forecast_at[adm_id] = now
                 self.risk[adm_id] = self.forecaster.observe(adm_id, None, current, current.at) or {}
-        if publish or previous is None or changed or _statuses(previous) != _statuses(current):
+        rec = self.records[adm_id]
+        key = bed_view(rec.ward, rec.bed, current).alert_key()
+        if publish or self.keys.get(adm_id) != key:  # what the rules read changed: publish
             self.dirty.add(adm_id)
+        self.keys[adm_id] = key
         if not changed:
             return []
-        return [timeline_row(self.records[adm_id], current, now, late=False)]
+        return [timeline_row(rec, current, now, late=False)]
 
     def reassess_touched(
         self, now: float, min_interval: float = 0.0, limit: int | None = None
@@ -185,22 +192,20 @@ class Ward:
             self.forecaster.advance(now)
         return rows
 
-    def state_of(self, adm_id: str) -> tuple[str, str, dict] | None:
-        """(ward, bed, state payload) for a bed to publish; an empty bed once discharged."""
+    def state_of(self, adm_id: str) -> tuple[str, str, BedView] | None:
+        """(ward, bed, view) of a bed to publish; an empty bed once discharged."""
         closed = self.closed.pop(adm_id, None)
         if closed is not None:
-            return closed.ward, closed.bed, empty_state(closed.ward, closed.bed)
+            return closed.ward, closed.bed, empty_view(closed.ward, closed.bed)
         rec, last = self.records.get(adm_id), self.last.get(adm_id)
         if rec is None or last is None:
             return None
-        state = to_state(rec.ward, rec.bed, last)
-        state["device"] = self.devices.get((rec.ward, rec.bed))
-        state["risk"] = self.risk.get(adm_id) or {}
-        return rec.ward, rec.bed, state
+        device = self.devices.get((rec.ward, rec.bed))
+        return rec.ward, rec.bed, bed_view(rec.ward, rec.bed, last, device, self.risk.get(adm_id))
 
-    def take_dirty(self) -> list[tuple[str, str, dict]]:
-        """(ward, bed, state) of every bed whose state changed since the last call: what
-        the daemon publishes and hands to alerting (replay and tests do the same)."""
+    def take_dirty(self) -> list[tuple[str, str, BedView]]:
+        """(ward, bed, view) of every bed whose state changed since the last call: what
+        the daemon publishes (`to_wire`) and hands to alerting (replay and tests do the same)."""
         dirty, self.dirty = self.dirty, set()
         return [found for adm_id in dirty if (found := self.state_of(adm_id)) is not None]
 
@@ -217,27 +222,8 @@ class Ward:
             if ward is None or rec.ward == ward:
                 found = self.state_of(adm_id)
                 if found is not None:
-                    out.append(found[2])
+                    out.append(to_wire(found[2]))
         return out
-
-
-def empty_state(ward: str, bed: str) -> dict:
-    return {
-        "ward": ward,
-        "bed": bed,
-        "patient_id": None,
-        "ts": None,
-        "crs_grade": None,
-        "icans_grade": None,
-        "news2": None,
-        "risk": {},
-        "vitals": {},
-        "device": None,
-    }
-
-
-def _statuses(a: Assessment) -> tuple:
-    return tuple((name, v["status"]) for name, v in sorted(a.vitals.items()))
 
 
 def timeline_row(rec: AdmissionRecord, a: Assessment, now: float, late: bool) -> dict:

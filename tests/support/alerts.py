@@ -1,14 +1,15 @@
-"""Helpers for the alert tests (no tests here): bed views shaped as `to_state()` makes them,
+"""Helpers for the alert tests (no tests here): typed bed views (alerts/view.py),
 a deterministic id factory, and the engine with an injected clock."""
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 from alerts.config import DEFAULT, AlertSettings
 from alerts.engine import AlertEngine
-from monitor.clock import iso
+from alerts.view import BedView, GradeView, News2View, VitalView
 
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z; every timeline is in seconds after it
 
@@ -30,9 +31,11 @@ def view(
     bed: str = "b1",
     ward: str = "w1",
     patient: str = "P1",
-) -> dict[str, Any]:
-    """A bed's state at T0 + t. `vitals`: name -> status; a stale or lost vital's last
-    reading is placed 120 s or 600 s before t."""
+    icans_reasons: list[str] | None = None,
+) -> BedView:
+    """A bed's view at T0 + t. `vitals`: name -> status; a stale or lost vital's last
+    reading is placed 120 s or 600 s before t. `reasons`: those starting "NEWS2" are
+    NEWS2's, the others CRS's (ICANS's come in `icans_reasons`)."""
     at_least = band if complete else (None if band == "low" else band)
     if crs is not None:
         crs_at_least = crs
@@ -41,34 +44,25 @@ def view(
     vit = {}
     for name, status in (vitals or {}).items():
         age = {"live": 5, "stale": 120, "lost": 600}.get(status)
-        vit[name] = {
-            "value": None if age is None else 94,
-            "ts": None if age is None else iso(T0 + t - age),
-            "status": status,
-        }
-    return {
-        "ward": ward,
-        "bed": bed,
-        "patient_id": patient,
-        "ts": iso(T0 + t),
-        "crs_grade": crs,
-        "crs_at_least": crs_at_least,
-        "icans_grade": icans,
-        "icans_at_least": icans_at_least,
-        "news2": {
-            "total": news2,
-            "band": band if complete else None,
-            "band_at_least": at_least,
-            "complete": complete,
-            "single_parameter_3": sp3,
-        },
-        "risk": risk or {},
-        "vitals": vit,
-        "reasons": list(reasons or []),
-        "fever_masked": False,
-        "day": "D+3",
-        "device": device,
-    }
+        vit[name] = VitalView(
+            None if age is None else 94, None if age is None else T0 + t - age, status
+        )
+    reasons = list(reasons or [])
+    news2_reasons = tuple(r for r in reasons if r.startswith("NEWS2"))
+    crs_reasons = tuple(r for r in reasons if not r.startswith("NEWS2"))
+    return BedView(
+        ward=ward,
+        bed=bed,
+        patient_id=patient,
+        ts=T0 + t,
+        crs=GradeView(crs, crs_at_least, crs_reasons),
+        icans=GradeView(icans, icans_at_least, tuple(icans_reasons or ())),
+        news2=News2View(news2, band if complete else None, at_least, complete, sp3, news2_reasons),
+        vitals=vit,
+        device=device,
+        risk=risk or {},
+        day="D+3",
+    )
 
 
 FEVER = ["fever 38.4 C"]
@@ -84,9 +78,8 @@ class Ward:
         self.engine = AlertEngine(settings, ids=lambda: f"a{next(counter)}")
         self.settings = settings
 
-    def at(self, t: float, v: dict[str, Any]) -> list:
-        v = dict(v, ts=iso(T0 + t))
-        return self.engine.evaluate(v, T0 + t)
+    def at(self, t: float, v: BedView) -> list:
+        return self.engine.evaluate(replace(v, ts=T0 + t), T0 + t)
 
     def tick(self, t: float) -> list:
         return self.engine.tick(T0 + t)

@@ -51,7 +51,11 @@ export function ackButton(a) {
 }
 
 // "raised 4 min ago (14:05)": an age and the clock time it counts from.
+// An alert's age counts from when it reached its current tier (issue 18: `tier_ts`).
 export function raisedText(a) {
+  if (a.tier_ts && a.raised_ts && a.tier_ts !== a.raised_ts) {
+    return `tier ${a.tier} since ${ago(a.tier_ts)} (${dateTime(a.tier_ts)}; raised ${dateTime(a.raised_ts)})`;
+  }
   return a.raised_ts ? `raised ${ago(a.raised_ts)} (${dateTime(a.raised_ts)})` : "";
 }
 

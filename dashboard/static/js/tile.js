@@ -66,7 +66,9 @@ function riskChip(risk) {
   risk.horizon_h ? el("span", { class: "grade-band" }, `${risk.horizon_h} h`) : null);
 }
 
-function alertBox(alerts) {
+// Tier 2 and 3 make the tile's alert box; a tier-1 advisory is a note on the tile (issue 18).
+function alertBox(all) {
+  const alerts = all.filter((a) => a.tier >= 2);
   if (!alerts.length) return null;
   const a = alerts[0];
   const tier = TIERS[a.tier] || { name: "Alert", shape: "●" };
@@ -115,5 +117,6 @@ export function bedTile(bed) {
     vitalCell("RR", v(vitals, "rr", 0), "/min", vitals, ["rr"]),
     vitalCell("ACVPU", v(vitals, "acvpu"), "", vitals, ["acvpu"])),
   alertBox(alerts),
+  ...alerts.filter((a) => a.tier < 2).map((a) => el("p", { class: "tile-note" }, a.message || a.kind)),
   bed.fever_masked ? el("p", { class: "tile-note" }, "Fever masked (antipyretic or anti-cytokine given)") : null);
 }

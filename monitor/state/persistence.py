@@ -1,0 +1,79 @@
+"""Artefacts are not patients: what a vital's stream says once it has persisted.
+
+docs/clinical-decisions.md ("Persistence and plausibility") gives the reasons and the
+measured effect. In short:
+- HR, RR and SpO2 (monitor streams, one sample every few seconds to five minutes): the
+  scales read the *least extreme* reading of the last PERSIST_S, and at least of the newest
+  two readings. A value counts only once every reading over that span agrees: a probe
+  dropout, a motion burst or an impedance burst shorter than PERSIST_S moves nothing,
+  whatever the cadence (at a 5-minute cadence it takes two readings in a row). This is
+  the bedside monitor's own alarm delay, per parameter.
+- A heart rate below HR_PLAUSIBLE while the pulse oximeter reads a pulse is a lead off,
+  not asystole: it is left out.
+- Blood pressure (a cuff every 15-60 min): one low reading is hypotension only when
+  confirmed, by the next reading (the nurse's repeat) or by a fluid bolus charted for it
+  (staff treated it: the care event defines the onset); an
+  unconfirmed low reading is a note on the tile ("repeat the cuff"), and NEWS2 scores the
+  less extreme of the newest two readings.
+- Stale and lost windows of the monitor streams follow their own cadence: a 5-minute bed
+  is not stale after 60 s. (Cuff, temperature and ACVPU keep their configured windows: a
+  temperature from yesterday must not pass for today's.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from monitor.clinical.news2 import HR_CUTS, RR_CUTS, SBP_CUTS, cut_score
+from monitor.clinical.thresholds import SPO2_LOW_SCALE2
+
+MONITOR = ("hr", "rr", "spo2")  # the streams sampled by the bedside monitor
+PERSIST_S = 180.0  # a monitor value counts once it held this long (and two readings)
+HR_PLAUSIBLE = 20.0  # a heart rate below this while SpO2 reads a pulse: a lead off
+STALE_CADENCES = 2.5  # a stream is stale after this many of its own intervals...
+LOST_CADENCES = 5.0  # ... and lost after this many (never sooner than configured)
+
+Reading = tuple[float, Any]  # (ts, value)
+
+
+def extremity(name: str, spo2_scale: int = 1) -> Callable[[float], float]:
+    """How far from normal a reading of `name` is, for choosing the least extreme one:
+    the NEWS2 score first, then the distance from the middle of the normal band."""
+    if name == "hr":
+        return lambda v: cut_score(v, HR_CUTS) + abs(v - 70) / 1000
+    if name == "rr":
+        return lambda v: cut_score(v, RR_CUTS) + abs(v - 16) / 1000
+    if name == "sbp":
+        return lambda v: cut_score(v, SBP_CUTS) + abs(v - 130) / 1000
+    if name == "spo2" and spo2_scale == 2:
+        return lambda v: abs(v - (SPO2_LOW_SCALE2 + 2))
+    return lambda v: -v  # SpO2 on scale 1 (and anything else): the higher the better
+
+
+def persistent(newest_first: Sequence[Reading], score: Callable[[float], float]) -> tuple[Any, int]:
+    """(the least extreme reading of the last PERSIST_S, at least of the newest two; how
+    many readings that span held). `newest_first` must not be empty."""
+    newest = newest_first[0][0]
+    span = [r for r in newest_first if newest - r[0] <= PERSIST_S]
+    if len(span) < 2:
+        span = list(newest_first[:2])
+    # each distinct value scored once, newest first: among equals the newest stands
+    return min(dict.fromkeys(r[1] for r in span), key=score), len(span)
+
+
+def cadence(newest_first: Sequence[Reading]) -> float | None:
+    """The stream's usual interval: the median gap between its newest readings."""
+    times = [r[0] for r in newest_first[:6]]
+    gaps = sorted(a - b for a, b in zip(times, times[1:], strict=False) if a > b)
+    return gaps[len(gaps) // 2] if gaps else None
+
+
+def window(configured: tuple[float, float], newest_first: Sequence[Reading]) -> tuple[float, float]:
+    """(stale_after_s, lost_after_s) for this stream: the configured window, widened to
+    its own cadence (a 5-minute stream is stale after 12.5 min, lost after 25)."""
+    stale, lost = configured
+    every = cadence(newest_first)
+    if every is None:
+        return configured
+    return max(stale, STALE_CADENCES * every), max(lost, LOST_CADENCES * every)
