@@ -75,12 +75,21 @@ def build_parser() -> Parser:
         action="store_true",
         help="read the password from stdin instead of prompting",
     )
+    for action, text in (
+        ("disable", "refuse every login of a user and end its sessions"),
+        ("enable", "allow a disabled user to log in again"),
+        ("revoke", "end every session of a user (it logs in again)"),
+    ):
+        with_config(user_sub.add_parser(action, help=text)).add_argument("name")
     from commands.broker import add_arguments as broker_arguments
 
     broker_arguments(sub)
     audit = sub.add_parser("audit", help="the tamper-evident audit chain")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
-    with_config(audit_sub.add_parser("verify", help="verify every record's hash chain"))
+    av = with_config(audit_sub.add_parser("verify", help="verify the keyed, anchored chain"))
+    av.add_argument(
+        "--mqtt", action="store_true", help="also check the retained anchor on the broker"
+    )
     return p
 
 
@@ -128,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return main_evaluate(args, config.load(args.config))
         if args.command == "user":
-            from monitor.store.accounts import main_user_add
+            from monitor.store.accounts import main_user
 
-            return main_user_add((argv if argv is not None else sys.argv[1:])[2:], sys.stdin)
+            return main_user((argv if argv is not None else sys.argv[1:])[1:], sys.stdin)
         if args.command == "broker":
             from commands import broker
 
@@ -139,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             from commands.audit import audit_verify
             from monitor import config
 
-            return audit_verify(config.load(args.config))
+            return audit_verify(config.load(args.config), args.mqtt)
     except ConfigError as e:
         first, *rest = str(e).splitlines()
         print(

@@ -1,15 +1,22 @@
 """An append-only, tamper-evident audit chain of alert events and user actions.
 
 Each record holds the hash of the one before it (`prev`; the first holds GENESIS) and its
-own `hash`: SHA-256 of prev + the canonical JSON of the record without `hash` (sorted keys,
-no spaces, UTF-8). Changing, deleting, inserting or reordering a record breaks the chain at
-that point; `verify` names the first bad index. Cutting records off the end leaves a valid
-shorter chain: pass the head hash stored elsewhere (`head=`) to detect it.
+own `hash`: HMAC-SHA256, under a secret key kept outside the database, of prev + the
+canonical JSON of the record without `hash` (sorted keys, no spaces, UTF-8). Without the
+key nobody can compute a hash: changing, deleting, inserting or reordering a record breaks
+the chain at that point, and re-hashing a forged chain is impossible.
+
+Cutting records off the end (or emptying the table) leaves a valid shorter chain: the
+daemon therefore publishes its (count, head) outside the database, in an append-only
+anchor file and a retained MQTT message (`Anchor`). `verify` checks the records against
+the key and every anchor and returns one line per problem; it never raises on a malformed
+record.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,11 +80,11 @@ def canonical(obj: Any) -> str:
     )
 
 
-def _digest(prev: str, body: dict[str, Any]) -> str:
-    return hashlib.sha256((prev + canonical(body)).encode("utf-8")).hexdigest()
+def _digest(key: bytes, prev: str, body: dict[str, Any]) -> str:
+    return hmac.new(key, (prev + canonical(body)).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def chain(prev_hash: str, event: AuditEvent) -> dict[str, Any]:
+def chain(prev_hash: str, event: AuditEvent, key: bytes) -> dict[str, Any]:
     """The record to append after the record whose hash is `prev_hash` (GENESIS first)."""
     body = {
         "name": event.name,
@@ -87,40 +94,99 @@ def chain(prev_hash: str, event: AuditEvent) -> dict[str, Any]:
         "detail": event.detail,
         "prev": prev_hash,
     }
-    return {**body, "hash": _digest(prev_hash, body)}
+    return {**body, "hash": _digest(key, prev_hash, body)}
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """The chain as the daemon knew it at `ts`: `count` records ending with `head`,
+    signed with the same key (`mac`) so that it cannot be forged either."""
+
+    count: int
+    head: str
+    ts: str
+    mac: str = ""
+
+    @classmethod
+    def of(cls, count: int, head: str, ts: str, key: bytes) -> Anchor:
+        return cls(count, head, ts, _anchor_mac(key, count, head, ts))
+
+    def to_json(self) -> str:
+        return canonical({"count": self.count, "head": self.head, "ts": self.ts, "mac": self.mac})
+
+    @classmethod
+    def parse(cls, line: str) -> Anchor | None:
+        try:
+            data = json.loads(line)
+            a = cls(int(data["count"]), str(data["head"]), str(data["ts"]), str(data["mac"]))
+        except (ValueError, TypeError, KeyError):
+            return None
+        return a if a.count >= 0 else None
+
+
+def _anchor_mac(key: bytes, count: int, head: str, ts: str) -> str:
+    return hmac.new(key, f"anchor:{count}:{head}:{ts}".encode(), hashlib.sha256).hexdigest()
+
+
+def _label(rec: Any, i: int) -> str:
+    seq = rec.get("seq") if isinstance(rec, dict) else None
+    return f"record {i}" + (f" (seq {seq})" if seq is not None and seq != i + 1 else "")
+
+
+def _problems_of(rec: Any, i: int, prev: str, key: bytes) -> list[str]:
+    label = _label(rec, i)
+    if not isinstance(rec, dict) or not {*FIELDS, "hash"} <= set(rec):
+        return [f"{label}: not an audit record (fields missing)"]
+    out = []
+    if rec["prev"] != prev:
+        where = f"does not follow record {i - 1}" if i else "does not start the chain"
+        out.append(f"{label}: {where} (a record was deleted, inserted or reordered)")
+    detail = rec["detail"]
+    if isinstance(detail, str):
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            return [*out, f"{label}: its detail is not valid JSON (malformed: modified)"]
+    body = {k: rec[k] for k in FIELDS if k != "detail"} | {"detail": detail}
+    try:
+        digest = _digest(key, rec["prev"], body)
+    except (TypeError, ValueError):
+        return [*out, f"{label}: content is not canonical JSON (malformed: modified)"]
+    if not isinstance(rec["hash"], str) or not hmac.compare_digest(digest, rec["hash"]):
+        out.append(f"{label}: its hash does not match its content under the key (modified)")
+    return out
 
 
 def verify(
-    records: Sequence[dict[str, Any]], head: str | None = None
-) -> tuple[bool, int | None, str]:
-    """(ok, index of the first bad record or None, message)."""
-    prev = GENESIS
+    records: Sequence[Any], key: bytes, anchors: Sequence[Anchor | None] | None = None
+) -> tuple[bool, list[str], str]:
+    """(ok, one line per problem, a summary line). `anchors` None: none to check against
+    (then a cut-off end cannot be seen); a None in it is an anchor line that did not parse."""
+    problems: list[str] = []
+    prev: Any = GENESIS
+    hashes: list[Any] = []
     for i, rec in enumerate(records):
-        if not isinstance(rec, dict) or set(rec) != {*FIELDS, "hash"}:
-            return False, i, f"record {i}: not an audit record (fields differ)"
-        if rec["prev"] != prev:
-            return (
-                False,
-                i,
-                (
-                    f"record {i}: does not follow record {i - 1}"
-                    if i
-                    else "record 0: does not start the chain"
-                )
-                + " (a record was deleted, inserted or reordered)",
+        problems += _problems_of(rec, i, prev, key)
+        prev = rec.get("hash") if isinstance(rec, dict) else None
+        hashes.append(prev)
+    n = len(records)
+    for j, a in enumerate(anchors or ()):
+        if a is None or not hmac.compare_digest(a.mac, _anchor_mac(key, a.count, a.head, a.ts)):
+            problems.append(f"anchor {j}: malformed or not signed with the key (forged)")
+            continue
+        if a.count > n:
+            what = "the audit table is empty" if n == 0 else f"the chain holds {n} records"
+            problems.append(
+                f"anchor {j} ({a.ts}): {what} but {a.count} were anchored "
+                "(records deleted from the end: truncated)"
             )
-        body = {k: rec[k] for k in FIELDS}
-        try:
-            digest = _digest(prev, body)
-        except (TypeError, ValueError):
-            return False, i, f"record {i}: content is not canonical JSON"
-        if digest != rec["hash"]:
-            return False, i, f"record {i}: hash does not match its content (modified)"
-        prev = rec["hash"]
-    if head is not None and prev != head:
-        return (
-            False,
-            len(records),
-            ("the chain does not end at the stored head: records were cut off the end or appended"),
-        )
-    return True, None, f"{len(records)} records, chain intact"
+        elif a.count and hashes[a.count - 1] != a.head:
+            problems.append(
+                f"anchor {j} ({a.ts}): record {a.count - 1} is not the anchored head "
+                "(the chain was rewritten)"
+            )
+    if len(problems) > 50:
+        problems = [*problems[:50], f"... and {len(problems) - 50} more problems"]
+    anchored = max((a.count for a in anchors or () if a is not None), default=0)
+    summary = f"{n} records, {len(anchors or ())} anchors (last anchored count {anchored})"
+    return not problems, problems, summary

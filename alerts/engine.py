@@ -28,6 +28,8 @@ from .view import BedView
 Key = tuple[str, str, str]
 V = TypeVar("V")
 _NONE = Condition("", 0, "")  # tier 0, for ordering
+TIER3_RESOLVERS = frozenset({"physician"})  # who may resolve a tier-3 alert by hand
+TIER3_MIN_REASON = 10  # characters of the reason they must give
 
 
 class UnknownAlert(KeyError):
@@ -419,10 +421,26 @@ class AlertEngine:
         a.updated_ts = now
         return [self._quiet(a.snapshot(now, why), why, "snoozed", user)]
 
-    def resolve(self, alert_id: str, user: str, now: float, note: str = "") -> list[Decision]:
+    def resolve(
+        self, alert_id: str, user: str, now: float, note: str = "", role: str | None = None
+    ) -> list[Decision]:
         """Resolve by hand. If the condition still holds, it is not re-raised until it
-        clears or worsens (a sensor removed on purpose must not page again in 5 s)."""
+        clears or worsens (a sensor removed on purpose must not page again in 5 s).
+        A tier-3 alert is resolved by its condition ending, or by a physician with a
+        reason (`role` given by the caller; None: not a person's account, e.g. replay):
+        a nurse acknowledges it. Raises PermissionError otherwise."""
         a = self._find(alert_id)
+        if a.tier >= 3 and role is not None:
+            if role not in TIER3_RESOLVERS:
+                raise PermissionError(
+                    "a tier-3 alert is resolved by its condition ending or by a physician; "
+                    "acknowledge it instead"
+                )
+            if len(note.strip()) < TIER3_MIN_REASON:
+                raise PermissionError(
+                    f"resolving a tier-3 alert needs a reason of at least {TIER3_MIN_REASON} "
+                    "characters"
+                )
         self._latched[a.key] = [a.tier, a.level, user, False]
         why = f"resolved by {user}" + (f": {note}" if note else "")
         return [self._resolve(a, now, why, user)]

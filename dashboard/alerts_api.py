@@ -1,15 +1,18 @@
 """Alerts over HTTP: list, one alert with its events, acknowledge, snooze, resolve.
 
-Active alerts come from the daemon's alert engine (`daemon.alerts`); older ones from the
-`alerts` table. Without an engine the lists are empty and the actions answer 503.
+Active alerts come from the daemon's alert engine (through the DashboardPort); older ones
+from the `alerts` table (monitor/store/reads.py). A tier-3 alert is resolved by hand by a
+physician only, with a reason (alerts/engine.py); a nurse's attempt is 403 `forbidden`,
+audited.
 """
 
 from __future__ import annotations
 
 import math
 
-import orjson
 from aiohttp import web
+
+from monitor.store.reads import alert_event_rows, alert_record, stored_alerts
 
 from .auth import require
 from .core import ApiError, body, dash, json
@@ -27,19 +30,6 @@ def _told(alert: dict, receiver: str | None) -> bool:
     return receiver is None or receiver in (alert.get("told") or ())
 
 
-def _stored(conn, state: str, ward: str | None, limit: int) -> list[dict]:
-    sql, args = "SELECT record FROM alerts WHERE 1", []
-    if state != "all":
-        sql += " AND state=?"
-        args.append(state)
-    if ward:
-        sql += " AND ward=?"
-        args.append(ward)
-    sql += " ORDER BY raised_ts DESC LIMIT ?"
-    args.append(limit)
-    return [_public(orjson.loads(r[0])) for r in conn.execute(sql, args)]
-
-
 async def list_alerts(request: web.Request) -> web.Response:
     q = request.query
     state = q.get("state", "active")
@@ -53,47 +43,46 @@ async def list_alerts(request: web.Request) -> web.Response:
     d = dash(request)
     if state == "active":
         found = d.active_alerts(ward=ward, receiver=receiver)
-        # an engine that does not filter by receiver itself still gets filtered here
-        found = [a for a in found if _told(a, receiver)]
         found.sort(key=lambda a: (-(a.get("tier") or 0), a.get("raised_ts") or 0))
         return json(found[:limit])
-    found = [a for a in _stored(d.db, state, ward, limit) if _told(a, receiver)]
+    found = [_public(a) for a in stored_alerts(d.db, state, ward, limit) if _told(a, receiver)]
     return json(found)
 
 
 def find(request: web.Request, alert_id: str) -> dict:
     d = dash(request)
-    alert = d.alerts.get(alert_id) if d.alerts is not None else None
+    alert = d.port.alert(alert_id)
     if alert is None:
-        row = d.db.execute("SELECT record FROM alerts WHERE id=?", (alert_id,)).fetchone()
-        if row is None:
+        stored = alert_record(d.db, alert_id)
+        if stored is None:
             raise ApiError(404, "not_found", f"no alert {alert_id!r}")
-        alert = _public(orjson.loads(row[0]))
-    alert = dict(alert)
-    cur = d.db.execute(
-        "SELECT ts, event, tier, notify, receivers, reason, message "
-        "FROM alert_events WHERE alert_id=? ORDER BY id",
-        (alert_id,),
-    )
-    alert["events"] = [dict(r) for r in cur]
-    return alert
+        alert = _public(stored)
+    return {**alert, "events": alert_event_rows(d.db, alert_id)}
 
 
 async def get_alert(request: web.Request) -> web.Response:
     return json(find(request, request.match_info["id"]))
 
 
-async def _act(request: web.Request, action: str, **kwargs) -> web.Response:
+async def _act(request: web.Request, action: str, *args) -> web.Response:
     user = require(request, "ack")
     d = dash(request)
     alert_id = request.match_info["id"]
-    engine = d.alerts
-    if engine is None:
-        raise ApiError(503, "alerts_unavailable", "alerting is not running in this daemon")
+    port = d.port
     try:
-        result = await getattr(engine, action)(alert_id, user.name, *kwargs.values())
+        if action == "ack":
+            result = await port.ack(alert_id, user.name)
+        elif action == "snooze":
+            result = await port.snooze(alert_id, user.name, *args)
+        else:
+            result = await port.resolve(alert_id, user.name, *args, role=user.role)
     except KeyError:
         raise ApiError(404, "not_found", f"no active alert {alert_id!r}") from None
+    except PermissionError as e:
+        await d.audit(
+            f"alert.{action}_refused", user.name, {"role": user.role, "reason": str(e)}, alert_id
+        )
+        raise ApiError(403, "forbidden", str(e)) from None
     except ValueError as e:
         raise ApiError(409, "not_allowed", str(e)) from None
     # the engine audits the decision itself, with the user as its actor
@@ -115,14 +104,14 @@ async def snooze(request: web.Request) -> web.Response:
         raise ApiError(
             422, "invalid", f"seconds must be a number above 0 and at most {MAX_SNOOZE_S}"
         )
-    return await _act(request, "snooze", seconds=seconds)
+    return await _act(request, "snooze", seconds)
 
 
 async def resolve(request: web.Request) -> web.Response:
     note = (await body(request)).get("note")
     if not isinstance(note, str) or not note.strip():
         raise ApiError(422, "invalid", "a note saying why the alert is resolved is required")
-    return await _act(request, "resolve", note=note.strip()[:2000])
+    return await _act(request, "resolve", note.strip()[:2000])
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -16,17 +16,18 @@ from monitor.clinical import thresholds
 from monitor.clinical.news2 import HR_CUTS, RR_CUTS
 from monitor.clinical.thresholds import NAME
 from monitor.clock import iso
-from monitor.store.reads import patient_history
+from monitor.store.writes import insert_override
 
 from .auth import require
 from .core import ApiError, body, dash, json
 
 SUBMIT_TIMEOUT_S = 15.0
 SCALES = {"crs": 4, "icans": 4}  # scale -> highest grade
+VIEW_AUDIT_S = 60.0
 
 
 async def wards(request: web.Request) -> web.Response:
-    states = dash(request).daemon.ward.states()
+    states = dash(request).port.beds()
     return json(sorted({s["ward"] for s in states if s.get("patient_id")}))
 
 
@@ -37,26 +38,29 @@ async def beds(request: web.Request) -> web.Response:
     return json(dash(request).beds(ward))
 
 
-def _history(path: str, patient_id: str) -> dict | None:
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        return patient_history(conn, patient_id)
-    finally:
-        conn.close()
-
-
 async def patient(request: web.Request) -> web.Response:
+    user = require(request, "view")
     pid = request.match_info["id"]
     d = dash(request)
-    history = await asyncio.to_thread(_history, d.daemon.store.path, pid)
+    history = await asyncio.to_thread(d.port.patient_history, pid)
     if history is None:
         raise ApiError(404, "not_found", f"no patient {pid!r} is known")
-    history["current"] = next(
-        (s for s in d.daemon.ward.states() if s.get("patient_id") == pid), None
-    )
+    _audit_view(d, user.name, pid, request.remote)
+    history["current"] = d.port.state_of(pid)
     return json(history)
+
+
+def _audit_view(d, username: str, pid: str, source: str | None) -> None:
+    """A read of a patient's record is audited, once per user and patient per
+    VIEW_AUDIT_S (a page reloading its data is one view, not a row per request)."""
+    now = d.now()
+    key = (username, pid)
+    if now - d.viewed.get(key, float("-inf")) < VIEW_AUDIT_S:
+        return
+    if len(d.viewed) > 10_000:
+        d.viewed.clear()
+    d.viewed[key] = now
+    d.audit_later("patient.viewed", username, {"patient_id": pid, "source": source})
 
 
 async def care(request: web.Request) -> web.Response:
@@ -67,8 +71,7 @@ async def care(request: web.Request) -> web.Response:
     ward, bed = request.match_info["ward"], request.match_info["bed"]
     data = await body(request)
     d = dash(request)
-    daemon = d.daemon
-    rec = daemon.ward.admissions_at(ward, bed)
+    rec = d.port.admission_in(ward, bed)
     expected = request.query.get("patient_id")
     if expected and (rec is None or rec.patient_id != expected):
         raise ApiError(
@@ -76,8 +79,7 @@ async def care(request: web.Request) -> web.Response:
         )
     if data.get("ts") is None:
         data["ts"] = d.now()
-    topic = f"{daemon.cfg.prefix}/{ward}/{bed}/care"
-    work = asyncio.ensure_future(daemon.pipeline.submit(topic, orjson.dumps(data)))
+    work = asyncio.ensure_future(d.port.submit_care(ward, bed, orjson.dumps(data)))
     try:
         item = await asyncio.wait_for(asyncio.shield(work), SUBMIT_TIMEOUT_S)
     except TimeoutError:
@@ -110,20 +112,13 @@ async def care(request: web.Request) -> web.Response:
     )
 
 
-def _latest_admission(conn, patient_id: str):
-    return conn.execute(
-        "SELECT id, ward, bed FROM admissions WHERE patient_id=? ORDER BY admitted_ts DESC LIMIT 1",
-        (patient_id,),
-    ).fetchone()
-
-
 async def override(request: web.Request) -> web.Response:
     """A physician confirms or overrides a CRS or ICANS grade, with a reason."""
     user = require(request, "override")
     pid = request.match_info["id"]
     data = await body(request)
     scale, grade, reason = data.get("scale"), data.get("grade"), data.get("reason")
-    if scale not in SCALES:
+    if not isinstance(scale, str) or scale not in SCALES:
         raise ApiError(422, "invalid", "scale must be 'crs' or 'icans'")
     if (
         isinstance(grade, bool)
@@ -138,15 +133,11 @@ async def override(request: web.Request) -> web.Response:
     if len(reason) > 2000:
         raise ApiError(422, "invalid", "the reason is longer than 2000 characters")
     d = dash(request)
-    rec = next((r for r in d.daemon.ward.records.values() if r.patient_id == pid), None)
-    if rec is not None:
-        adm_id, ward, bed = rec.id, rec.ward, rec.bed
-    else:
-        found = _latest_admission(d.db, pid)
-        if found is None:
-            raise ApiError(404, "not_found", f"no patient {pid!r} is known")
-        adm_id, ward, bed = found["id"], found["ward"], found["bed"]
-    state = next((s for s in d.daemon.ward.states() if s.get("patient_id") == pid), {})
+    found = d.port.admission_of(pid)
+    if found is None:
+        raise ApiError(404, "not_found", f"no patient {pid!r} is known")
+    adm_id, ward, bed = found
+    state = d.port.state_of(pid) or {}
     computed = state.get(f"{scale}_grade")
     row = {
         "admission_id": adm_id,
@@ -160,17 +151,7 @@ async def override(request: web.Request) -> web.Response:
         "reason": reason.strip(),
     }
 
-    def insert(conn):
-        cur = conn.execute(
-            "INSERT INTO grade_overrides (admission_id, ward, bed, patient_id, "
-            "ts, username, scale, grade, reason) VALUES (:admission_id, "
-            ":ward, :bed, :patient_id, :ts, :username, :scale, :grade, "
-            ":reason)",
-            row,
-        )
-        return cur.lastrowid
-
-    row["id"] = await d.daemon.store.transact(insert)
+    row["id"] = await d.port.write(insert_override, row)
     row["action"] = "confirm" if computed == row["grade"] else "override"
     row["computed_grade"] = computed
     await d.audit(
@@ -181,7 +162,7 @@ async def override(request: web.Request) -> web.Response:
             for k in ("patient_id", "ward", "bed", "scale", "grade", "computed_grade", "reason")
         },
     )
-    d.daemon.hub.publish(
+    d.port.publish(
         {"type": "override", "ward": ward, "bed": bed, "patient_id": pid, "override": row}
     )
     return json(row, status=201)
@@ -190,7 +171,7 @@ async def override(request: web.Request) -> web.Response:
 async def meta(request: web.Request) -> web.Response:
     """The clinical thresholds and vocabularies the pages show (declared once, in
     monitor/clinical/thresholds.py; NEWS2's 3-point rates from its table)."""
-    settings = dash(request).daemon.cfg.alerting
+    settings = dash(request).port.alert_settings()
     return json(
         {
             **thresholds.meta(),
@@ -204,18 +185,7 @@ async def meta(request: web.Request) -> web.Response:
 async def forecast(request: web.Request) -> web.Response:
     """The forecast's model and its quality on this ward (delayed progressive validation:
     each prediction scored when its 12 h label arrived)."""
-    f = dash(request).daemon.ward.forecaster
-    if f is None:
-        return json({"enabled": False})
-    return json(
-        {
-            "enabled": True,
-            "model": f.model.version,
-            "learned": f.model.n_learned,
-            "quality": f.quality(),
-            "validated": False,
-        }
-    )
+    return json(dash(request).port.forecast_summary())
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

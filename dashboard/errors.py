@@ -11,8 +11,8 @@ from aiohttp import web
 
 from monitor.ops.http import error
 
-from .auth import is_api
-from .core import ApiError
+from .auth import USER, is_api
+from .core import ApiError, dash
 
 log = logging.getLogger("crswatch.dashboard")
 
@@ -71,6 +71,9 @@ async def errors(request: web.Request, handler):
     try:
         return await handler(request)
     except ApiError as e:
+        if e.status == 403:
+            user = request.get(USER)
+            dash(request).refused(request, e.code, user.name if user else None)
         return error(e.status, e.code, e.message)
     except web.HTTPException as e:
         if e.status < 400:
@@ -93,6 +96,8 @@ async def security_headers(request: web.Request, handler):
     if not resp.prepared:  # a WebSocket or streamed answer has sent its headers already
         for name, value in HEADERS.items():
             resp.headers.setdefault(name, value)
+        if request.secure:  # over https (a trusted proxy's included): stay on it
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if request.path.startswith("/static/"):
             resp.headers.setdefault("Cache-Control", "no-cache")  # revalidate: no stale JS
         elif request.path.startswith("/api/") or "text/html" in resp.content_type:

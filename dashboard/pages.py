@@ -16,8 +16,9 @@ from aiohttp import web
 from monitor.clinical.thresholds import DEVICE_NAME, O2_DEVICES
 
 from .alerts_api import MAX_SNOOZE_S
-from .auth import LOGIN_COOKIE, authenticate, current, new_login_token
+from .auth import LOGIN_COOKIE, authenticate, current
 from .core import dash
+from .login import new_login_token
 from .ws import clock_fields
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -51,7 +52,7 @@ def _clock(request: web.Request) -> dict[str, str]:
     server grants, so the page offers no more."""
     d = dash(request)
     fields = clock_fields(d)
-    settings = getattr(d.alerts, "settings", None)
+    settings = d.port.alert_settings()
     zone = getattr(settings, "timezone", "UTC") or "UTC"
     longest = min(MAX_SNOOZE_S, getattr(settings, "max_snooze_s", MAX_SNOOZE_S))
     now = datetime.fromtimestamp(fields["now"], ZoneInfo(zone))
@@ -118,7 +119,7 @@ async def login_page(request: web.Request) -> web.Response:
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=request.secure or dash(request).public_url.startswith("https:"),
         max_age=3600,
     )
     return resp

@@ -21,7 +21,7 @@ from aiohttp import WSCloseCode, web
 
 from monitor.ops.http import error
 
-from .auth import current, origin_ok
+from .auth import current, origin_ok, session_user
 from .core import Dashboard, dash
 
 log = logging.getLogger("crswatch.dashboard")
@@ -30,15 +30,15 @@ HEARTBEAT_S = 20.0  # aiohttp pings; no pong within half of it closes the socket
 SEND_TIMEOUT_S = 5.0
 IDLE_PING_S = 25.0  # an application "ping" when nothing else was sent
 POLL_S = 1.0  # how often an idle sender checks whether its listener overflowed
+SESSION_CHECK_S = 2.0  # how often the session is checked (a change made by the CLI)
 
 
 def clock_fields(d: Dashboard) -> dict[str, Any]:
     """The daemon's clock as every page and live message carries it: its now (epoch s),
     its rate (1 on a ward; the demo's simulated speed), and, when the demo paces itself,
     the speed asked for and how many simulated seconds the daemon is behind the ward."""
-    clock = d.daemon.clock
-    out: dict[str, Any] = {"now": d.now(), "rate": getattr(clock, "speed", 1.0)}
-    pacing = getattr(d.daemon, "pacing", None)
+    out: dict[str, Any] = {"now": d.now(), "rate": d.port.clock_rate()}
+    pacing = d.port.pacing()
     if pacing is not None:
         out["asked_rate"] = pacing.asked
         out["behind_s"] = pacing.behind_s
@@ -62,13 +62,19 @@ def _drain(queue: asyncio.Queue) -> None:
 
 
 async def _sender(
-    d: Dashboard, ws: web.WebSocketResponse, listener, transport: asyncio.Transport | None
+    d: Dashboard, ws: web.WebSocketResponse, listener, transport: asyncio.Transport | None, user
 ) -> None:
     loop = asyncio.get_running_loop()
     try:
         await _send(ws, d.snapshot(), d)
-        last_sent = loop.time()
+        last_sent = checked = loop.time()
         while not ws.closed:
+            if loop.time() - checked >= SESSION_CHECK_S:
+                checked = loop.time()
+                now_user = session_user(d, user.token_hash, user.via)  # counts as use
+                if now_user is None or now_user.role != user.role:
+                    await d.end_sessions(token_hash=user.token_hash, why="session ended")
+                    return
             event = None
             if not listener.overflowed:
                 with contextlib.suppress(TimeoutError):
@@ -96,22 +102,26 @@ async def _sender(
 async def handler(request: web.Request) -> web.StreamResponse:
     user = current(request)
     if not origin_ok(request) or (user.via == "cookie" and "Origin" not in request.headers):
+        dash(request).refused(request, "origin", user.name)
         return error(403, "origin", "WebSocket from another origin refused")
     d = dash(request)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=16 * 1024)
     if not ws.can_prepare(request).ok:
         return error(400, "bad_request", "this path takes a WebSocket upgrade")
-    listener = d.daemon.hub.subscribe()  # before the snapshot: no event falls in between
+    listener = d.port.subscribe()  # before the snapshot: no event falls in between
     sender = None
     try:
         await ws.prepare(request)
-        d.sockets.add(ws)
-        sender = asyncio.create_task(_sender(d, ws, listener, request.transport), name="ws-sender")
+        d.sockets[ws] = user
+        await d.audit("ward.viewed", user.name, {"via": "ws", "source": request.remote})
+        sender = asyncio.create_task(
+            _sender(d, ws, listener, request.transport, user), name="ws-sender"
+        )
         async for _msg in ws:
             pass  # the page sends nothing that matters; pongs are aiohttp's business
     finally:
-        d.daemon.hub.unsubscribe(listener)
-        d.sockets.discard(ws)
+        d.port.unsubscribe(listener)
+        d.sockets.pop(ws, None)
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

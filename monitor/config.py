@@ -257,6 +257,58 @@ SETTINGS: tuple[Setting, ...] = (
         "The dashboard's address as staff reach it; pager and webhook messages link to "
         "{public_url}/alerts/{id}. Empty: http://{http.host}:{http.port}.",
     ),
+    Setting(
+        "http.trusted_proxies",
+        [],
+        "Addresses of reverse proxies (TLS terminators) whose X-Forwarded-Proto and "
+        "X-Forwarded-For are believed; from any other peer they are ignored.",
+    ),
+    Setting(
+        "http.allowed_hosts",
+        [],
+        "Host names the dashboard answers to (the Host header); others get 421 (DNS "
+        "rebinding). Empty: localhost, http.host, the host of http.public_url and IP "
+        "addresses.",
+    ),
+    Setting(
+        "http.session_max_s",
+        12 * 3600.0,
+        "A session ends this long after its login, however active.",
+    ),
+    Setting(
+        "http.session_idle_s",
+        1800.0,
+        "A session unused this long ends (an open live page counts as use).",
+    ),
+    Setting(
+        "http.metrics_token",
+        "",
+        "When set, /metrics needs `Authorization: Bearer <token>`; when empty it answers "
+        "only to loopback peers.",
+    ),
+    Setting(
+        "http.login_workers",
+        2,
+        "Password checks (argon2, 64 MiB each) run at once, in their own threads.",
+    ),
+    Setting(
+        "http.login_queue",
+        16,
+        "Logins waiting for a password check; past it a login gets 503 at once, so a "
+        "flood cannot slow the rest of the dashboard.",
+    ),
+    Setting(
+        "audit.key_path",
+        "",
+        "HMAC key of the audit chain (created 0600 when missing). Empty: "
+        "{storage.path}.audit-key. Keep it where a database intruder cannot read it.",
+    ),
+    Setting(
+        "audit.anchor_path",
+        "",
+        "Append-only file where the daemon writes the chain's count and head. Empty: "
+        "{storage.path}.audit-anchor.",
+    ),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 # [alerts] (tiers, chains, receivers, times) is validated whole by alerts.config.
@@ -299,6 +351,10 @@ def _check(values: dict[str, Any]) -> list[str]:
     for key, value in values.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             errors.append(f"{key}: must not be negative")
+    if values["http.login_workers"] < 1:
+        errors.append("http.login_workers: at least 1")
+    if values["http.session_idle_s"] <= 0 or values["http.session_max_s"] <= 0:
+        errors.append("http.session_idle_s, http.session_max_s: must be above 0")
     errors += _check_ingest(values)
     errors += _tls_errors(values)
     if values["supervise.max_failures"] < 1:
@@ -420,6 +476,13 @@ class Config:
     @property
     def prefix(self) -> str:
         return self.values["mqtt.topic_prefix"]
+
+    def audit_paths(self) -> tuple[str, str]:
+        """(key file, anchor file) of the audit chain."""
+        db = self.values["storage.path"]
+        key = self.values["audit.key_path"] or f"{db}.audit-key"
+        anchor = self.values["audit.anchor_path"] or f"{db}.audit-anchor"
+        return key, anchor
 
     def timezones(self) -> tuple[ZoneInfo | None, dict[str, ZoneInfo]]:
         """The site's zone for device times sent without one, and each ward's exception."""

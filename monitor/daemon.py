@@ -15,6 +15,7 @@ from collections.abc import Callable
 import orjson
 from aiohttp import web
 
+from alerts.audit import Anchor, utc
 from monitor import config
 from monitor.clock import Clock, iso, wall_clock
 from monitor.config import Config
@@ -26,12 +27,15 @@ from monitor.ops.metrics import Metrics
 from monitor.ops.sdnotify import Notifier
 from monitor.ops.supervisor import Supervisor, TaskFactory
 from monitor.outputs.alerting import Alerting
+from monitor.outputs.audit_trail import append_anchor, load_key, read_anchors
 from monitor.outputs.hub import Hub
 from monitor.outputs.webhooks import Webhooks
 from monitor.pipeline import Outbox, Pipeline
+from monitor.port import DaemonPort
 from monitor.state.view import to_wire
+from monitor.store.reads import audit_inbox
 from monitor.store.retention import PRUNE_BATCH, prune_rejections
-from monitor.store.writes import replace_forecast_state
+from monitor.store.writes import delete_audit_inbox, replace_forecast_state
 
 log = logging.getLogger("crswatch")
 # How long /healthz reports that publications were dropped from a full outbox.
@@ -65,7 +69,7 @@ class Daemon:
         self,
         cfg: Config,
         clock: Clock = wall_clock,
-        routes: Callable[[web.Application, Daemon], None] | None = None,
+        routes: Callable[[web.Application, DaemonPort], None] | None = None,
     ):
         """`routes` adds the pages and API served beside /healthz and /metrics (the
         dashboard: commands/ wires it, so the daemon does not import it)."""
@@ -129,7 +133,12 @@ class Daemon:
             metrics=self.metrics,
             webhooks=self.webhooks,
             public_url=public,
+            audit_key=load_key(cfg.audit_paths()[0]),
         )
+        self._anchored = (-1, "")
+        self._check_anchor()
+        self._audit_reader = self.store.reader()
+        self.pipeline.on_committed = self._audit_received
         stop = self.stop_event
         if cfg["mllp.enabled"]:
             self.mllp = MllpServer(
@@ -158,9 +167,9 @@ class Daemon:
         if self.mllp is not None:
             mllp = self.mllp
             self.supervise("mllp", lambda: mllp.run(stop))
-        app = make_app(self.problems, self.metrics)
+        app = make_app(self.problems, self.metrics, cfg["http.metrics_token"])
         if self.routes is not None:
-            self.routes(app, self)
+            self.routes(app, DaemonPort(self))
         self.http = web.AppRunner(app, access_log=None)
         await self.http.setup()
         site = web.TCPSite(self.http, cfg["http.host"], cfg["http.port"])
@@ -252,6 +261,70 @@ class Daemon:
     ) -> None:
         """Append a user action to the tamper-evident audit chain (committed on return)."""
         await self.alerts.audit(name, actor, detail, alert_id)
+
+    def _check_anchor(self) -> None:
+        """At start: a chain shorter than its last anchor lost records while the daemon
+        was away. Said loudly; `audit verify` names them."""
+        anchors = [a for a in read_anchors(self.cfg.audit_paths()[1]) or [] if a is not None]
+        if anchors and anchors[-1].count > self.alerts.count:
+            log.error(
+                "audit chain: %d records in the database but %d were anchored at %s: "
+                "records were deleted (run `python main.py audit verify`)",
+                self.alerts.count,
+                anchors[-1].count,
+                anchors[-1].ts,
+            )
+
+    def _audit_received(self, items) -> None:
+        """Care events received over MQTT enter the audit chain (those entered on the
+        dashboard are audited there, with their user)."""
+        for item in items:
+            if item.kind == "care" and item.done is None:
+                ev = item.body
+                self.alerts.audit_later(
+                    "care.received",
+                    f"mqtt:{item.ward}/{item.bed}",
+                    {
+                        "ward": item.ward,
+                        "bed": item.bed,
+                        "patient_id": item.record.patient_id,
+                        "type": ev.type,
+                        "data": ev.data,
+                    },
+                )
+
+    async def _audit_housekeeping(self) -> None:
+        """Chain the records other processes queued (`user add`...), then anchor the
+        chain's committed (count, head) outside the database: the anchor file and the
+        retained `{p}/_daemon/audit`."""
+        try:
+            rows = audit_inbox(self._audit_reader)
+            for row_id, ts, name, actor, detail in rows:
+                try:
+                    data = orjson.loads(detail)
+                except orjson.JSONDecodeError:
+                    data = {"malformed": detail[:200]}
+                self.alerts.audit_later(name, actor, {**data, "queued_ts": ts, "inbox_id": row_id})
+            count, head = self.alerts.count, self.alerts.head
+            if count == 0:
+                return  # an empty chain: nothing to anchor yet
+            if rows or (count, head) != self._anchored:
+                await self.pipeline.commit_now()
+                # the one writer runs in order: past this, a batch in flight is committed
+                await self.store.transact(lambda conn: None)
+                if not self.pipeline.store_ok:
+                    return
+            if rows:
+                await self.store.transact(delete_audit_inbox, [r[0] for r in rows])
+            if (count, head) != self._anchored:
+                anchor = Anchor.of(count, head, utc(self.clock()), self.alerts.audit_key)
+                append_anchor(self.cfg.audit_paths()[1], anchor)
+                self.outbox.put(
+                    f"{self.cfg.prefix}/_daemon/audit", anchor.to_json().encode(), retain=True
+                )
+                self._anchored = (count, head)
+        except Exception as e:  # retried on the next tick
+            log.warning("audit anchor not written (%s); retried", e)
 
     async def save_forecast(self) -> None:
         forecaster = self.ward.forecaster
@@ -356,6 +429,7 @@ class Daemon:
                 self.cfg["vitals.fast_lost_s"],
             )
             self.pipeline.flush_flood(now)
+            await self._audit_housekeeping()
 
     def _behind(self, now: float) -> float:
         """How far the newest reading taken in, any bed, lags the clock (0 with no bed):
@@ -438,7 +512,9 @@ class Daemon:
         await self.supervisor.cancel_all()
         self.notifier.close()
         await self.save_forecast()
-        await self.http.cleanup()
+        await self.http.cleanup()  # the dashboard's last audit records
+        await self._audit_housekeeping()
+        self._audit_reader.close()
         await self.webhooks.close()
         self.store.close()
         if self.broker is not None:

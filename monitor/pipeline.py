@@ -99,6 +99,7 @@ class Pipeline:
         self.flood_rows: dict[str, tuple[int, float]] = {}
         self.seq = 0  # messages received: the order their PUBACKs go out in
         self._received: dict[str, object] = {}  # kind -> its counter
+        self.on_committed = None  # items -> None, after each committed batch (the audit)
 
     @classmethod
     def open(
@@ -323,6 +324,8 @@ class Pipeline:
             self.metrics.batch_size.set(len(batch))
             self._acknowledge(batch)
             self._account(batch)
+            if self.on_committed is not None:
+                self.on_committed(batch)
             self.add_rows(self.ward.apply(batch, self.clock()))
             for item in batch:
                 if item.done is not None and not item.done.done():

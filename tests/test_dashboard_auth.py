@@ -9,7 +9,7 @@ import time
 import aiohttp
 from yarl import URL
 
-from dashboard.auth import LOCKOUT_S, MAX_FAILURES, SESSION_S
+from dashboard.login import ACCOUNT_MAX_FAILURES, LOCKOUT_S
 from tests.support.dashboard import (
     PASSWORD,
     Client,
@@ -22,12 +22,22 @@ from tests.support.dashboard import (
 from tests.support.db import query
 
 
-async def post_login(d, name, password, **kw):
+async def post_login(d, name, password, source=None, **kw):
+    """A login; with `source`, as if through a trusted proxy from that address."""
+    headers = kw.pop("headers", {})
+    if source:
+        headers["X-Forwarded-For"] = source
     async with aiohttp.ClientSession() as s:
         async with s.post(
-            url(d, "/api/login"), json={"username": name, "password": password}, **kw
+            url(d, "/api/login"),
+            json={"username": name, "password": password},
+            headers=headers,
+            **kw,
         ) as r:
             return r.status, await r.json(), r.cookies
+
+
+PROXIED = {"http": {"port": 0, "trusted_proxies": ["127.0.0.1"]}}
 
 
 async def test_login_gives_token_and_cookie_and_stores_only_a_hash(make_daemon):
@@ -56,25 +66,26 @@ async def test_wrong_password_and_unknown_user_are_401_in_the_error_shape(make_d
             assert r.status == 415 and is_error(await r.json())
 
 
-async def test_lockout_after_five_failures_then_unlock_after_the_time(make_daemon):
+async def test_lockout_after_the_account_limit_then_unlock_after_the_time(make_daemon):
     offset = [0.0]
-    d = await make_daemon(clock=lambda: time.time() + offset[0])
+    d = await make_daemon(clock=lambda: time.time() + offset[0], **PROXIED)
     make_user(d, "nina", "nurse")
-    for i in range(MAX_FAILURES - 1):
-        status, body, _ = await post_login(d, "nina", f"wrong {i}")
+    # from many addresses (a distributed guesser): the account's own count locks it
+    for i in range(ACCOUNT_MAX_FAILURES - 1):
+        status, body, _ = await post_login(d, "nina", f"wrong {i}", f"10.0.{i}.1")
         assert status == 401
-    status, body, _ = await post_login(d, "nina", "wrong again")
+    status, body, _ = await post_login(d, "nina", "wrong again", "10.1.0.1")
     assert status == 423 and is_error(body, "locked")
     assert "locked for 15 more minutes" in body["error"]["message"]
     # locked: even the right password is refused
-    status, body, _ = await post_login(d, "nina", PASSWORD)
+    status, body, _ = await post_login(d, "nina", PASSWORD, "10.2.0.1")
     assert status == 423 and is_error(body, "locked")
     offset[0] = LOCKOUT_S + 1
-    status, body, _ = await post_login(d, "nina", PASSWORD)
+    status, body, _ = await post_login(d, "nina", PASSWORD, "10.2.0.1")
     assert status == 200
     # unknown names lock the same way (a lock-out does not tell which names exist)
-    for _ in range(MAX_FAILURES):
-        status, body, _ = await post_login(d, "ghost", "x")
+    for i in range(ACCOUNT_MAX_FAILURES):
+        status, body, _ = await post_login(d, "ghost", "x", f"10.3.{i}.1")
     assert status == 423 and is_error(body, "locked")
 
 
@@ -206,7 +217,7 @@ async def test_roles_nurse_cannot_override_or_manage_accounts(make_daemon):
         assert status == 403 and is_error(body, "forbidden")
         assert (await nurse.get("/api/users"))[0] == 403
         status, body = await nurse.post(
-            "/api/users", {"username": "x", "role": "nurse", "password": "long enough"}
+            "/api/users", {"username": "x", "role": "nurse", "password": "long enough pw"}
         )
         assert status == 403 and is_error(body, "forbidden")
         status, users = await admin.get("/api/users")
@@ -240,7 +251,7 @@ async def test_sessions_expire(make_daemon):
     c = await Client.as_user(d, "nina", "nurse")
     try:
         assert (await c.get("/api/me"))[0] == 200
-        offset[0] = SESSION_S + 1
+        offset[0] = d.cfg["http.session_max_s"] + 1
         status, body = await c.get("/api/me")
         assert status == 401 and is_error(body, "unauthenticated")
     finally:

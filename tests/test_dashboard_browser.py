@@ -5,13 +5,14 @@ error or CSP violation fails the test."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from tests.conftest import wait_for
 from tests.support.browser import ARGS, CHROMIUM, Watch, login
-from tests.support.dashboard import admit, make_user, url
+from tests.support.dashboard import PASSWORD, admit, make_user, url
 from tests.support.db import query
 
 NORMAL = {"hr": 78, "rr": 14, "spo2": 97, "sbp": 124, "dbp": 76, "map": 92, "acvpu": "A"}
@@ -182,3 +183,45 @@ async def test_connection_lost_banner_and_reconnect(make_daemon, browser, publis
     await admit(publisher, d.cfg.prefix, "w1", "b3", "P3", time.time())
     await expect(page.locator("article.tile[data-bed=b3]")).to_be_visible(timeout=15000)
     await context.close()
+
+
+async def test_an_admin_disables_an_account_from_the_accounts_page(make_daemon, browser):
+    """Issue 15: accounts can be disabled from the admin page; that user's sessions end and
+    its open pages close at once."""
+    from playwright.async_api import expect
+
+    d = await make_daemon()
+    make_user(d, "ada", "admin")
+    make_user(d, "nina", "nurse")
+    nurse_ctx, admin_ctx = await browser.new_context(), await browser.new_context()
+    try:
+        nurse = await nurse_ctx.new_page()
+        await login(nurse, d, "nina")
+        admin = await admin_ctx.new_page()
+        watch = Watch(admin)
+        await admin.goto(url(d, "/users"))
+        await admin.wait_for_url(re.compile(r"/login\?next="))
+        await admin.fill("#username", "ada")
+        await admin.fill("#password", PASSWORD)
+        await admin.click("button[type=submit]")
+        await admin.wait_for_url(url(d, "/users"))
+        await wait_for(lambda: any(u.name == "nina" for u in _sockets(d)), what="live page")
+        row = admin.locator("#users-table tbody tr", has_text="nina")
+        await row.get_by_role("button", name="Disable").click()
+        await expect(row).to_contain_text("disabled")
+        await wait_for(lambda: not any(u.name == "nina" for u in _sockets(d)), what="page closed")
+        answer = await nurse.request.get(url(d, "/api/me"))
+        assert answer.status == 401
+        assert query(
+            d.cfg["storage.path"], "SELECT actor FROM audit WHERE name='user.disabled'"
+        ) == [("ada",)]
+        assert watch.errors == []
+    finally:
+        await nurse_ctx.close()
+        await admin_ctx.close()
+
+
+def _sockets(d):
+    from dashboard.core import DASH
+
+    return list(d.http.app[DASH].sockets.values())

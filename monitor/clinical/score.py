@@ -18,11 +18,17 @@ from monitor.clinical.crs import crs_grade
 from monitor.clinical.icans import icans_grade
 from monitor.clinical.news2 import news2
 from monitor.clinical.snapshot import Snapshot
-from monitor.clinical.thresholds import ACVPU, O2_DEVICES, VITAL_RANGES
+from monitor.clinical.thresholds import (
+    ACVPU,
+    MAX_DRUG_NAME,
+    O2_DEVICES,
+    VASOPRESSORS,
+    VITAL_RANGES,
+    canonical_drug,
+)
 
 EDEMA_VALUES = ("focal", "diffuse")
 SPO2_SCALES = (1, 2)
-MAX_DRUG_NAME = 64
 UNIT_TEXT = {"Cel": " C", "1": ""}  # UCUM units in VITAL_RANGES, as a person reads them
 
 
@@ -93,7 +99,13 @@ def _drugs(key: str, value: object) -> tuple[str, ...]:
             raise ValueError(f"{key}: each drug must be a non-empty string, got {_describe(item)}")
         if len(item) > MAX_DRUG_NAME:
             raise ValueError(f"{key}: drug name longer than {MAX_DRUG_NAME} characters")
-        names.append(item.strip().lower())
+        known = canonical_drug(item, VASOPRESSORS)
+        if known is None:
+            raise ValueError(
+                f"{key}: {item[:MAX_DRUG_NAME]!r} is not a vasopressor of the vocabulary "
+                f"({', '.join(sorted(VASOPRESSORS))})"
+            )
+        names.append(known)
     return tuple(names)
 
 

@@ -8,6 +8,7 @@ change here is a change everywhere.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # -- CRS (ASTCT, Lee 2019) and the project's decisions ---------------------------------
 FEVER_C = 38.0  # >= is fever; 37.9 is not
@@ -94,6 +95,88 @@ DOSE_UNITS = {
     "vasopressin": "units/min",
 }
 
+# -- Drug vocabulary (closed): what a care event may name -----------------------------
+# A care event's drug is matched against these after normalisation (`drug_key`: Unicode
+# NFKC, case-folded, spaces collapsed); brand names and synonyms map to one name. A name
+# outside the vocabulary is stored as free text and never changes a grade. A name that
+# only looks like one of these (a Cyrillic "о" in "tocilizumab") is refused.
+MAX_DRUG_NAME = 64
+VASOPRESSORS = frozenset(
+    {
+        "norepinephrine",
+        "epinephrine",
+        "phenylephrine",
+        "dopamine",
+        VASOPRESSIN,
+        "angiotensin ii",
+        "metaraminol",
+        "ephedrine",
+        "terlipressin",
+    }
+)
+MEDICATIONS = MASKING_DRUGS | {
+    "ruxolitinib",
+    "etanercept",
+    "infliximab",
+    "levetiracetam",
+    "lorazepam",
+    "diazepam",
+    "midazolam",
+    "phenytoin",
+    "furosemide",
+    "cefepime",
+    "meropenem",
+    "piperacillin-tazobactam",
+    "vancomycin",
+    "filgrastim",
+}
+DRUG_SYNONYMS: dict[str, str] = {
+    "noradrenaline": "norepinephrine",
+    "levophed": "norepinephrine",
+    "adrenaline": "epinephrine",
+    "neosynephrine": "phenylephrine",
+    "angiotensin 2": "angiotensin ii",
+    "giapreza": "angiotensin ii",
+    "actemra": "tocilizumab",
+    "roactemra": "tocilizumab",
+    "sylvant": "siltuximab",
+    "kineret": "anakinra",
+    "decadron": "dexamethasone",
+    "solu-medrol": "methylprednisolone",
+    "tylenol": "acetaminophen",
+    "keppra": "levetiracetam",
+    "pip-tazo": "piperacillin-tazobactam",
+}
+# Letters of other alphabets drawn like Latin ones (Unicode confusables, the ones that
+# matter here): a drug name written with them is refused, not taken for the real one.
+CONFUSABLES = str.maketrans(
+    "аеорсухіјѕԁոɡеАВЕКМНОРСТХІЈЅαοτνιρκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdngeABEKMHOPCTXIJSaotvipkABEZHIKMNOPTYX",
+)
+
+
+def drug_key(name: str) -> str:
+    """The form drug names are compared in: NFKC, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def canonical_drug(name: str, vocabulary: frozenset[str]) -> str | None:
+    """The vocabulary's name for `name` (synonyms included), or None."""
+    key = drug_key(name)
+    key = DRUG_SYNONYMS.get(key, key)
+    return key if key in vocabulary else None
+
+
+def lookalike_of(name: str) -> str | None:
+    """The known drug a name imitates with letters of another alphabet, or None."""
+    key = drug_key(name)
+    if key.isascii():
+        return None
+    skeleton = key.translate(CONFUSABLES)
+    skeleton = DRUG_SYNONYMS.get(skeleton, skeleton)
+    return skeleton if skeleton in VASOPRESSORS | MEDICATIONS else None
+
+
 # -- Vital signs: units and the plausible physical range a reading must fall in --------
 # Outside it the reading is impossible (a heart rate of 900, SpO2 of 120): the message is
 # rejected. Inside it, odd values (HR 0 from a lead falling off) are accepted and left to
@@ -129,6 +212,8 @@ def meta() -> dict:
         "o2_devices": [{"id": d, "name": DEVICE_NAME[d]} for d in O2_DEVICES],
         "steroids": sorted(STEROIDS),
         "masking_drugs": sorted(MASKING_DRUGS),
+        "vasopressors": sorted(VASOPRESSORS),
+        "medications": sorted(MEDICATIONS),
         "vital_units": {k: v[2] for k, v in VITAL_RANGES.items()},
         "dose_units": dict(DOSE_UNITS),
     }

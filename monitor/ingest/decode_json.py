@@ -10,9 +10,18 @@ fields are rejected rather than ignored, so that a misspelt field ("infusion_tim
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
-from monitor.clinical.thresholds import CEREBRAL_EDEMA, O2_DEVICES
+from monitor.clinical.thresholds import (
+    CEREBRAL_EDEMA,
+    MAX_DRUG_NAME,
+    MEDICATIONS,
+    O2_DEVICES,
+    VASOPRESSORS,
+    canonical_drug,
+    lookalike_of,
+)
 from monitor.ingest.messages import (
     ACVPU,
     Admission,
@@ -200,7 +209,7 @@ def _oxygen(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _vasopressor(fields: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"drug": _drug(fields.get("drug"))}
+    out = _drug(fields.get("drug"), VASOPRESSORS)
     action = fields.get("action")
     if not isinstance(action, str) or action.strip().lower() not in ("start", "stop"):
         raise Rejected("action: expected 'start' or 'stop'")
@@ -211,7 +220,7 @@ def _vasopressor(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _medication(fields: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"drug": _drug(fields.get("drug"))}
+    out = _drug(fields.get("drug"), MEDICATIONS)
     if fields.get("dose") is not None:
         out["dose"] = _dose(fields["dose"])
     return out
@@ -320,8 +329,21 @@ def _dose(value: object) -> float:
     return dose
 
 
-def _drug(value: object) -> str:
-    drug = _text(value, "drug").lower()
-    if not drug:
+def _drug(value: object, vocabulary: frozenset[str]) -> dict[str, Any]:
+    """{"drug": its name in the vocabulary} for a known drug (thresholds.py); for any
+    other name {"drug_text": the name as given}, which no grade reads. A look-alike of a
+    known name (letters of another alphabet) is refused."""
+    text = _text(value, "drug")
+    if not text:
         raise Rejected("drug: empty")
-    return drug
+    if len(text) > MAX_DRUG_NAME:
+        raise Rejected(f"drug: longer than {MAX_DRUG_NAME} characters")
+    known = canonical_drug(text, vocabulary)
+    if known is not None:
+        return {"drug": known}
+    imitated = lookalike_of(text)
+    if imitated is not None:
+        raise Rejected(
+            f"drug: {imitated!r} written with letters of another alphabet (a look-alike)"
+        )
+    return {"drug_text": unicodedata.normalize("NFKC", text)}

@@ -8,6 +8,7 @@ same code runs in the daemon, in `replay` and in tests with an injected clock.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 import orjson
@@ -19,7 +20,7 @@ from alerts.engine import AlertEngine
 from alerts.routing import deliveries
 from alerts.view import BedView
 from monitor.outputs.webhooks import Target
-from monitor.store.reads import active_alert_records, audit_head
+from monitor.store.reads import active_alert_records, audit_count, audit_head
 
 MQTT_EVENTS = ("raised", "escalated", "acknowledged", "resolved")  # SPEC.md's alert events
 
@@ -37,14 +38,17 @@ class Alerting:
         metrics=None,
         webhooks=None,
         public_url: str = "",
+        audit_key: bytes | None = None,
     ):
         self.settings, self.pipeline, self.clock, self.prefix = (settings, pipeline, clock, prefix)
         self.outbox, self.hub, self.metrics, self.webhooks = outbox, hub, metrics, webhooks
         self.public_url = public_url.rstrip("/")
+        # the chain's HMAC key (a throw-away one for replay and tests: nothing to verify)
+        self.audit_key = audit_key if audit_key is not None else secrets.token_bytes(32)
         conn = pipeline.store.reader()
         try:
             self.engine = AlertEngine.restore(settings, active_alert_records(conn))
-            head = audit_head(conn)
+            head, self.count = audit_head(conn), audit_count(conn)
         finally:
             conn.close()
         self.head = head or GENESIS
@@ -119,8 +123,11 @@ class Alerting:
     async def snooze(self, alert_id: str, user: str, seconds: float) -> dict:
         return await self._act(self.engine.snooze(alert_id, user, self.clock(), seconds), alert_id)
 
-    async def resolve(self, alert_id: str, user: str, note: str = "") -> dict:
-        return await self._act(self.engine.resolve(alert_id, user, self.clock(), note), alert_id)
+    async def resolve(
+        self, alert_id: str, user: str, note: str = "", role: str | None = None
+    ) -> dict:
+        decisions = self.engine.resolve(alert_id, user, self.clock(), note, role)
+        return await self._act(decisions, alert_id)
 
     async def _act(self, decisions: list[Decision], alert_id: str) -> dict:
         self.handle(decisions)
@@ -135,6 +142,12 @@ class Alerting:
         """Append a user action (login, care entry, override...) to the audit chain."""
         self._chain(AuditEvent.at(name, self.clock(), actor, alert_id, detail))
         await self.pipeline.commit_now()
+
+    def audit_later(
+        self, name: str, actor: str, detail: dict | None = None, alert_id: str | None = None
+    ) -> None:
+        """Append to the chain with the next commit (no waiting: the daemon's own loops)."""
+        self._chain(AuditEvent.at(name, self.clock(), actor, alert_id, detail))
 
     # -- decisions -> storage and channels -------------------------------------------------
     def handle(self, decisions: list[Decision]) -> None:
@@ -188,8 +201,9 @@ class Alerting:
         self.pipeline.wakeup.set()
 
     def _chain(self, event: AuditEvent) -> None:
-        rec = chain(self.head, event)
+        rec = chain(self.head, event, self.audit_key)
         self.head = rec["hash"]
+        self.count += 1
         self.pipeline.extra.append(
             (
                 "audit",

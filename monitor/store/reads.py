@@ -14,6 +14,15 @@ import orjson
 from monitor.store.schema import VITAL_COLUMNS
 
 
+def open_reader(path: str, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
+    """The one way to open a reader: rows by name, usable from a worker thread, waiting
+    up to busy_timeout_s for a lock held by a writer of another process."""
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_s)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+    return conn
+
+
 def _rows(conn: sqlite3.Connection, sql: str, *args) -> list[dict]:
     cur = conn.execute(sql, args)
     names = [d[0] for d in cur.description]
@@ -174,24 +183,105 @@ def audit_head(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
+def audit_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+
+
 def audit_records(conn: sqlite3.Connection) -> list[dict]:
-    """The audit chain as alerts.audit.verify reads it."""
-    out = []
-    for ts, name, actor, alert_id, detail, prev, digest in conn.execute(
-        "SELECT ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"
-    ):
-        out.append(
-            {
-                "name": name,
-                "ts": ts,
-                "actor": actor,
-                "alert_id": alert_id,
-                "detail": orjson.loads(detail),
-                "prev": prev,
-                "hash": digest,
-            }
+    """The audit table as alerts.audit.verify reads it: `detail` left as stored (text),
+    so a malformed row is named by verify instead of failing here."""
+    return [
+        {
+            "seq": seq,
+            "name": name,
+            "ts": ts,
+            "actor": actor,
+            "alert_id": alert_id,
+            "detail": detail,
+            "prev": prev,
+            "hash": digest,
+        }
+        for seq, ts, name, actor, alert_id, detail, prev, digest in conn.execute(
+            "SELECT seq, ts, name, actor, alert_id, detail, prev, hash FROM audit ORDER BY seq"
         )
-    return out
+    ]
+
+
+def audit_inbox(conn: sqlite3.Connection, limit: int = 500) -> list[tuple]:
+    """Audit records left by other processes (`user add`...) for the daemon to chain:
+    (id, ts, name, actor, detail text), oldest first."""
+    try:
+        return conn.execute(
+            "SELECT id, ts, name, actor, detail FROM audit_inbox ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+    except sqlite3.OperationalError:  # a database from before the inbox
+        return []
+
+
+def audit_inbox_count(conn: sqlite3.Connection) -> int:
+    return len(audit_inbox(conn, 1_000_000))
+
+
+# -- the dashboard: sessions, accounts, stored alerts ---------------------------------------
+def session_row(conn: sqlite3.Connection, token_hash: str):
+    """A session with its user's role and state, or None."""
+    return conn.execute(
+        "SELECT s.username, s.csrf, s.created_ts, s.expires_ts, u.role, u.disabled, "
+        "u.changed_ts FROM sessions s JOIN users u ON u.username = s.username "
+        "WHERE s.token_hash=?",
+        (token_hash,),
+    ).fetchone()
+
+
+def login_row(conn: sqlite3.Connection, username: str):
+    """What a login checks of an account, or None."""
+    return conn.execute(
+        "SELECT username, password_hash, role, locked_until, disabled FROM users WHERE username=?",
+        (username,),
+    ).fetchone()
+
+
+def account_rows(conn: sqlite3.Connection) -> list:
+    return conn.execute(
+        "SELECT username, role, created_ts, locked_until, disabled FROM users ORDER BY username"
+    ).fetchall()
+
+
+def stored_alerts(conn: sqlite3.Connection, state: str, ward: str | None, limit: int) -> list[dict]:
+    """Alert records from the `alerts` table, newest first (`state` "all": any)."""
+    sql, args = "SELECT record FROM alerts WHERE 1", list[object]()
+    if state != "all":
+        sql += " AND state=?"
+        args.append(state)
+    if ward:
+        sql += " AND ward=?"
+        args.append(ward)
+    sql += " ORDER BY raised_ts DESC LIMIT ?"
+    args.append(limit)
+    return [orjson.loads(r[0]) for r in conn.execute(sql, args)]
+
+
+def alert_record(conn: sqlite3.Connection, alert_id: str) -> dict | None:
+    row = conn.execute("SELECT record FROM alerts WHERE id=?", (alert_id,)).fetchone()
+    return orjson.loads(row[0]) if row else None
+
+
+def alert_event_rows(conn: sqlite3.Connection, alert_id: str) -> list[dict]:
+    return _rows(
+        conn,
+        "SELECT ts, event, tier, notify, receivers, reason, message "
+        "FROM alert_events WHERE alert_id=? ORDER BY id",
+        alert_id,
+    )
+
+
+def latest_admission(conn: sqlite3.Connection, patient_id: str) -> tuple[str, str, str] | None:
+    """(id, ward, bed) of a patient's latest admission, or None."""
+    row = conn.execute(
+        "SELECT id, ward, bed FROM admissions WHERE patient_id=? ORDER BY admitted_ts DESC LIMIT 1",
+        (patient_id,),
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row else None
 
 
 # -- export -----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Add a new migration at the end; never edit one that has shipped.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -253,6 +254,29 @@ def m004_rejection_counts(db: Database) -> None:
     db.table("rejections").add_column("last_received_ts", float)
 
 
+@migrations()
+def m005_security(db: Database) -> None:
+    # Audit records written by other processes (`user add`, `user disable`...): the daemon,
+    # the chain's one writer, moves them into `audit` (keyed and anchored) and deletes them.
+    db.table("audit_inbox").create(
+        {"id": int, "ts": float, "name": str, "actor": str, "detail": str}, pk="id"
+    )
+    # When the account last changed (password, role, disabled): sessions made before are
+    # void, even if a row was left behind.
+    db.table("users").add_column("changed_ts", float)
+
+
+def create_private(path: str) -> None:
+    """Create `path` empty with mode 0600 unless it exists (a database, a key): SQLite
+    and its -wal and -shm files then keep that mode."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 def open_readonly(path: str, command: str) -> sqlite3.Connection | None:
     """A read-only connection for a command (export, audit...), or None after saying on
     stderr that there is no database: an operator's typo must not create an empty one."""
@@ -265,6 +289,7 @@ def open_readonly(path: str, command: str) -> sqlite3.Connection | None:
 def open_db(path: str, busy_timeout_s: float = 5.0) -> Database:
     """Open (creating) the database: WAL, FULL sync (an acknowledged message survives a
     power cut), a busy timeout, and every pending migration applied."""
+    create_private(str(path))
     db = Database(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

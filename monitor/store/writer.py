@@ -14,6 +14,7 @@ import orjson
 
 from monitor.ingest.items import Item, kept_topic
 from monitor.ingest.messages import Admission, CareEvent, Discharge, Observation, Rejected
+from monitor.store.reads import open_reader
 from monitor.store.schema import VITAL_COLUMNS, open_db
 
 COLS = tuple(VITAL_COLUMNS)
@@ -243,10 +244,7 @@ class Store:
 
     # -- reads (separate connections: WAL lets readers run beside the writer) -----------
     def reader(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout=5000")
-        return conn
+        return open_reader(self.path, self.busy_timeout_s)
 
     def close(self) -> None:
         self._pool.submit(self._db.conn.close).result()

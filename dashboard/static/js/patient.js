@@ -23,13 +23,16 @@ function table(headers, rows, empty) {
     el("tbody", {}, rows));
 }
 
+// A name outside the drug vocabulary is free text: shown as such, it changes no grade.
+const drugName = (ev) => ev.drug ?? `"${ev.drug_text}" (free text, not graded)`;
+
 function careText(ev) {
   if (ev.type === "oxygen") {
     return [ev.device.replaceAll("_", " "), ev.flow_lpm !== undefined ? `${ev.flow_lpm} L/min` : "",
       ev.fio2 !== undefined ? `FiO₂ ${ev.fio2}` : ""].filter(Boolean).join(", ");
   }
-  if (ev.type === "vasopressor") return `${ev.action} ${doseText(ev.drug, ev.dose)}`;
-  if (ev.type === "medication") return doseText(ev.drug, ev.dose);
+  if (ev.type === "vasopressor") return `${ev.action} ${doseText(drugName(ev), ev.dose)}`;
+  if (ev.type === "medication") return doseText(drugName(ev), ev.dose);
   const parts = [];
   if (ev.ice_score !== undefined) parts.push(`ICE ${ev.ice_score}/10`);
   if (ev.acvpu) parts.push(`ACVPU ${ev.acvpu}`);
