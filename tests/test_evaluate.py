@@ -18,7 +18,7 @@ from monitor import config
 from tests.support.brokers import ROOT
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-ISSUE_18 = "alert policy: issue 18, branch alarms-policy"
+ISSUE_18 = "issue 18 open: false urgent raises still above 0.2 a patient-day on this cohort"
 
 
 @pytest.fixture(scope="module")
