@@ -35,9 +35,9 @@ from monitor.daemon import Daemon
 from monitor.store.accounts import add_user
 
 DEMO_USERS = (
-    ("nurse", "nurse", "crswatch-nurse"),
-    ("doctor", "physician", "crswatch-doctor"),
-    ("admin", "admin", "crswatch-admin"),
+    ("nurse", "nurse", "ward-round-7"),
+    ("doctor", "physician", "on-call-page-3"),
+    ("admin", "admin", "accounts-only-9"),
 )
 DIR = Path("data/demo")
 DB = str(DIR / "crswatch.db")
@@ -242,7 +242,7 @@ async def run_demo(args) -> int:
 CRSWatch demo: {args.beds} simulated beds at {args.speed:g}x (research software, not a
 certified medical device).
   dashboard  http://{host}:{daemon.http_port}/
-  logins     nurse / crswatch-nurse   doctor / crswatch-doctor   admin / crswatch-admin
+  logins     nurse / ward-round-7   doctor / on-call-page-3   admin / accounts-only-9
   broker     mqtt://{host}:{mqtt_port}  (try: mosquitto_sub -p {mqtt_port} -t '{prefix}/#' -v)
   health     http://{host}:{daemon.http_port}/healthz   metrics: /metrics
   logs       {LOG}
