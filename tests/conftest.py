@@ -133,3 +133,16 @@ async def publisher(broker):
             await client.publish(topic, payload, qos=qos)
 
         yield publish
+
+
+@pytest.fixture
+async def browser():
+    """Debian's Chromium, driven by Playwright (the browser tests skip where it is missing)."""
+    from playwright.async_api import async_playwright
+
+    from tests.support.browser import ARGS, CHROMIUM
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        await b.close()

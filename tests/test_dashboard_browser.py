@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import wait_for
-from tests.support.browser import ARGS, CHROMIUM, Watch, login
+from tests.support.browser import CHROMIUM, Watch, login
 from tests.support.dashboard import PASSWORD, admit, make_user, url
 from tests.support.db import query
 
@@ -30,16 +30,6 @@ SICK = {
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium (./run test installs it)"
 )
-
-
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        await b.close()
 
 
 async def test_ward_live_tiles_ack_care_entry_and_charts(make_daemon, publisher, browser, tmp_path):

@@ -35,18 +35,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    from tests.support.browser import ARGS
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        await b.close()
-
-
 @contextlib.asynccontextmanager
 async def streaming(publisher, p: str, beds: dict[tuple[str, str], dict], clock=time.time):
     """Every bed's vitals once a second (the daemon's clock) while the block runs."""

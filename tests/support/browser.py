@@ -11,18 +11,13 @@ import asyncio
 import re
 from pathlib import Path
 
+from commands import screenshots
 from tests.support.dashboard import PASSWORD, url
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Chromium's path and launch flags: declared once, with the README's screenshots
+CHROMIUM = Path(screenshots.CHROMIUM)
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = screenshots.ARGS
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {
     "viewport": {"width": 390, "height": 844},
