@@ -299,18 +299,31 @@ def _device(view: BedView) -> Condition | None:
 
 def _risk(risk: Mapping[str, Any], threshold: float, holding: bool) -> Condition | None:
     """Enter at `threshold`; an active risk alert holds down to threshold - RISK_EXIT_MARGIN
-    (no flapping around the threshold)."""
+    (no flapping around the threshold). `p` is calibrated on the patient's cohort
+    (forecast/calibration.py). The forecast's episode gate (forecast/policy.py: once per risk
+    episode, again only on a material rise, never after a CRS grade 2) must agree: a risk
+    with `alert` False raises nothing (it is still shown on the tile)."""
     p = risk.get("p")
     floor = threshold - RISK_EXIT_MARGIN if holding else threshold
-    if p is None or p < floor:
+    if p is None or p < floor or not risk.get("alert", True):
         return None
     why = ", ".join(risk.get("explanation") or ())
-    text = f"forecast risk {p:.2f} (threshold {threshold:.2f})" + (f": {why}" if why else "")
+    cohort = (
+        f" for a {risk['cohort']} patient" if risk.get("cohort") not in (None, "unknown") else ""
+    )
+    text = f"forecast risk {p:.2f}{cohort} (threshold {threshold:.2f})" + (
+        f": {why}" if why else ""
+    )
     return Condition(
         "risk",
         2,
         text,
-        {"p": p, "threshold": threshold, "explanation": list(risk.get("explanation") or ())},
+        {
+            "p": p,
+            "threshold": threshold,
+            "explanation": list(risk.get("explanation") or ()),
+            "episode": risk.get("alert_reason"),
+        },
     )
 
 

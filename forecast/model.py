@@ -17,6 +17,8 @@ from typing import Any
 
 from river import linear_model, optim, preprocessing
 
+from .calibration import Calibration
+
 FORMAT = 1  # of the saved file; load() refuses another
 LEARNING_RATE = 0.01  # cold start: many shuffled snapshots
 # Online, after the cold start: labels come in bursts (every snapshot of a patient at once
@@ -106,6 +108,8 @@ class ForecastModel:
         self.version = version
         self.pipeline = make_pipeline() if pipeline is None else pipeline
         self.n_learned = 0  # learn_one calls since it was built (training and online)
+        # per-cohort calibration of predict_proba_one (calibration.py): saved with the model
+        self.calibration = Calibration()
 
     @property
     def scaler(self) -> preprocessing.StandardScaler:
@@ -129,7 +133,13 @@ class ForecastModel:
         self.n_learned += 1
 
     def predict_proba_one(self, x: dict[str, float]) -> float:
+        """The model's own probability (the same for every cohort): not what is shown."""
         return float(self.pipeline.predict_proba_one(x).get(True, 0.0))
+
+    def calibrated(self, x: dict[str, float], group: str) -> tuple[float, float]:
+        """(the model's p, p calibrated for a patient of cohort `group`)."""
+        p = self.predict_proba_one(x)
+        return p, self.calibration.apply(group, p)
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
         """Per feature present in x: weight x scaled value (its share of the log-odds)."""
@@ -165,6 +175,7 @@ class ForecastModel:
                 "version": self.version,
                 "n_learned": self.n_learned,
                 "pipeline": self.pipeline,
+                "calibration": self.calibration.to_dict(),
             },
             protocol=pickle.HIGHEST_PROTOCOL,
         )
@@ -178,6 +189,8 @@ class ForecastModel:
             raise ValueError(f"not a forecast model of format {FORMAT}")
         m = cls(data["version"], data["pipeline"])
         m.n_learned = int(data["n_learned"])
+        # a file saved before calibration existed: every cohort at the identity
+        m.calibration = Calibration.from_dict(data.get("calibration"))
         return m
 
     def save(self, path: str | Path) -> None:

@@ -9,20 +9,26 @@ Clock-free: every call takes the time it is about (the assessment's time). The d
     rows = forecaster.to_rows()          # persist (all rows, one transaction)
     forecaster.restore(rows)             # at start-up, before the first observe
 
-`observe` returns {"p", "explanation", "model", "horizon_h"} or None (grade >= 2, not enough
-data yet, or a time older than the patient's last). "Below grade 2" includes an undecided
-grade whose lowest possibility (`crs.at_least`) is below 2; an undecided grade that is at
-least 2 counts as grade 2. Pass the present assessment's `at` as t (Ward.reassess), not the
-past-time assessments of late readings (they would be ignored). Use the admission id as the
-patient key: a new admission starts afresh. As a side effect it takes a snapshot
-every `interval_s` (labels.py) and learns the snapshots whose label has come: each is first
-scored with the prediction made when it was taken (quality.py), then learned, exactly once.
+`observe` returns {"p", "p_model", "cohort", "alert", "alert_reason", "explanation", "model",
+"horizon_h"} or None (grade >= 2, not enough data yet, or a time older than the patient's
+last). `p` is the model's `p_model` calibrated on the patient's cohort (calibration.py);
+`alert` says whether the risk may raise an alert now, `alert_reason` why (policy.py: risk
+episodes). A grade >= 2 labels the pending snapshots only once confirmed (policy.py).
+"Below grade 2" includes an undecided grade whose lowest possibility (`crs.at_least`) is
+below 2; an undecided grade that is at least 2 counts as grade 2. Pass the present
+assessment's `at` as t (Ward.reassess), not the past-time assessments of late readings
+(they would be ignored). Use the admission id as the patient key: a new admission starts
+afresh. As a side effect it takes a snapshot every `interval_s` (labels.py) and learns the
+snapshots whose label has come: each is first scored with the prediction made when it was
+taken (quality.py), then learned, exactly once.
 
 Rows (`to_rows`): JSON-serialisable dicts {"kind", "key", "data"}, (kind, key) unique:
   model    "model"        {"format", "version", "n_learned", "pickle_b64"}
   quality  "quality"      {"n", "positives", "sq_error", "bins", "roc"}
   patient  admission id   PatientFeatures.to_dict()
+  risk     admission id   policy.PatientRisk (cohort, grade-2 run, risk episode)
   pending  "<id>@<t>"     {"patient", "t", "x": {feature: value}, "p"}
+The model row carries the per-cohort calibration (inside the pickle).
 The model row and the pending rows must be written together (one transaction, replacing
 the previous set): a snapshot is then either still pending or already in the model, so a
 restart neither loses learning nor learns twice.
@@ -34,12 +40,12 @@ import base64
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .calibration import group_of
 from .features import PatientFeatures
 from .labels import Labelled, Labels, Pending, unpack
 from .model import ForecastModel
+from .policy import ALERT_P, RECUR_S, PatientRisk, confirmed, risk_gate
 from .quality import Quality
-
-ALERT_P = 0.5  # gauges: patients at or above this risk
 
 
 def grade2(crs: Any) -> bool:
@@ -56,6 +62,7 @@ class Forecaster:
         min_data_s: float = 3600.0,
         learn: bool = True,
         on_label: Callable[[Pending, int], None] | None = None,
+        alert_p: float = ALERT_P,
     ):
         self.model = model
         self.labels = Labels(interval_s, horizon_s)
@@ -67,6 +74,8 @@ class Forecaster:
         self.risk: dict[str, float] = {}  # the latest p per patient below grade 2
         self.metrics = Quality()  # delayed progressive validation
         self.learned = 0  # snapshots learned by this process
+        self.alert_p = float(alert_p)  # the calibrated p a risk episode starts at (policy.py)
+        self.state: dict[str, PatientRisk] = {}  # cohort, grade-2 run, risk episode
 
     def observe(
         self, patient_key: str, snapshot: Any, assessment: Any, t: float
@@ -79,26 +88,53 @@ class Forecaster:
             f = self.patients[patient_key] = PatientFeatures(assessment.admission)
         elif f.last_t is not None and t < f.last_t:
             return None  # the state never runs backwards; a late reading's past is past
+        st = self.state.get(patient_key)
+        if st is None:
+            adm = assessment.admission
+            group = group_of(getattr(adm, "indication", None), getattr(adm, "product", None))
+            st = self.state[patient_key] = PatientRisk(group)
         n = assessment.news2
         temp = (assessment.vitals or {}).get("temp_c") or {}
         x = f.update(
             s, t, news2=n.total if n is not None and n.complete else None, temp_ts=temp.get("ts")
         )
         if grade2(assessment.crs):
-            self._labelled(self.labels.reached(patient_key, t))
-            f.prior_grade2 = True
+            if st.g2_since is None:
+                st.g2_since = t
+                if st.g2_first is None or t - st.g2_first > RECUR_S:
+                    st.g2_first = t
+            if not st.g2_confirmed and confirmed(st, s, t):
+                # a grade 2 that persisted, came back, or that care confirmed teaches the
+                # model, as of when it first began; one that did not is not learned (policy.py)
+                st.g2_confirmed = st.g2_ever = True
+                self._labelled(self.labels.reached(patient_key, st.g2_first or st.g2_since))
+                f.prior_grade2 = True
+            st.alert = False
             self.risk.pop(patient_key, None)
             return None
-        self._labelled(self.labels.expire(patient_key, t))
+        if st.g2_confirmed or (st.g2_first is not None and t - st.g2_first > RECUR_S):
+            st.g2_first = None  # an unconfirmed grade 2 is forgotten once it cannot recur
+        st.g2_since, st.g2_confirmed = None, False
+        # while an unconfirmed grade 2 may still recur, only horizons that ended before it
+        # are known to be 0
+        until = t if st.g2_first is None else min(t, st.g2_first)
+        self._labelled(self.labels.expire(patient_key, until))
         if f.data_s(t) < self.min_data_s or not ("hr" in x or "temp_c" in x):
             self.risk.pop(patient_key, None)
             return None
-        p = self.model.predict_proba_one(x)
+        p_model = self.model.predict_proba_one(x)
+        cal = getattr(self.model, "calibration", None)  # None: a model without (tests)
+        p = p_model if cal is None else cal.apply(st.group, p_model)
         self.risk[patient_key] = p
         self.labels.take(patient_key, t, x, p)
+        alert, why = risk_gate(st, p, t, self.alert_p)
         h = self.horizon_s / 3600
         return {
             "p": round(p, 4),
+            "p_model": round(p_model, 4),
+            "cohort": st.group,
+            "alert": alert,
+            "alert_reason": why,
             "explanation": self.model.explain(x),
             "model": self.model.version,
             "horizon_h": int(h) if h == int(h) else h,
@@ -106,14 +142,21 @@ class Forecaster:
 
     def advance(self, t: float) -> int:
         """Label 0 every snapshot whose horizon has passed by t (patients with no recent
-        assessment); returns how many were learned."""
-        return self._labelled(self.labels.expire_all(t))
+        assessment; not a patient at a grade 2 not yet confirmed: its label may be 1);
+        returns how many were learned."""
+        out = 0
+        for patient in list(self.labels.pending):
+            st = self.state.get(patient)
+            if st is None or st.g2_first is None:
+                out += self._labelled(self.labels.expire(patient, t))
+        return out
 
     def discharge(self, patient_key: str, t: float) -> None:
         """The admission ended at t: horizons passed are labelled 0, the rest censored."""
         self._labelled(self.labels.discharge(patient_key, t))
         self.patients.pop(patient_key, None)
         self.risk.pop(patient_key, None)
+        self.state.pop(patient_key, None)
 
     def _labelled(self, labelled: Labelled) -> int:
         for snap, y in labelled:
@@ -122,7 +165,14 @@ class Forecaster:
             if self.on_label is not None:
                 self.on_label(snap, y)
             if self.learn:
-                self.model.learn_one(unpack(snap.x), y)
+                x = unpack(snap.x)
+                st = self.state.get(snap.patient)
+                cal = getattr(self.model, "calibration", None)
+                if cal is not None:
+                    # the cohort's calibration learns the model's p as it is now (before
+                    # this label moves the model), then the model learns
+                    cal.learn_one(st.group if st else "unknown", self.model.predict_proba_one(x), y)
+                self.model.learn_one(x, y)
                 self.learned += 1
         return len(labelled) if self.learn else 0
 
@@ -179,6 +229,7 @@ class Forecaster:
         rows += [
             {"kind": "patient", "key": k, "data": f.to_dict()} for k, f in self.patients.items()
         ]
+        rows += [{"kind": "risk", "key": k, "data": st.to_dict()} for k, st in self.state.items()]
         return rows + self.labels.to_rows()
 
     def restore(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -192,6 +243,9 @@ class Forecaster:
                 self.metrics = Quality.from_row(r)
         self.patients = {
             r["key"]: PatientFeatures.from_dict(r["data"]) for r in rows if r["kind"] == "patient"
+        }
+        self.state = {
+            r["key"]: PatientRisk.from_dict(r["data"]) for r in rows if r["kind"] == "risk"
         }
         self.labels.load_rows(rows)
         self.risk = {}

@@ -90,7 +90,17 @@ def test_a_risk_once_an_hour_of_data_is_in():
     first = next(t for t, r in risks if r is not None)
     assert first == T0 + 300 + H  # the first observation, then an hour
     r = risks[-1][1]
-    assert set(r) == {"p", "explanation", "model", "horizon_h"}
+    assert set(r) == {
+        "p",
+        "p_model",
+        "cohort",
+        "alert",
+        "alert_reason",
+        "explanation",
+        "model",
+        "horizon_h",
+    }
+    assert r["cohort"] == "lymphoma" and r["p"] == r["p_model"]  # an uncalibrated model
     assert 0 < r["p"] < 1 and r["model"] == "v-test" and r["horizon_h"] == 12
     assert isinstance(r["explanation"], list)
 

@@ -50,7 +50,12 @@ class BedRun:
 
 
 def ward_options(
-    seed: int, beds: int, days: float, cohort: str = "mixed", fast_interval_s: float = 60.0
+    seed: int,
+    beds: int,
+    days: float,
+    cohort: str = "mixed",
+    fast_interval_s: float = 60.0,
+    confounders: float = 0.0,
 ) -> WardOptions:
     opts = WardOptions(
         beds=beds,
@@ -61,7 +66,7 @@ def ward_options(
         mqtt=False,
         start=parse_ts(START),
         fast_interval_s=fast_interval_s,
-        confounders=0.0,  # the shipped model's data: the ward as it was trained on
+        confounders=confounders,  # 0: the shipped model's data, the ward it was trained on
     )
     opts.check()
     return opts

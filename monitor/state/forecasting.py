@@ -18,7 +18,11 @@ def load_forecaster(cfg: Config, conn: sqlite3.Connection) -> Forecaster:
     path = Path(cfg["forecast.model_path"])
     model = ForecastModel.load(path if path.is_absolute() else ROOT / path)
     forecaster = Forecaster(
-        model, interval_s=cfg["forecast.interval_s"], learn=cfg["forecast.learn"]
+        model,
+        interval_s=cfg["forecast.interval_s"],
+        learn=cfg["forecast.learn"],
+        # a risk episode opens where the risk alert is raised (forecast/policy.py)
+        alert_p=cfg.alerting.risk_threshold,
     )
     rows = forecast_state_rows(conn)
     if rows:
