@@ -20,7 +20,8 @@ from commands.evaluation.truth import BedTruth
 HORIZON_S = 12 * 3600.0
 STEP_S = 3600.0
 STALE_S = 2 * 3600.0  # an older risk is no forecast for that hour
-THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+# 0.01-0.04 too: a cohort calibrated to a low base rate (autoimmune) has its warnings there
+THRESHOLDS = (0.01, 0.02, 0.03, 0.04, *(round(0.05 * i, 2) for i in range(1, 20)))
 
 
 def risk_at(series: list[tuple[float, float]], times: list[float], ts: float) -> float | None:
