@@ -121,11 +121,15 @@ class MqttEdge:
                 self._guard_qos0(client)
                 async with client:
                     up_at = time.monotonic()
+                    # The present connection from now on: a persistent session's queued
+                    # messages arrive before the SUBACK, and those committed meanwhile must
+                    # be acknowledged (ack_all skips other connections' messages); else the
+                    # broker's in-flight window stays full and it sends nothing more.
+                    self.client = client
                     await client.subscribe(subscriptions(self.cfg))
                     await client.publish(
                         status_topic(self.cfg.prefix), "online", qos=1, retain=True
                     )
-                    self.client = client
                     self.connected.set()
                     self.set_connected(True)
                     delay = self.cfg["mqtt.reconnect_min_s"]
