@@ -1,7 +1,8 @@
 """End-to-end benchmark against a real Mosquitto on this machine.
 
     .venv/bin/python benchmarks/e2e.py [--beds 100,1000,5000] [--messages 50000]
-                                       [--seconds 20] [--out benchmarks/results.json]
+                                       [--seconds 20] [--storm 1000] [--flood 10000]
+                                       [--out benchmarks/results.json]
 
 For each ward size N it measures:
   drain     M queued QoS 1 vitals messages (one time point each) drained from a
@@ -12,6 +13,9 @@ For each ward size N it measures:
   latency   N beds each sending one reading per second for S seconds: publish -> retained
             state topic (p50, p99), and publish -> alert on MQTT for beds that deteriorate.
   cost      the daemon's CPU (share of one core) and resident memory per admitted bed.
+  storm     (--storm N, at 1,000 beds or the one size given) N more beds raise a tier-3
+            NEWS2 alert at once, then all recover: every raise and resolution counted on
+            MQTT and on the dashboard's WebSocket (missing, duplicates, lateness).
 The daemon runs as its own process (`main.py run`), as in production.
 """
 
