@@ -1,7 +1,8 @@
 """End-to-end benchmark against a real Mosquitto on this machine.
 
     .venv/bin/python benchmarks/e2e.py [--beds 100,1000,5000] [--messages 50000]
-                                       [--seconds 20] [--out benchmarks/results.json]
+                                       [--seconds 20] [--storm 1000] [--flood 10000]
+                                       [--out benchmarks/results.json]
 
 For each ward size N it measures:
   drain     M queued QoS 1 vitals messages (one time point each) drained from a
@@ -12,6 +13,9 @@ For each ward size N it measures:
   latency   N beds each sending one reading per second for S seconds: publish -> retained
             state topic (p50, p99), and publish -> alert on MQTT for beds that deteriorate.
   cost      the daemon's CPU (share of one core) and resident memory per admitted bed.
+  storm     (--storm N, at 1,000 beds or the one size given) N more beds raise a tier-3
+            NEWS2 alert at once, then all recover: every raise and resolution counted on
+            MQTT and on the dashboard's WebSocket (missing, duplicates, lateness).
 The daemon runs as its own process (`main.py run`), as in production.
 """
 
@@ -40,6 +44,9 @@ sys.path.insert(0, str(ROOT))
 from tests.support.brokers import TestBroker, free_port  # noqa: E402
 
 PREFIX = "bench"
+STORM_HOLD_S = 5.0  # alerts.resolve_hold_s of the benchmark's daemon (the storm resolves)
+SICK = b'"hr":140,"spo2":85,"rr":30,"sbp":85,"temp_c":37.0,"acvpu":"A"'  # NEWS2 12, no fever
+WELL = b'"hr":72,"spo2":97,"rr":15,"sbp":120,"temp_c":37.0,"acvpu":"A"'  # NEWS2 0
 
 
 def publish_many(port: int, messages: list[tuple[str, bytes]], client_id: str) -> float:
@@ -50,9 +57,12 @@ def publish_many(port: int, messages: list[tuple[str, bytes]], client_id: str) -
     c.connect("127.0.0.1", port)
     c.loop_start()
     t0 = time.perf_counter()
-    infos = [c.publish(t, p, qos=1) for t, p in messages]
-    for info in infos:
-        info.wait_for_publish(60)
+    # paho's message ids are 16 bits: more than 65,535 unacknowledged at once collide
+    # (ERR_QUEUE_SIZE), so at most 50,000 are handed over before the broker has them.
+    for start in range(0, len(messages), 50_000):
+        infos = [c.publish(t, p, qos=1) for t, p in messages[start : start + 50_000]]
+        for info in infos:
+            info.wait_for_publish(60)
     elapsed = time.perf_counter() - t0
     c.loop_stop()
     c.disconnect()
@@ -141,18 +151,22 @@ protocol = "{protocol}"
 path = "{self.db}"
 [http]
 port = {self.http}
+[alerts]
+# the storm row waits for every alert to resolve: a short hold (300 s by default)
+resolve_hold_s = {STORM_HOLD_S}
 """)
         self.log = workdir / "daemon.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, connected: bool = True) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "main.py"), "run", "--config", str(self.cfg)],
             cwd=ROOT,
             stdout=open(self.log, "ab"),
             stderr=subprocess.STDOUT,
         )
-        self.wait(lambda: self.metric("crswatch_broker_connected") == 1.0, 60)
+        if connected:
+            self.wait(lambda: self.metric("crswatch_broker_connected") == 1.0, 60)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -169,6 +183,15 @@ port = {self.http}
         except OSError:
             return None
         return None
+
+    @staticmethod
+    async def await_(cond, timeout: float = 120) -> None:
+        """`wait` that lets the event loop run (listeners keep receiving meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(cond):
+            if time.monotonic() > deadline:
+                raise TimeoutError("benchmark condition not reached")
+            await asyncio.sleep(0.05)
 
     @staticmethod
     def wait(cond, timeout: float) -> None:
@@ -200,8 +223,11 @@ def drain_daemon(daemon: Daemon, port: int, beds: int, m: int, t0: float) -> dic
     daemon.wait(lambda: (daemon.metric("crswatch_beds_admitted") or 0) >= beds, 120)
     daemon.stop()
     publish_many(port, vitals_messages(beds, m, t0), "bench-pub-3")
-    daemon.start()
+    # timed from the process's start (its start-up included): with a backlog the broker
+    # sends the queued readings before it answers the daemon's SUBSCRIBE, so "connected"
+    # comes late, and much is stored before it
     start = time.perf_counter()
+    daemon.start(connected=False)
     proc = psutil.Process(daemon.proc.pid)
     cpu0 = proc.cpu_times()
     daemon.wait(lambda: (daemon.metric("crswatch_observations_stored_total") or 0) >= m, 600)
@@ -285,7 +311,7 @@ async def login(http_port: int) -> str:
     async with aiohttp.ClientSession() as s:
         async with s.post(
             f"http://127.0.0.1:{http_port}/api/login",
-            json={"username": "bench", "password": "bench-password"},
+            json={"username": "bench", "password": "queue-drain-77"},
         ) as r:
             return (await r.json())["token"]
 
@@ -432,7 +458,142 @@ async def latency(daemon: Daemon, port: int, beds: int, seconds: float, flood: f
     }
 
 
-def run_size(beds: int, m: int, seconds: float, flood: float = 0.0) -> dict:
+async def storm(daemon: Daemon, port: int, beds: int) -> dict:
+    """The alert storm: `beds` more beds (wards s0, s1, ...) all turn to NEWS2 12 at once
+    (tier 3), then all recover at once and their alerts resolve after the hold. Each alert
+    raised and resolved is counted on MQTT ({p}/+/alerts) and on the dashboard's WebSocket;
+    lateness: from the publish of the reading that makes it (plus the hold, to resolve) to
+    its arrival. Meanwhile the storm's readings must be stored (ingest not blocked)."""
+    import aiohttp
+
+    t_admit = time.time()
+    stored0 = daemon.metric("crswatch_observations_stored_total") or 0
+    admitted0 = daemon.metric("crswatch_beds_admitted") or 0
+    names = [(f"s{b // 100}", f"b{b}") for b in range(beds)]
+    publish_many(
+        port,
+        [
+            (
+                f"{PREFIX}/{w}/{b}/admit",
+                b'{"patient_id":"S%s","ts":%.1f,"infusion_ts":%.1f}'
+                % (b.encode(), t_admit - 3600, t_admit - 86400),
+            )
+            for w, b in names
+        ]
+        # a well reading long before: the storm's two sick readings alone are what persisted
+        + [
+            (f"{PREFIX}/{w}/{b}/vitals", b'{"ts":%.1f,%s}' % (t_admit - 600, WELL))
+            for w, b in names
+        ],
+        "bench-storm-ehr",
+    )
+    await daemon.await_(lambda: (daemon.metric("crswatch_beds_admitted") or 0) >= admitted0 + beds)
+    await daemon.await_(lambda: daemon.metric("crswatch_grading_backlog") == 0)
+    got: dict[str, dict[str, list[float]]] = {
+        ch: {"raised": [], "resolved": []} for ch in ("mqtt", "ws")
+    }
+    seen: dict[tuple[str, str, str], int] = {}  # (channel, event, bed) -> times seen
+    sent: dict[str, dict[str, float]] = {"raised": {}, "resolved": {}}
+
+    def note(channel: str, body: dict, now: float) -> None:
+        ev, bed = body.get("event"), f"{body.get('ward')}/{body.get('bed')}"
+        if body.get("tier") != 3 or ev not in sent or bed not in sent[ev]:
+            return
+        key = (channel, ev, bed)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] == 1:
+            got[channel][ev].append(now - sent[ev][bed])
+
+    async def listen_mqtt(ready: asyncio.Event) -> None:
+        async with aiomqtt.Client("127.0.0.1", port) as c:
+            await c.subscribe(f"{PREFIX}/+/alerts", qos=1)
+            ready.set()
+            async for msg in c.messages:
+                note("mqtt", orjson.loads(msg.payload), time.time())
+
+    async def listen_ws(ready: asyncio.Event) -> None:
+        headers = {"Authorization": f"Bearer {await login(daemon.http)}"}
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(
+                f"http://127.0.0.1:{daemon.http}/ws", headers=headers, max_msg_size=0
+            ) as ws:
+                ready.set()
+                async for m in ws:
+                    now = time.time()
+                    ev = orjson.loads(m.data)
+                    if ev.get("type") == "alert":
+                        note("ws", {**(ev.get("alert") or {}), "event": ev.get("event")}, now)
+
+    readies = [asyncio.Event(), asyncio.Event()]
+    tasks = [
+        asyncio.create_task(listen_mqtt(readies[0])),
+        asyncio.create_task(listen_ws(readies[1])),
+    ]
+    for r in readies:
+        await r.wait()
+    pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-storm")
+    pub.max_inflight_messages_set(1000)
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+
+    def burst(body: bytes, ts: float, event: str | None, extra: float = 0.0) -> None:
+        for w, b in names:
+            now = time.time()
+            if event:
+                sent[event][f"{w}/{b}"] = now + extra
+            pub.publish(f"{PREFIX}/{w}/{b}/vitals", b'{"ts":%.3f,%s}' % (ts or now, body), qos=1)
+
+    t_storm = time.time()
+    await asyncio.to_thread(
+        burst, SICK, t_storm - 181, None
+    )  # sick for over 180 s: it persisted (not an artefact)
+    await asyncio.to_thread(burst, SICK, 0, "raised")
+    phase_sent = time.time() - t_storm
+    await daemon.await_(
+        lambda: (daemon.metric("crswatch_observations_stored_total") or 0) >= stored0 + 3 * beds
+    )
+    stored_s = time.time() - t_storm
+    deadline = time.time() + 60
+    while time.time() < deadline and (
+        len(got["mqtt"]["raised"]) < beds or len(got["ws"]["raised"]) < beds
+    ):
+        await asyncio.sleep(0.1)
+    raised_s = time.time() - t_storm
+    t_well = time.time()
+    await asyncio.to_thread(burst, WELL, 0, "resolved", STORM_HOLD_S)
+    deadline = time.time() + STORM_HOLD_S + 60
+    while time.time() < deadline and (
+        len(got["mqtt"]["resolved"]) < beds or len(got["ws"]["resolved"]) < beds
+    ):
+        await asyncio.sleep(0.1)
+    resolved_s = time.time() - t_well
+    pub.loop_stop()
+    for t in tasks:
+        t.cancel()
+
+    def pct(xs, q):
+        return round(statistics.quantiles(xs, n=100)[q - 1] * 1000, 1) if len(xs) > 2 else None
+
+    out: dict = {
+        "storm_beds": beds,
+        "storm_publish_s": round(phase_sent, 2),
+        "storm_all_stored_s": round(stored_s, 2),
+        "storm_all_raised_s": round(raised_s, 2),
+        "storm_all_resolved_s_after_hold": round(resolved_s - STORM_HOLD_S, 2),
+        "storm_duplicates": sum(n - 1 for n in seen.values()),
+    }
+    for ch in ("mqtt", "ws"):
+        for ev in ("raised", "resolved"):
+            xs = got[ch][ev]
+            out[f"storm_{ch}_{ev}_missing"] = beds - len(xs)
+            out[f"storm_{ch}_{ev}_p50_ms"] = pct(xs, 50)
+            out[f"storm_{ch}_{ev}_p99_ms"] = pct(xs, 99)
+            out[f"storm_{ch}_{ev}_max_ms"] = round(max(xs) * 1000, 1) if xs else None
+            out[f"storm_{ch}_{ev}_late_over_1s"] = sum(1 for x in xs if x > 1.0)
+    return out
+
+
+def run_size(beds: int, m: int, seconds: float, flood: float = 0.0, storm_beds: int = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="crswatch-bench-") as tmp:
         work = Path(tmp)
         # No broker persistence: the tests' broker saves its database every second, and
@@ -447,13 +608,14 @@ def run_size(beds: int, m: int, seconds: float, flood: float = 0.0) -> dict:
             daemon = Daemon(work, broker.port, beds)
             from monitor.store.accounts import add_user
 
-            add_user(str(daemon.db), "bench", "nurse", "bench-password")
+            add_user(str(daemon.db), "bench", "nurse", "queue-drain-77")
             drained = drain_daemon(daemon, broker.port, beds, m, t0)
             rss1 = psutil.Process(daemon.proc.pid).memory_info().rss
             live = asyncio.run(latency(daemon, broker.port, beds, seconds))
             flooded = (
                 asyncio.run(latency(daemon, broker.port, beds, seconds, flood)) if flood else {}
             )
+            stormed = asyncio.run(storm(daemon, broker.port, storm_beds)) if storm_beds else {}
             daemon.stop()
         finally:
             broker.stop()
@@ -474,6 +636,7 @@ def run_size(beds: int, m: int, seconds: float, flood: float = 0.0) -> dict:
             for k, v in flooded.items()
             if k.endswith("_ms") or k in ("flood_rate", "alerts_missing")
         },
+        **stormed,
     }
 
 
@@ -488,6 +651,13 @@ def main() -> int:
         default=10_000.0,
         help="at 1,000 beds, also measure with one device flooding this many messages/s (0: skip)",
     )
+    ap.add_argument(
+        "--storm",
+        type=int,
+        default=1000,
+        help="at 1,000 beds (or the one size given), also this many more beds raising a "
+        "tier-3 alert at once, then resolving (0: skip)",
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args()
     results = {
@@ -500,8 +670,15 @@ def main() -> int:
         },
         "runs": [],
     }
-    for beds in [int(b) for b in args.beds.split(",")]:
-        r = run_size(beds, args.messages, args.seconds, args.flood if beds == 1000 else 0.0)
+    sizes = [int(b) for b in args.beds.split(",")]
+    for beds in sizes:
+        r = run_size(
+            beds,
+            args.messages,
+            args.seconds,
+            args.flood if beds == 1000 else 0.0,
+            args.storm if beds == 1000 or len(sizes) == 1 else 0,
+        )
         results["runs"].append(r)
         print(orjson.dumps(r).decode(), flush=True)
     Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

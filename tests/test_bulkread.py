@@ -113,7 +113,7 @@ async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_p
     stop = asyncio.Event()
     task = asyncio.create_task(edge.run(stop))
     try:
-        await wait_for(lambda: edge.client is not None, what="edge connected")
+        await wait_for(edge.connected.is_set, what="edge connected and subscribed")
         os.kill(own.proc.pid, signal.SIGSTOP)  # nothing is acknowledged from now on
         paho_client = edge.client._client
         before = paho_client._last_mid
@@ -128,4 +128,54 @@ async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_p
         os.kill(own.proc.pid, signal.SIGCONT)
         stop.set()
         await asyncio.wait_for(task, 15)
+        own.stop()
+
+
+async def test_queued_messages_that_arrive_before_the_suback_are_acknowledged(broker, tmp_path):
+    """A persistent session with more queued than the broker sends before a PUBACK
+    (max_inflight_messages 1000): at connect the broker sends them before it answers the
+    SUBSCRIBE. Acknowledged as soon as they are received (as if committed at once), every
+    one must be: an acknowledgement dropped because the connection did not count as
+    present yet leaves the broker's window full, and it sends nothing more, ever (the
+    1,000-bed drain benchmark stopped at exactly 1,000 stored)."""
+    from monitor.ingest.mqtt import MqttEdge
+    from tests.conftest import daemon_config
+    from tests.support.brokers import TestBroker
+
+    if broker.kind != "mosquitto":
+        pytest.skip("needs a broker that queues for an offline session (Mosquitto)")
+    own = TestBroker(tmp_path / "own", kind=broker.kind).start()
+    cfg = daemon_config(own, tmp_path)
+    prefix = cfg["mqtt.topic_prefix"]
+    got: list[int] = []
+
+    def on_message(topic, payload, mid, qos, conn):
+        got.append(mid)
+        edge.ack_all([(conn, mid, qos)])
+
+    edge = MqttEdge(cfg, on_message, lambda: None, lambda up: None)
+    try:
+        stop = asyncio.Event()
+        task = asyncio.create_task(edge.run(stop))
+        await wait_for(edge.connected.is_set, what="the session subscribed")
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="queue-filler")
+        pub.max_inflight_messages_set(1000)
+        pub.connect(own.host, own.port)
+        pub.loop_start()
+        infos = [
+            pub.publish(f"{prefix}/w1/b1/vitals", b'{"ts":%d,"hr":70}' % i, qos=1)
+            for i in range(2500)
+        ]
+        for info in infos:
+            await asyncio.to_thread(info.wait_for_publish, 30)
+        pub.loop_stop()
+        pub.disconnect()
+        stop = asyncio.Event()
+        task = asyncio.create_task(edge.run(stop))
+        await wait_for(lambda: len(got) >= 2500, timeout=30, what="every queued message")
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    finally:
         own.stop()

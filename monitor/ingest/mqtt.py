@@ -35,6 +35,7 @@ log = logging.getLogger("crswatch.mqtt")
 # for one. Either is a tier-3 alert and a 503 until TAKEOVER_HOLD_S without new evidence.
 SESSION_TAKEN_OVER = 0x8E
 TAKEOVER_QUICK_S = 5.0
+CONNECT_ANSWER_S = 60.0  # the SUBACK and the online PUBACK after connecting (see run)
 TAKEOVER_QUICK_N = 3
 TAKEOVER_HOLD_S = 60.0
 
@@ -121,11 +122,22 @@ class MqttEdge:
                 self._guard_qos0(client)
                 async with client:
                     up_at = time.monotonic()
-                    await client.subscribe(subscriptions(self.cfg))
-                    await client.publish(
-                        status_topic(self.cfg.prefix), "online", qos=1, retain=True
-                    )
+                    # The present connection from now on: a persistent session's queued
+                    # messages arrive before the SUBACK, and those committed meanwhile must
+                    # be acknowledged (ack_all skips other connections' messages); else the
+                    # broker's in-flight window stays full and it sends nothing more.
                     self.client = client
+                    # Their answers come behind a backlog's first in-flight window, read by
+                    # a loop busy storing it: more time than the client's 10 s, or a big
+                    # backlog turns into reconnections and redeliveries.
+                    await client.subscribe(subscriptions(self.cfg), timeout=CONNECT_ANSWER_S)
+                    await client.publish(
+                        status_topic(self.cfg.prefix),
+                        "online",
+                        qos=1,
+                        retain=True,
+                        timeout=CONNECT_ANSWER_S,
+                    )
                     self.connected.set()
                     self.set_connected(True)
                     delay = self.cfg["mqtt.reconnect_min_s"]
