@@ -246,7 +246,19 @@ class AlertEngine:
             return [self._quiet(provisional(cond, pid, now, "inhibited", why), why)]
         self._muted.pop(key, None)
         first = self._pending.get(key, (now,))[0]
-        if not hysteresis.enter(cond, first, now, self.settings.advisory_hold_s):
+        if hysteresis.note_first(cond) and not hysteresis.enter(cond, first, now, 0.0):
+            # a note at once; tick() makes it urgent once it lasted (hysteresis.NOTE_FIRST_S)
+            self._rising[key] = (now, cond)
+            after = hysteresis.rise_delay(cond) / 60
+            cond = Condition(
+                cond.kind,
+                1,
+                f"{cond.reason} (urgent if it lasts {after:.0f} min)",
+                dict(cond.detail),
+                cond.ward,
+                cond.bed,
+            )
+        elif not hysteresis.enter(cond, first, now, self.settings.advisory_hold_s):
             self._pending[key] = (first, cond, pid)
             return []
         self._pending.pop(key, None)
@@ -295,7 +307,9 @@ class AlertEngine:
         )
         if v.action == "worsen" and not muted:
             assert cond is not None  # a worsening has its condition
-            first = self._rising.get(a.key, (now, cond))[0]
+            # a note that becomes urgent counts from when it was raised (the feed died then)
+            start = a.raised_ts if hysteresis.note_first(cond) and a.tier < 2 else now
+            first = self._rising.get(a.key, (start, cond))[0]
             if now - first < hysteresis.rise_delay(cond):
                 self._rising[a.key] = (first, cond)  # not yet: tick() looks again
                 return out

@@ -1,8 +1,9 @@
 """Stage 3: hysteresis. Separate enter and exit conditions, and a minimum hold.
 
-Enter: a tier >= 2 condition raises at once, except a NEWS2 urgent (NEWS2_URGENT_DELAY_S);
-a tier-1 advisory may wait `advisory_hold_s` (default 0). A worsening (higher tier, or
-higher level in the tier) is delayed only to a NEWS2 urgent, by the same delay.
+Enter: a tier >= 2 condition raises at once, except a NEWS2 urgent (NEWS2_URGENT_DELAY_S)
+and a lost feed or offline device (NOTE_FIRST_S: a tier-1 note at once, urgent once it
+lasted); a tier-1 advisory may wait `advisory_hold_s` (default 0). A worsening (higher tier,
+or higher level in the tier) is delayed by the same delays (a note's from when it was raised).
 
 Exit: an alert resolves only after its condition has been absent for `resolve_hold_s`; a
 downgrade (lower tier or level) waits the same hold; a risk alert holds KIND_HOLD_S. One
@@ -49,9 +50,25 @@ class Verdict:
 NEWS2_URGENT_DELAY_S = 300.0
 
 
+# A lost feed or an offline device of a watched patient is a tier-1 note at once and urgent
+# only once it has lasted this long (counted from the note): a bedside monitor's technical
+# alarm delay. Most outages are a plug, a walk, a network blip of a few minutes; a monitor
+# still dead after 10 min of a watched patient is a page (docs/clinical-decisions.md).
+NOTE_FIRST_S = {"feed": 600.0, "device": 600.0}
+
+
 def rise_delay(cond: Any) -> float:
     """How long a condition must hold before it raises (or worsens an alert to it)."""
-    return NEWS2_URGENT_DELAY_S if cond.kind == "news2" and cond.tier == 2 else 0.0
+    if cond.tier < 2:
+        return 0.0
+    if cond.kind == "news2":
+        return NEWS2_URGENT_DELAY_S if cond.tier == 2 else 0.0
+    return NOTE_FIRST_S.get(cond.kind, 0.0)
+
+
+def note_first(cond: Any) -> bool:
+    """Whether an urgent condition still in its rise delay shows as a tier-1 note meanwhile."""
+    return cond.tier >= 2 and cond.kind in NOTE_FIRST_S
 
 
 def enter(cond: Any, first_seen: float, now: float, advisory_hold_s: float) -> bool:

@@ -56,9 +56,10 @@ RULES: tuple[InhibitRule, ...] = (
         ("crs", "icans"),
         ("news2",),
         "bed",
-        True,
-        "a higher CRS/ICANS alert already calls the team; a lower NEWS2 alert on the "
-        "same deterioration adds nothing (an equal or higher NEWS2 still shows)",
+        False,
+        "a CRS/ICANS alert of the same or a higher tier already calls the same team to "
+        "this bed; a NEWS2 alert on the same deterioration adds nothing (the tile shows "
+        "the score; only a higher NEWS2, high at tier 3 over an urgent grade, pages again)",
     ),
     InhibitRule(
         ("crs", "icans", "news2"),

@@ -41,6 +41,8 @@ PROTOCOLS = {"json": "vitals", "fhir": "fhir", "hl7": "hl7"}  # protocol -> topi
 STEP_S = 60.0
 # AR(1) measurement noise of the fast vitals: (standard deviation, correlation per sample)
 NOISE = {"hr": (2.0, 0.8), "spo2": (0.8, 0.8), "rr": (1.2, 0.7)}
+# Artefacts that make the SpO2 sample itself (not the patient's): never evidence of hypoxaemia
+ARTEFACT_SPO2 = frozenset({"motion", "spo2_low"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +316,7 @@ class BedSim:
             self._send(ts, ts, "care", orjson.dumps(body), care=True)
         if not values:
             return
-        self._evidence_of(ts, values)
+        self._evidence_of(ts, values, hits)
         obs = Observation(ts, values)
         kind = PROTOCOLS[self.protocol]
         if self.protocol == "json":
@@ -330,14 +332,16 @@ class BedSim:
             self._send(ts, ts, kind, payload)
             self._truth(ts, artefact="duplicate", topic=f"{self.base}/{kind}")
 
-    def _evidence_of(self, ts: float, values: dict) -> None:
-        """What these readings show the ward, when they reach it (none if lost)."""
+    def _evidence_of(self, ts: float, values: dict, hits: list[str]) -> None:
+        """What these readings show the ward of the patient, when they reach it (none if
+        lost). An SpO2 sample an artefact made (a probe slipping, motion: `hits`) shows the
+        probe, not the patient: it is not evidence of hypoxaemia (docs/evaluation.md)."""
         if self.plan.active("offline", ts) is not None:
             return
         late = self.plan.active("late", ts)
         at = late.end if late is not None else ts
         ev, found = self.evidence, []
-        if "spo2" in values:
+        if "spo2" in values and not ARTEFACT_SPO2.intersection(hits):
             found += ev.spo2_sample(at, values["spo2"])
         if "sbp" in values:
             found += ev.cuff(at, values["sbp"], values.get("map"))

@@ -282,16 +282,35 @@ def test_manual_resolve_does_not_page_again_while_the_condition_holds():
     assert brief(w.at(70, view(vitals={"spo2": "lost"})))[0][:3] == ("raised", "a2", 1)
 
 
-def test_device_offline_and_lost_vital_and_risk_raise_tier2():
+def test_device_offline_and_lost_vital_of_a_watched_patient_page_once_they_lasted():
+    """A watched patient's device offline or feed lost: a tier-1 note at once, urgent only
+    once it lasted 10 min (a monitor's technical alarm delay); a short outage pages nobody."""
     w = Ward()
     d = w.at(0, view(device="offline", crs=2, reasons=LOW_FLOW))
     assert [(x.event, x.alert["kind"], x.alert["tier"]) for x in d] == [
         ("raised", "crs", 2),
-        ("raised", "device", 2),
+        ("raised", "device", 1),
     ]
+    assert d[1].alert["message"].endswith("(urgent if it lasts 10 min)")
+    assert [x for x in w.ticks(5, 595) if x.alert["kind"] == "device"] == []
+    d = [x for x in w.ticks(600, 600) if x.alert["kind"] == "device"]
+    assert [(x.event, x.alert["tier"], x.receivers) for x in d] == [("raised", 2, NURSE_PHYS)]
     d = w.at(0, view(vitals={"hr": "lost"}, bed="b2"))
     assert [(x.alert["kind"], x.alert["tier"]) for x in d] == [("feed", 1)]  # a stable patient
     d = w.at(0, view(vitals={"hr": "lost"}, bed="b4", crs=2, reasons=LOW_FLOW))
+    assert [(x.alert["kind"], x.alert["tier"]) for x in d] == [("crs", 2), ("feed", 1)]
+    # the monitor is back after 4 min: the note resolves after its hold, nobody was paged
+    assert w.at(240, view(bed="b4", crs=2, reasons=LOW_FLOW)) == []
+    later = w.ticks(245, 900)
+    feed = [
+        (x.event, x.alert["tier"])
+        for x in later
+        if (x.alert["bed"], x.alert["kind"]) == ("b4", "feed")
+    ]
+    assert feed == [("resolved", 1)]
+    # a stable patient's lost feed (a note) becomes urgent at once when the patient needs
+    # watching after it was already dead for more than 10 min
+    d = w.at(1000, view(vitals={"hr": "lost"}, bed="b2", crs=2, reasons=LOW_FLOW))
     assert [(x.alert["kind"], x.alert["tier"]) for x in d] == [("crs", 2), ("feed", 2)]
     d = w.at(0, view(risk={"p": 0.8, "explanation": ["CRP rising"]}, bed="b3"))
     assert [(x.alert["kind"], x.alert["tier"], x.alert["message"]) for x in d] == [

@@ -35,9 +35,14 @@ def test_cross_kind_table():
     lag = cond("lag", 2, ward="_daemon", bed="_daemon")
     assert mutes(cond("feed", 2, bed="b9"), [lag]) == "inhibited by tier 2 lag alert"
     assert mutes(cond("news2", 2, bed="b9"), [lag]) is None
-    # CRS/ICANS mute a strictly lower NEWS2; a clinical alert mutes the forecast
+    # CRS/ICANS mute a NEWS2 of the same or a lower tier (the same team is called to the
+    # bed); a NEWS2 above the grade still pages; a clinical alert mutes the forecast
     assert mutes(cond("news2", 2), [cond("crs", 3)]) == "inhibited by tier 3 crs alert"
-    assert mutes(cond("news2", 3), [cond("crs", 3)]) is None
+    assert mutes(cond("news2", 3), [cond("crs", 3)]) == "inhibited by tier 3 crs alert"
+    assert mutes(cond("news2", 2), [cond("crs", 2)]) == "inhibited by tier 2 crs alert"
+    assert mutes(cond("news2", 2), [cond("icans", 2)]) == "inhibited by tier 2 icans alert"
+    assert mutes(cond("news2", 3), [cond("crs", 2)]) is None
+    assert mutes(cond("news2", 2), [cond("crs", 1)]) is None
     assert mutes(cond("risk", 2), [cond("news2", 2)]) == "inhibited by tier 2 news2 alert"
     # the highest source is named
     assert mutes(cond("risk", 2), [cond("news2", 2), cond("crs", 3)]) == (
@@ -122,8 +127,8 @@ def test_a_tier3_crs_alert_mutes_a_worsening_news2():
     assert brief(bed(60, 3, 5, "medium")) == [
         ("suppressed", "a1", 1, (), "worsening to tier 2 not sent: inhibited by tier 3 crs alert")
     ]
-    # CRS improves to grade 2 at t=120; after its hold it is downgraded, and from then on
-    # the NEWS2 worsening is no longer muted: it is sent
+    # CRS improves to grade 2 at t=120; after its hold it is downgraded: the tier-2 CRS
+    # alert still calls the same team to this bed, so the NEWS2 urgent stays muted
     for t in range(120, 420, 60):
         assert bed(t, 2, 5, "medium") == []
     d = bed(420, 2, 5, "medium")
@@ -134,9 +139,14 @@ def test_a_tier3_crs_alert_mutes_a_worsening_news2():
             2,
             "improved from tier 3 to tier 2 for 300 s: downgraded, nobody paged",
         ),
+        ("suppressed", "news2", 1, "worsening to tier 2 not sent: inhibited by tier 2 crs alert"),
     ]
-    # a NEWS2 urgent holds 300 s before it pages (hysteresis.NEWS2_URGENT_DELAY_S)
-    d = [x for x in w.ticks(425, 720) if x.alert["kind"] == "news2"]
+    assert [x for x in w.ticks(425, 720) if x.alert["kind"] == "news2"] == []
+    # CRS improves to grade 1 (a note): from its downgrade on, the NEWS2 medium is no
+    # longer explained by an urgent CRS alert, and after its 300 s delay it pages
+    for t in range(720, 1080, 60):
+        bed(t, 1, 5, "medium")
+    d = [x for x in w.ticks(1080, 1500) if x.alert["kind"] == "news2" and x.event == "raised"]
     assert [(x.event, x.alert["tier"], x.reason) for x in d] == [
         ("raised", 2, "worsened from tier 1 to tier 2")
     ]
@@ -144,10 +154,14 @@ def test_a_tier3_crs_alert_mutes_a_worsening_news2():
 
 def test_a_muted_alert_still_resolves_to_everyone_told():
     w = Ward()
-    w.at(0, view(vitals={"spo2": "lost"}, icans=1))  # watched: a lost feed is tier 2
-    w.at(10, view(device="offline", vitals={"spo2": "lost"}, icans=1))
+    w.at(0, view(vitals={"spo2": "lost"}, icans=1))  # watched: a lost feed is tier 2...
+    feed = [(x.event, x.alert["tier"]) for x in w.ticks(5, 600) if x.alert["kind"] == "feed"]
+    assert feed == [("raised", 2)]  # ... once it lasted 10 min
+    w.at(600, view(device="offline", vitals={"spo2": "lost"}, icans=1))
+    device = [x.alert["tier"] for x in w.ticks(605, 1200) if x.alert["kind"] == "device"]
+    assert device == [2]
     # while muted, the feed alert neither repeats nor escalates (the device alert does)
-    ticked = w.ticks(15, 1995, 15)
+    ticked = w.ticks(1215, 3195, 15)
     assert "feed" not in {x.alert["kind"] for x in ticked}
     assert [x.event for x in ticked if x.alert["kind"] == "device"][:2] == [
         "repeated",
@@ -155,8 +169,8 @@ def test_a_muted_alert_still_resolves_to_everyone_told():
     ]
     feed = [a for a in w.engine.active() if a["kind"] == "feed"][0]
     assert feed["inhibited_by"] == "inhibited by tier 2 device alert"
-    assert [x for x in w.at(2000, view(device="offline", vitals={"spo2": "live"}, icans=1))] == []
-    d = [x for x in w.tick(2300) if x.alert["kind"] == "feed"]
+    assert [x for x in w.at(3200, view(device="offline", vitals={"spo2": "live"}, icans=1))] == []
+    d = [x for x in w.tick(3500) if x.alert["kind"] == "feed"]
     assert brief(d) == [
         (
             "resolved",

@@ -154,6 +154,48 @@ def test_at_a_five_minute_cadence_two_low_readings_in_a_row_are_hypoxaemia():
     assert snap(b, 600).hypoxaemia_sustained is True
 
 
+def test_a_gradual_desaturation_is_hypoxaemia_at_its_second_low_reading():
+    """docs/clinical-decisions.md (plausibility): a capillary leak desaturates a point at a
+    time: two low readings in a row after a gradual fall count at once; a probe slipping
+    (a sudden fall of 8-20 points) for two or three readings still waits 180 s."""
+    b = bed()
+    for t, v in zip(range(0, 300, 60), (94, 93, 92, 91, 90), strict=True):
+        obs(b, t, spo2=v, hr=118, rr=24, temp_c=38.9, sbp=118, dbp=70)
+    obs(b, 300, spo2=89)
+    assert snap(b, 300).hypoxaemia_sustained is False  # one low reading
+    obs(b, 360, spo2=89)
+    s = snap(b, 360)
+    assert (s.spo2, s.hypoxaemia_sustained) == (89, True)
+    assert b.assess(T0 + 360).crs.grade == 2  # fever and hypoxaemia on room air: paged now
+    obs(b, 420, spo2=90)
+    assert snap(b, 420).hypoxaemia_sustained is False  # back at 90: not low now
+    # a probe slip of three one-minute readings on a febrile patient at 95 %
+    p = bed()
+    for t in range(0, 300, 60):
+        obs(p, t, spo2=95, hr=118, temp_c=38.9, sbp=118, dbp=70)
+    for t, v in zip(range(300, 480, 60), (84, 86, 81), strict=True):
+        obs(p, t, spo2=v)
+        assert snap(p, t).hypoxaemia_sustained is False
+        assert p.assess(T0 + t).crs.grade == 1
+    # two low readings that jump about (a probe moving) are not gradual either
+    q = bed()
+    for t, v in zip(range(0, 300, 60), (91, 90, 91, 90, 85), strict=True):
+        obs(q, t, spo2=v)
+    obs(q, 300, spo2=89)
+    assert snap(q, 300).hypoxaemia_sustained is False
+
+
+def test_a_gradual_fall_on_spo2_scale_2_still_waits_180_s():
+    """On scale 2 the patient lives at the threshold: noise alone gives two low readings."""
+    b = BedState(Admission("P1", T0, spo2_scale=2), WINDOWS)
+    for t, v in zip(range(0, 360, 60), (89, 89, 88, 88, 87, 87), strict=True):
+        obs(b, t, spo2=v)
+    assert snap(b, 300).hypoxaemia_sustained is False
+    obs(b, 360, spo2=87)
+    obs(b, 420, spo2=87)
+    assert snap(b, 480).hypoxaemia_sustained is True
+
+
 def test_hypoxaemia_on_spo2_scale_2_is_below_the_patients_own_target():
     """CLINICAL.md (revised): scale 2 (target 88-92 %): hypoxaemia is < 88 %."""
     b = BedState(Admission("P1", T0, spo2_scale=2), WINDOWS)

@@ -183,3 +183,44 @@ def test_every_onset_carries_its_defining_observation_or_care_event(ward):
         assert parse_ts(t["ts"]) >= parse_ts(t["true_onset_ts"]) and t["defined_by"]
         if t["after_care"] == "oxygen":  # oxygen charted then, and delivered
             assert (parse_ts(t["ts"]), "oxygen") in care[t["bed"]]
+
+
+def test_an_spo2_sample_made_by_an_artefact_defines_no_onset(ward):
+    """devices/bed.py: a probe slipping or motion shows the probe, not the patient; the
+    truth never dates an onset to such a sample (docs/evaluation.md, "What is counted")."""
+    _, truth, points = ward
+    made = [w for kind in ("spo2_low", "motion") for w in _windows(truth, kind)]
+    assert made
+    by_spo2 = [t for t in truth if "second sample" in t.get("defined_by", "")]
+    for t in by_spo2:
+        ts = parse_ts(t["ts"])
+        assert not any(b == t["bed"] and s <= ts < e for b, s, e in made), t
+
+
+def test_a_probe_slip_is_not_evidence_but_a_real_low_spo2_is():
+    from devices.bed import BedSim
+    from devices.evidence import Evidence
+
+    class NoWindows:
+        def active(self, kind, ts):
+            return None
+
+    def bed():
+        b = BedSim.__new__(BedSim)  # only what _evidence_of reads
+        b.plan, b.evidence, b._crs_fever, b._now = NoWindows(), Evidence(1), True, 0.0
+        b.shown = []
+        b._onsets = b.shown.extend
+        b.evidence.true_grade(0.0, 2, False)  # a true grade-2 onset, waiting for evidence
+        b._evidence_of(0.0, {"temp_c": 38.6}, [])
+        return b
+
+    slipped = bed()
+    for t in (60.0, 120.0, 180.0):
+        slipped._evidence_of(t, {"spo2": 78}, ["spo2_low"])
+    assert slipped.shown == []  # the probe, not the patient
+    real = bed()
+    for t in (60.0, 120.0):
+        real._evidence_of(t, {"spo2": 88}, [])
+    assert [(d.defined_ts, d.by) for d in real.shown] == [
+        (120.0, "temperature 38.6 C; SpO2 88 on room air, second sample")
+    ]

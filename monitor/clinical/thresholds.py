@@ -16,6 +16,9 @@ SBP_LOW = 90.0  # decision: adult hypotension is systolic < 90 or mean < 65 mmHg
 MAP_LOW = 65.0
 SPO2_LOW = 90.0  # decision: SpO2 < 90 % on room air, oxygen not yet recorded, is grade 2
 SPO2_LOW_SCALE2 = 88.0  # SpO2 scale 2 (target 88-92 %): below the patient's own target
+# A fall of SpO2 is gradual (physiological, not a probe slipping) when no reading moved
+# more than this many % points from the one before it (docs/clinical-decisions.md).
+SPO2_GRADUAL_STEP = 3.0
 ROOM_AIR_FIO2 = 0.21  # a device-reported FiO2 above it, or any O2 flow, is oxygen given
 LOW_FLOW_MAX_LPM = 6.0  # nasal cannula <= 6 L/min is low-flow (2), > 6 is high-flow (3)
 VASOPRESSIN = "vasopressin"  # not counted toward "several"; alone it is one (decision)

@@ -51,6 +51,7 @@ from monitor.state.persistence import (
     PERSIST_S,
     extremity,
     persistent,
+    spo2_persistent,
     window,
 )
 
@@ -381,6 +382,8 @@ class BedState:
         items = self._readings(name, t)
         if not items:
             return None, 0
+        if name == "spo2":
+            return spo2_persistent(items, self._low["spo2"], self.admission.spo2_scale)
         return persistent(items, extremity(name, self.admission.spo2_scale))
 
     def _least_extreme_sbp(self, t: float) -> float | None:
@@ -399,10 +402,7 @@ class BedState:
             readings = self._vitals["spo2"].recent(ts, PERSIST_S, 2)
             if not readings:
                 return False  # rotated out at once: older than every reading held
-            value, held = persistent(
-                readings,
-                extremity("spo2", self.admission.spo2_scale),
-            )
+            value, held = spo2_persistent(readings, self._low["spo2"], self.admission.spo2_scale)
             return held >= 2 and value < self._low["spo2"]
         newest = cuff.times(self._vitals, ts, 2)
         return len(newest) > 1 and bool(cuff.low_at(self._vitals, self._low, newest[1]))

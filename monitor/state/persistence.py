@@ -8,6 +8,12 @@ measured effect. In short:
   dropout, a motion burst or an impedance burst shorter than PERSIST_S moves nothing,
   whatever the cadence (at a 5-minute cadence it takes two readings in a row). This is
   the bedside monitor's own alarm delay, per parameter.
+- SpO2 on scale 1, plausibility: two low readings in a row count at once (without waiting
+  PERSIST_S) when the fall into them was gradual: at least three readings in PERSIST_S,
+  none more than SPO2_GRADUAL_STEP points from the one before. A capillary leak
+  desaturates a point at a time; a probe slipping falls 8-20 points from one sample to the
+  next and comes back as suddenly. (Not on scale 2: a patient living at 88-92 % sits on
+  the threshold, where noise alone gives two low readings.)
 - A heart rate below HR_PLAUSIBLE while the pulse oximeter reads a pulse is a lead off,
   not asystole: it is left out.
 - Blood pressure (a cuff every 15-60 min): one low reading is hypotension only when
@@ -26,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from monitor.clinical.news2 import HR_CUTS, RR_CUTS, SBP_CUTS, cut_score
-from monitor.clinical.thresholds import SPO2_LOW_SCALE2
+from monitor.clinical.thresholds import SPO2_GRADUAL_STEP, SPO2_LOW_SCALE2
 
 MONITOR = ("hr", "rr", "spo2")  # the streams sampled by the bedside monitor
 PERSIST_S = 180.0  # a monitor value counts once it held this long (and two readings)
@@ -60,6 +66,24 @@ def persistent(newest_first: Sequence[Reading], score: Callable[[float], float])
         span = list(newest_first[:2])
     # each distinct value scored once, newest first: among equals the newest stands
     return min(dict.fromkeys(r[1] for r in span), key=score), len(span)
+
+
+def spo2_persistent(
+    newest_first: Sequence[Reading], low: float, spo2_scale: int = 1
+) -> tuple[Any, int]:
+    """SpO2 as the scales read it: `persistent`, or on scale 1 the less low of the newest
+    two readings when both are below `low` and the fall into them was gradual (every step
+    between the readings of the last PERSIST_S, at least three, within SPO2_GRADUAL_STEP)."""
+    value, held = persistent(newest_first, extremity("spo2", spo2_scale))
+    if spo2_scale == 2 or value < low:
+        return value, held
+    newest = newest_first[0][0]
+    span = [r[1] for r in newest_first if newest - r[0] <= PERSIST_S]
+    if len(span) < 3 or not (span[0] < low and span[1] < low):
+        return value, held
+    if any(abs(a - b) > SPO2_GRADUAL_STEP for a, b in zip(span, span[1:], strict=False)):
+        return value, held  # a sudden fall: a probe, until it persisted
+    return max(span[0], span[1]), 2
 
 
 def cadence(newest_first: Sequence[Reading]) -> float | None:
