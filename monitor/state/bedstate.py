@@ -148,6 +148,7 @@ class BedState:
         "_evidence",
         "_low",
         "_memo",
+        "_neuro_memo",
     )
 
     def __init__(
@@ -172,6 +173,7 @@ class BedState:
         # answers asked several times while grading one time point (a vital's window, the
         # neuro fields), kept until the next input: every add clears it
         self._memo: dict[tuple, Any] = {}
+        self._neuro_memo: dict[int, tuple] = {}  # _neuro_at per number of events held
 
     # -- input -----------------------------------------------------------------------------
 
@@ -218,6 +220,7 @@ class BedState:
             if drug:
                 self._meds.setdefault(drug, _Series()).add(ev.ts, None, self.keep)
         elif ev.type == "neuro":
+            self._neuro_memo.clear()
             self._neuro.add(ev.ts, tuple(d.get(k, _ABSENT) for k in NEURO_FIELDS), self.keep)
 
     # -- questions -------------------------------------------------------------------------
@@ -440,14 +443,14 @@ class BedState:
     def _neuro_at(self, t: float) -> tuple[dict[str, Any], tuple[float, str] | None]:
         """Each neuro field from the latest event at or before t that carries it, and the
         latest ACVPU assessed there as (ts, level). The answer is shared: do not change it."""
-        key = ("neuro", t)
-        memo = self._memo.get(key)
+        held = self._neuro.items
+        n = bisect_right(self._neuro.times, t)  # the answer depends on the events before n only
+        memo = self._neuro_memo.get(n)
         if memo is not None:
             return memo
         found: dict[str, Any] = {}
         acvpu = None
-        held = self._neuro.items
-        for ts, entry in reversed(held[: bisect_right(self._neuro.times, t)]):
+        for ts, entry in reversed(held[:n]):
             for name, value in zip(NEURO_FIELDS, entry, strict=True):
                 if value is not _ABSENT:
                     found.setdefault(name, value)
@@ -455,7 +458,7 @@ class BedState:
                         acvpu = (ts, value)
             if acvpu is not None and len(found) == len(NEURO_FIELDS):
                 break  # every field found: older events change nothing
-        memo = self._memo[key] = (found, acvpu)
+        memo = self._neuro_memo[n] = (found, acvpu)
         return memo
 
     def _acvpu_item(self, t: float, neuro: tuple[float, str] | None) -> tuple[float, str] | None:
