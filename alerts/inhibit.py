@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any, Protocol
 
 
@@ -71,6 +72,7 @@ RULES: tuple[InhibitRule, ...] = (
 )
 
 
+@lru_cache(maxsize=4096)  # kinds and patterns are few; asked for every bed and alert
 def _matches(kind: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatchcase(kind, p) for p in patterns)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import NamedTuple
 
 from monitor.clinical.codes import (
@@ -282,6 +283,7 @@ def _unit(raw: str, seps: Separators, where: str) -> str | None:
     return sent
 
 
+@lru_cache(maxsize=256)  # a sender uses one or two zones; asked for every time it sends
 def _offset(zone: str) -> timedelta | None:
     """+HHMM / -HHMM -> its offset, None if impossible."""
     hours, minutes = int(zone[1:3]), int(zone[3:5])

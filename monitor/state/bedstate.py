@@ -76,44 +76,48 @@ class _Series:
     """Time-sorted (ts, value) pairs, the newest `keep` only.
 
     Entries are dropped oldest first, so every dropped ts is older than every ts held;
-    `dropped_upto` is the newest ts ever dropped (None: nothing was).
+    `dropped_upto` is the newest ts ever dropped (None: nothing was). `times` is the ts of
+    each entry in `items` (searched without a key function: the hot path of grading).
     """
 
-    __slots__ = ("items", "dropped_upto")
+    __slots__ = ("items", "times", "dropped_upto")
 
     def __init__(self) -> None:
         self.items: list[tuple[float, Any]] = []
+        self.times: list[float] = []
         self.dropped_upto: float | None = None
 
     def add(self, ts: float, value: Any, keep: int) -> None:
-        items = self.items
-        i = bisect_left(items, ts, key=_TS)
-        if i < len(items) and items[i][0] == ts:
+        items, times = self.items, self.times
+        i = bisect_left(times, ts)
+        if i < len(times) and times[i] == ts:
             return  # this time point is held already: the first value stands
         items.insert(i, (ts, value))
+        times.insert(i, ts)
         if len(items) > keep:
-            old = items.pop(0)[0]  # may be the one just added, if it is the oldest
+            items.pop(0)
+            old = times.pop(0)  # may be the one just added, if it is the oldest
             if self.dropped_upto is None or old > self.dropped_upto:
                 self.dropped_upto = old
 
     def at(self, t: float) -> tuple[float, Any] | None:
         """The newest entry at or before t."""
-        i = bisect_right(self.items, t, key=_TS)
+        i = bisect_right(self.times, t)
         return self.items[i - 1] if i else None
 
     def recent(self, t: float, seconds: float, at_least: int) -> list[tuple[float, Any]]:
         """The entries within `seconds` before the newest at or before t, and at least
         `at_least` of them when held, newest first."""
-        items = self.items
-        i = bisect_right(items, t, key=_TS)
+        times = self.times
+        i = bisect_right(times, t)
         if not i:
             return []
-        j = min(bisect_left(items, items[i - 1][0] - seconds, key=_TS), max(0, i - at_least))
-        return items[j:i][::-1]
+        j = min(bisect_left(times, times[i - 1] - seconds), max(0, i - at_least))
+        return self.items[j:i][::-1]
 
     def newest(self, t: float, n: int) -> list[tuple[float, Any]]:
         """Up to n entries at or before t, newest first."""
-        i = bisect_right(self.items, t, key=_TS)
+        i = bisect_right(self.times, t)
         return self.items[max(0, i - n) : i][::-1]
 
     def complete_at(self, t: float) -> bool:
@@ -144,6 +148,8 @@ class BedState:
         "_neuro",
         "_evidence",
         "_low",
+        "_memo",
+        "_neuro_memo",
     )
 
     def __init__(
@@ -165,12 +171,17 @@ class BedState:
         spo2_low = SPO2_LOW_SCALE2 if admission.spo2_scale == 2 else SPO2_LOW
         # below: hypotension / hypoxaemia (SpO2 against the patient's own target range)
         self._low = {"sbp": SBP_LOW, "map": MAP_LOW, "spo2": spo2_low}
+        # answers asked several times while grading one time point (a vital's window, the
+        # neuro fields), kept until the next input: every add clears it
+        self._memo: dict[tuple, Any] = {}
+        self._neuro_memo: dict[int, tuple] = {}  # _neuro_at per number of events held
 
     # -- input -----------------------------------------------------------------------------
 
     def add_observation(self, obs: Observation) -> None:
         if obs.ts < self.admission.ts:
             return
+        self._memo.clear()
         for name, value in obs.values.items():
             if name not in VITALS or value is None:
                 continue
@@ -193,6 +204,7 @@ class BedState:
     def add_care(self, ev: CareEvent) -> None:
         if ev.ts < self.admission.ts:
             return
+        self._memo.clear()
         d = ev.data
         if ev.type == "oxygen":
             entry = (d.get("device"), d.get("flow_lpm"), d.get("fio2"))
@@ -209,6 +221,7 @@ class BedState:
             if drug:
                 self._meds.setdefault(drug, _Series()).add(ev.ts, None, self.keep)
         elif ev.type == "neuro":
+            self._neuro_memo.clear()
             self._neuro.add(ev.ts, tuple(d.get(k, _ABSENT) for k in NEURO_FIELDS), self.keep)
 
     # -- questions -------------------------------------------------------------------------
@@ -357,7 +370,11 @@ class BedState:
         series = self._vitals.get(name)
         if name not in MONITOR or series is None or t is None:
             return configured
-        return window(configured, series.newest(t, 6))
+        key = ("window", name, t)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = window(configured, series.newest(t, 6))
+        return found
 
     def _value_at(self, name: str, t: float) -> Any:
         series = self._vitals.get(name)
@@ -425,17 +442,24 @@ class BedState:
 
     def _neuro_at(self, t: float) -> tuple[dict[str, Any], tuple[float, str] | None]:
         """Each neuro field from the latest event at or before t that carries it, and the
-        latest ACVPU assessed there as (ts, level)."""
+        latest ACVPU assessed there as (ts, level). The answer is shared: do not change it."""
+        held = self._neuro.items
+        n = bisect_right(self._neuro.times, t)  # the answer depends on the events before n only
+        memo = self._neuro_memo.get(n)
+        if memo is not None:
+            return memo
         found: dict[str, Any] = {}
         acvpu = None
-        held = self._neuro.items
-        for ts, entry in reversed(held[: bisect_right(held, t, key=_TS)]):
+        for ts, entry in reversed(held[:n]):
             for name, value in zip(NEURO_FIELDS, entry, strict=True):
                 if value is not _ABSENT:
                     found.setdefault(name, value)
                     if name == "acvpu" and value is not None and acvpu is None:
                         acvpu = (ts, value)
-        return found, acvpu
+            if acvpu is not None and len(found) == len(NEURO_FIELDS):
+                break  # every field found: older events change nothing
+        memo = self._neuro_memo[n] = (found, acvpu)
+        return memo
 
     def _acvpu_item(self, t: float, neuro: tuple[float, str] | None) -> tuple[float, str] | None:
         """The newest ACVPU from the vitals stream or the neuro assessment (the assessment

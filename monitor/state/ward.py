@@ -28,7 +28,8 @@ class Ward:
         self.beds: dict[str, BedState] = {}  # admission id -> state
         self.records: dict[str, AdmissionRecord] = {}
         self.last: dict[str, Assessment] = {}  # admission id -> last recorded assessment
-        self.keys: dict[str, tuple] = {}  # admission id -> its view's alert_key(), last graded
+        # admission id -> (assessment, its view's alert_key()): taken only when needed
+        self.keys: dict[str, tuple[Assessment, tuple]] = {}
         self.dirty: set[str] = set()  # admission ids whose state topic needs publishing
         self.closed: dict[str, AdmissionRecord] = {}  # discharged, empty state not yet sent
         self.devices: dict[tuple[str, str], str] = {}  # (ward, bed) -> online | offline
@@ -146,13 +147,22 @@ class Ward:
                 self.forecast_at[adm_id] = now
                 self.risk[adm_id] = self.forecaster.observe(adm_id, None, current, current.at) or {}
         rec = self.records[adm_id]
-        key = bed_view(rec.ward, rec.bed, current).alert_key()
-        if publish or self.keys.get(adm_id) != key:  # what the rules read changed: publish
+        if publish or previous is None:
             self.dirty.add(adm_id)
-        self.keys[adm_id] = key
+        elif self._alert_key(adm_id, rec, previous) != self._alert_key(adm_id, rec, current):
+            self.dirty.add(adm_id)  # what the rules read changed: publish
         if not changed:
             return []
         return [timeline_row(rec, current, now, late=False)]
+
+    def _alert_key(self, adm_id: str, rec: AdmissionRecord, a: Assessment) -> tuple:
+        """The alert_key() of the view of `a` (kept for the bed's next look)."""
+        kept = self.keys.get(adm_id)
+        if kept is not None and kept[0] is a:
+            return kept[1]
+        key = bed_view(rec.ward, rec.bed, a).alert_key()
+        self.keys[adm_id] = (a, key)
+        return key
 
     def reassess_touched(
         self, now: float, min_interval: float = 0.0, limit: int | None = None

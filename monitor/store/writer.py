@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -30,13 +30,32 @@ class StoreError(Exception):
     """The database refused a write (disk full, locked, read-only): nothing was committed."""
 
 
+class _InCaller(Executor):
+    """Runs each call at once, in the caller's thread: the writer of a throw-away database
+    that one thread drives synchronously (replay), spared a thread hand-off per batch."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # handed to the caller by result(), as the pool does
+            done.set_exception(e)
+        return done
+
+
 class Store:
     def __init__(self, path: str | Path, busy_timeout_s: float = 5.0, durable: bool = True):
         self.path = str(path)
         self.busy_timeout_s = busy_timeout_s
-        self.durable = durable  # False only for throw-away databases (replay)
+        # False only for throw-away databases (replay): no fsync, and no writer thread
+        # (every write runs in the one thread that calls, one at a time)
+        self.durable = durable
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._pool: Executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+            if durable
+            else _InCaller()
+        )
         self._db = self._pool.submit(self._open).result()
 
     def _open(self):

@@ -1,0 +1,115 @@
+"""How long `replay` takes: a seeded ward recorded by the simulator, replayed through the
+daemon's own pipeline (monitor/replay.py) in this process, timed (wall and CPU).
+
+    .venv/bin/python benchmarks/replay_bench.py [--beds 40] [--days 10] [--seed 101]
+        [--cohort lymphoma] [--fast-interval 60] [--dir DIR] [--profile OUT.prof]
+
+The recording is made once per set of options (`simulate --no-mqtt` with a fixed start,
+so the same options give the same messages) and kept in --dir (default a folder under
+the system's temporary directory) for the next run. Issue 18 asks for a 40 x 10 ward
+(about 600,000 messages) in under 2 minutes. CPU counts every thread of the process (the
+SQLite writer's too). Prints one JSON object; asserts nothing. On a shared machine take
+the CPU figure, not the wall time, and compare runs made under the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor import config as config_mod  # noqa: E402
+from monitor.replay import iter_records, replay  # noqa: E402
+
+START = "2026-01-05T08:00:00Z"  # fixed: the recording does not depend on today
+
+
+def recording(args: argparse.Namespace) -> Path:
+    name = (
+        f"replay-bench-{args.cohort}-{args.beds}x{args.days:g}-seed{args.seed}"
+        f"-fast{args.fast_interval:g}.jsonl"
+    )
+    path = Path(args.dir) / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "main.py"),
+                "simulate",
+                "--no-mqtt",
+                "--beds",
+                str(args.beds),
+                "--days",
+                str(args.days),
+                "--cohort",
+                args.cohort,
+                "--seed",
+                str(args.seed),
+                "--fast-interval",
+                str(args.fast_interval),
+                "--start",
+                START,
+                "--record",
+                str(tmp),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        tmp.replace(path)
+    return path
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--beds", type=int, default=40)
+    p.add_argument("--days", type=float, default=10.0)
+    p.add_argument("--seed", type=int, default=101)
+    p.add_argument("--cohort", default="lymphoma")
+    p.add_argument("--fast-interval", type=float, default=60.0)
+    p.add_argument("--config", default=str(ROOT / "config.toml"))
+    p.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "crswatch-bench"))
+    p.add_argument("--profile", help="write a cProfile of the replay here")
+    args = p.parse_args()
+    path = recording(args)
+    cfg = config_mod.load(args.config)
+    profiler = cProfile.Profile() if args.profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    r = replay(iter_records(path), cfg)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        json.dumps(
+            {
+                "recording": str(path),
+                "messages": r.messages,
+                "gradings": r.gradings,
+                "states": r.states,
+                "decisions": r.decisions,
+                "wall_s": round(wall, 1),
+                "cpu_s": round(cpu, 1),
+                "messages_per_cpu_s": round(r.messages / cpu) if cpu else None,
+                "load_1min": round(os.getloadavg()[0], 2),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
