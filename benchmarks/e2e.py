@@ -278,10 +278,8 @@ report()
 """
 
 
-async def ws_alerts(
-    http_port: int, token: str, sent: dict[str, float], out: list[float], ready: asyncio.Event
-) -> None:
-    """The dashboard's live feed, as a browser gets it: publish -> tier-3 alert event."""
+async def ws_events(http_port: int, token: str, ready: asyncio.Event):
+    """(receipt time, event) of the dashboard's live feed, as a browser gets it."""
     import aiohttp
 
     headers = {"Authorization": f"Bearer {token}"}
@@ -292,17 +290,23 @@ async def ws_alerts(
         ) as ws:
             ready.set()
             async for m in ws:
-                now = time.time()
-                ev = orjson.loads(m.data)
-                a = ev.get("alert") or {}
-                if (
-                    ev.get("type") == "alert"
-                    and ev.get("event") == "raised"
-                    and a.get("kind") == "news2"
-                    and a.get("tier") == 3
-                    and a.get("bed") in sent
-                ):
-                    out.append(now - sent.pop(a["bed"]))
+                yield time.time(), orjson.loads(m.data)
+
+
+async def ws_alerts(
+    http_port: int, token: str, sent: dict[str, float], out: list[float], ready: asyncio.Event
+) -> None:
+    """The dashboard's live feed: publish -> tier-3 alert event."""
+    async for now, ev in ws_events(http_port, token, ready):
+        a = ev.get("alert") or {}
+        if (
+            ev.get("type") == "alert"
+            and ev.get("event") == "raised"
+            and a.get("kind") == "news2"
+            and a.get("tier") == 3
+            and a.get("bed") in sent
+        ):
+            out.append(now - sent.pop(a["bed"]))
 
 
 async def login(http_port: int) -> str:
@@ -464,7 +468,6 @@ async def storm(daemon: Daemon, port: int, beds: int) -> dict:
     raised and resolved is counted on MQTT ({p}/+/alerts) and on the dashboard's WebSocket;
     lateness: from the publish of the reading that makes it (plus the hold, to resolve) to
     its arrival. Meanwhile the storm's readings must be stored (ingest not blocked)."""
-    import aiohttp
 
     t_admit = time.time()
     stored0 = daemon.metric("crswatch_observations_stored_total") or 0
@@ -512,17 +515,10 @@ async def storm(daemon: Daemon, port: int, beds: int) -> dict:
                 note("mqtt", orjson.loads(msg.payload), time.time())
 
     async def listen_ws(ready: asyncio.Event) -> None:
-        headers = {"Authorization": f"Bearer {await login(daemon.http)}"}
-        async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(
-                f"http://127.0.0.1:{daemon.http}/ws", headers=headers, max_msg_size=0
-            ) as ws:
-                ready.set()
-                async for m in ws:
-                    now = time.time()
-                    ev = orjson.loads(m.data)
-                    if ev.get("type") == "alert":
-                        note("ws", {**(ev.get("alert") or {}), "event": ev.get("event")}, now)
+        token = await login(daemon.http)
+        async for now, ev in ws_events(daemon.http, token, ready):
+            if ev.get("type") == "alert":
+                note("ws", {**(ev.get("alert") or {}), "event": ev.get("event")}, now)
 
     readies = [asyncio.Event(), asyncio.Event()]
     tasks = [
