@@ -84,13 +84,22 @@ function render() {
 
 const schedule = coalesce(render);
 
+// Loads overlap (every live event of this alert starts one): only the latest started may
+// set the page, or an answer from before a snooze, arriving after it, would show the alert
+// as not snoozed until its next event.
+let loadSeq = 0;
 async function load() {
+  const mine = ++loadSeq;
+  let got;
+  let error = null;
   try {
-    current = await api(`/api/alerts/${encodeURIComponent(alertId)}`);
-    failure = null;
+    got = await api(`/api/alerts/${encodeURIComponent(alertId)}`);
   } catch (e) {
-    failure = e.message;
+    error = e.message;
   }
+  if (mine !== loadSeq) return;
+  if (error === null) current = got;
+  failure = error;
   schedule();
 }
 
