@@ -319,6 +319,20 @@ class ConfigError(Exception):
     """One or more mistakes in the configuration; str() lists each on its own line."""
 
 
+def _put(values: dict[str, Any], key: str, value: Any, errors: list[str]) -> None:
+    """Set one setting by dotted key into `values`, or say in `errors` why not (an unknown
+    key, a wrong type); a float setting takes an int as a float."""
+    setting = BY_KEY.get(key)
+    if setting is None:
+        errors.append(f"{key}: unknown key")
+    elif not _type_ok(setting.default, value):
+        errors.append(
+            f"{key}: expected {type(setting.default).__name__}, got {type(value).__name__}"
+        )
+    else:
+        values[key] = float(value) if isinstance(setting.default, float) else value
+
+
 def _type_ok(default: Any, value: Any) -> bool:
     if isinstance(default, bool):
         return isinstance(value, bool)
@@ -459,15 +473,7 @@ class Config:
         values = dict(self.values)
         errors = []
         for key, value in changes.items():
-            setting = BY_KEY.get(key)
-            if setting is None:
-                errors.append(f"{key}: unknown key")
-            elif not _type_ok(setting.default, value):
-                errors.append(
-                    f"{key}: expected {type(setting.default).__name__}, got {type(value).__name__}"
-                )
-            else:
-                values[key] = float(value) if isinstance(setting.default, float) else value
+            _put(values, key, value, errors)
         errors = errors or _check(values)
         if errors:
             raise ConfigError("\n".join(errors))
@@ -536,16 +542,7 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
             errors.append(f"[{section}]: unknown section (known: {', '.join(SECTIONS)})")
             continue
         for name, value in table.items():
-            key = f"{section}.{name}"
-            setting = BY_KEY.get(key)
-            if setting is None:
-                errors.append(f"{key}: unknown key")
-            elif not _type_ok(setting.default, value):
-                errors.append(
-                    f"{key}: expected {type(setting.default).__name__}, got {type(value).__name__}"
-                )
-            else:
-                values[key] = float(value) if isinstance(setting.default, float) else value
+            _put(values, f"{section}.{name}", value, errors)
     if not errors:
         errors = _check(values)
     if errors:
