@@ -471,7 +471,7 @@ class Config:
         validated as `load` validates a file: an unknown key, a wrong type or a value that
         breaks a rule raises ConfigError. Every other setting (and [alerts]) is kept."""
         values = dict(self.values)
-        errors = []
+        errors: list[str] = []
         for key, value in changes.items():
             _put(values, key, value, errors)
         errors = errors or _check(values)
