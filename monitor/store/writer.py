@@ -81,6 +81,13 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in items:
+                if _writes_once(item):  # rejected before it writes: nothing to roll back
+                    try:
+                        self._apply(conn, item)
+                    except Rejected as e:
+                        item.reject(e.reason)
+                        self._put_rejection(conn, item)
+                    continue
                 conn.execute("SAVEPOINT item")
                 try:
                     self._apply(conn, item)
@@ -107,6 +114,8 @@ class Store:
             raise  # a bug: the pipeline's supervisor reports it
 
     def _apply(self, conn: sqlite3.Connection, item: Item) -> None:
+        """Write one item. An item that `_writes_once` raises Rejected, if at all, before
+        it has written anything; any other may have to be rolled back to its savepoint."""
         kind = item.kind
         if kind == "vitals":
             item.new = []
@@ -268,3 +277,12 @@ class Store:
     def close(self) -> None:
         self._pool.submit(self._db.conn.close).result()
         self._pool.shutdown()
+
+
+def _writes_once(item: Item) -> bool:
+    """One statement at most, or a rejection before any write: no savepoint is needed
+    (a savepoint costs two statements, on the path of every reading). A vitals item of
+    several time points may reject its second after storing its first."""
+    if item.kind == "vitals":
+        return len(item.body) == 1
+    return item.kind in ("care", "admit", "discharge", "device", "reject")
