@@ -222,9 +222,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "forecast.refresh_s",
-        60.0,
+        300.0,
         "A bed's risk is recomputed at most this often, and at once when a grade "
-        "changes (the forecast looks hours ahead; its features move over minutes).",
+        "changes (the forecast looks 12 hours ahead; its features move over minutes, and "
+        "the model learned from assessments 5 minutes apart).",
     ),
     Setting(
         "forecast.persist_interval_s",
