@@ -694,3 +694,54 @@ def test_answers_kept_between_inputs_equal_a_fresh_beds():
         for at in (T0 + t, T0 + t + 30, T0 + t - 200, T0 + t + 400):
             warm.assess(at)  # ask twice: the second answer comes from what was kept
             assert warm.assess(at) == fresh.assess(at)
+
+
+def _graded(a) -> tuple:
+    """An assessment without its time: what the clock alone must not change."""
+    return (a.snapshot, a.crs, a.icans, a.news2, a.vitals, a.fever_masked, a.notes)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nothing_changes_with_time_alone_before_steady_until(seed):
+    """The ward's clock pass skips a bed until its assessment's `steady_until` (the next
+    vital due to go stale or lost): at every moment before it, the bed graded afresh
+    gives the same grades, vitals and notes. Walked as the clock pass does, from one
+    `steady_until` to the next between inputs: monitor streams at 1- and 5-minute
+    cadences with gaps, cuff readings (NEWS2 reads the one before the newest), ACVPU,
+    oxygen, and a fluid bolus and an oxygen entry timed ahead of the readings."""
+    rng = random.Random(seed)
+    b = bed(infusion_ts=T0 - 3600)
+    every = rng.choice((60.0, 300.0))
+    t = cuff_t = cuff_gap = 0.0
+    checked = 0
+    for k in range(150):
+        gap = every * rng.choice((1, 1, 1, 2, 7, 30))  # sometimes a long gap: lost feeds
+        obs(b, t, hr=rng.choice((0, 80, 125)), spo2=rng.choice((85, 96)), rr=16)
+        if t + 5 - cuff_t >= cuff_gap:  # cuffs 4 to 100 min apart: at 65-130 min the one
+            cuff_t, cuff_gap = t + 5, rng.choice((240, 4000, 6000))  # before the newest
+            obs(b, cuff_t, sbp=rng.choice((82, 110, 150)), map=rng.choice((60, 80)))  # expires
+        if k % 9 == 0:
+            obs(b, t + 7, temp_c=rng.choice((37.0, 38.7)), acvpu=rng.choice(("A", "V")))
+        if k % 11 == 0:
+            care(b, t, "oxygen", device=rng.choice(("room_air", "nasal_cannula")), flow_lpm=2)
+        if k % 13 == 0:
+            care(b, t + 20, "medication", drug="sodium chloride 0.9% bolus")  # ahead
+        if k % 17 == 0:
+            care(b, t + 30, "oxygen", device="simple_face_mask", flow_lpm=8)  # ahead
+        now, following = T0 + t + 8, T0 + t + gap  # graded now; the next input then
+        while now < following:
+            a = b.assess(now)
+            assert a.steady_until >= a.at
+            end = min(a.steady_until, following)
+            for u in (
+                now + 1,
+                (now + end) / 2,
+                end - 0.5,
+                *(rng.uniform(now, end) for _ in range(3)),
+            ):
+                if now < u < end:
+                    assert _graded(b.assess(u)) == _graded(a), (k, u - now)
+                    checked += 1
+            now = max(a.steady_until, now + 1)  # the clock pass's next look
+        t += gap
+    assert checked > 500

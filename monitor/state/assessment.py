@@ -23,6 +23,10 @@ class Assessment:
     vitals: dict[str, dict[str, Any]]  # name -> {"value", "ts", "status"}, as of `at`
     fever_masked: bool
     notes: tuple[str, ...] = ()  # what the bed state distrusted (artefacts), for the tile
+    # Until this time (exclusive) the passing of time alone changes nothing here: the next
+    # vital to go stale or lost (BedState.assess). The clock's pass skips the bed until
+    # then: a new reading or care event grades it anyway.
+    steady_until: float = float("inf")
 
     def key(self) -> tuple:
         """Everything whose change is a change of grade: a new timeline row (what the alert

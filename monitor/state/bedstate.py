@@ -24,6 +24,7 @@ Decisions (CLINICAL.md has the clinical ones):
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
 from typing import Any
@@ -150,6 +151,7 @@ class BedState:
         "_low",
         "_memo",
         "_neuro_memo",
+        "_care_latest",
     )
 
     def __init__(
@@ -175,6 +177,7 @@ class BedState:
         # neuro fields), kept until the next input: every add clears it
         self._memo: dict[tuple, Any] = {}
         self._neuro_memo: dict[int, tuple] = {}  # _neuro_at per number of events held
+        self._care_latest = -math.inf  # the newest care event's time (it may be ahead)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -205,6 +208,7 @@ class BedState:
         if ev.ts < self.admission.ts:
             return
         self._memo.clear()
+        self._care_latest = max(self._care_latest, ev.ts)
         d = ev.data
         if ev.type == "oxygen":
             entry = (d.get("device"), d.get("flow_lpm"), d.get("fio2"))
@@ -309,6 +313,12 @@ class BedState:
         is still shown, but the scales treat it as unknown), or "missing": the vital is
         configured in `windows` (or was seen) but has no reading at or before now.
         """
+        return self._vitals_until(now)[0]
+
+    def _vitals_until(self, now: float) -> tuple[dict[str, dict[str, Any]], float]:
+        """`vitals(now)`, and the first time after `now` at which one of them may change
+        status with no new input (math.inf: none will): the next stale or lost boundary."""
+        until = math.inf
         out: dict[str, dict[str, Any]] = {}
         for name in VITALS:
             series = self._vitals.get(name)
@@ -323,11 +333,27 @@ class BedState:
                 out[name] = {"value": None, "ts": None, "status": "missing"}
                 continue
             ts, value = item
-            stale, lost = self._window(name, now)
             age = now - ts
-            status = "live" if age <= stale else "stale" if age <= lost else "lost"
+            configured = self.windows.get(name, DEFAULT_WINDOW)[0]
+            if age <= configured:
+                # fresh by the configured window, so by the widened one too (which may keep
+                # it live longer: the boundary named is then early, never late)
+                status, edge = "live", ts + configured
+            else:
+                stale, lost = self._window(name, now)
+                if age <= stale:
+                    status, edge = "live", ts + stale
+                elif age <= lost:
+                    status, edge = "stale", ts + lost
+                else:
+                    status, edge = "lost", math.inf
+            until = min(until, edge)
             out[name] = {"value": value, "ts": ts, "status": status}
-        return out
+        sbp = self._vitals.get("sbp")
+        if sbp is not None:  # NEWS2 may read the reading before the newest (_least_extreme_sbp)
+            lost = self._window("sbp")[1]
+            until = min([until, *(ts + lost for ts, _ in sbp.newest(now, 2) if now - ts <= lost)])
+        return out, until
 
     def assess(self, now: float, at: float | None = None) -> Assessment:
         """Grade the bed as of `at` (default `now`, the present). A caller may pass an earlier
@@ -335,7 +361,7 @@ class BedState:
         running ahead); vitals freshness is judged at `at` too."""
         at = now if at is None else at
         s = self.snapshot_at(at)
-        vitals = self.vitals(at)
+        vitals, until = self._vitals_until(at)
         return Assessment(
             at=at,
             admission=self.admission,
@@ -346,7 +372,20 @@ class BedState:
             vitals=vitals,
             fever_masked=s.fever_masked,
             notes=self._notes(s, vitals),
+            # the fever mask ends after a quiet day: time alone may change it (not tracked);
+            # a care event timed ahead of `at` counts from its own time
+            steady_until=at
+            if s.fever_masked
+            else min(until, self._next_care(at))
+            if self._care_latest > at
+            else until,
         )
+
+    def _next_care(self, t: float) -> float:
+        """The time of the first care event held that is timed after t (math.inf: none)."""
+        series = [self._oxygen, self._neuro, *self._pressors.values(), *self._meds.values()]
+        ahead = [x.times[i] for x in series if (i := bisect_right(x.times, t)) < len(x.times)]
+        return min(ahead, default=math.inf)
 
     def _notes(self, s: Snapshot, vitals: dict[str, dict[str, Any]]) -> tuple[str, ...]:
         """Readings the scales did not believe (yet): a tier-1 "check the probe" note."""
@@ -379,7 +418,12 @@ class BedState:
     def _value_at(self, name: str, t: float) -> Any:
         series = self._vitals.get(name)
         item = series.at(t) if series else None
-        if item is None or t - item[0] > self._window(name, t)[1]:
+        if item is None:
+            return None
+        age = t - item[0]
+        # the widened window is never shorter than the configured one: a reading fresh by
+        # the configured window needs no look at the stream's cadence
+        if age > self.windows.get(name, DEFAULT_WINDOW)[1] and age > self._window(name, t)[1]:
             return None
         return item[1]
 

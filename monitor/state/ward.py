@@ -84,7 +84,8 @@ class Ward:
         """Apply committed items; return timeline rows for grades that changed (late
         readings are graded at their own time too, flagged `late`)."""
         rows: list[dict] = []
-        touched: set[str] = set()
+        touched: dict[str, None] = {}  # in order of first touch (not a set: the order of
+        # grading is the order the forecast learns in, and must not depend on hashing)
         for item in items:
             kind = item.kind
             if kind == "device":
@@ -101,7 +102,7 @@ class Ward:
                 self.open_bed(rec)
             elif kind == "discharge":
                 self.close_bed(rec, now)
-                touched.discard(rec.id)
+                touched.pop(rec.id, None)
                 continue
             bed = self.beds.get(rec.id)
             if bed is None:
@@ -114,9 +115,9 @@ class Ward:
                         rows += self._late(rec, bed, obs.ts, now)
             elif kind == "care":
                 bed.add_care(item.body)
-            touched.add(rec.id)
+            touched[rec.id] = None
         if self.defer:
-            self.touched.update(dict.fromkeys(touched))
+            self.touched.update(touched)
             return rows
         for adm_id in touched:
             rows += self.reassess(adm_id, now)
@@ -142,8 +143,7 @@ class Ward:
         if self.forecaster is not None:
             # the forecast looks hours ahead from features that move over minutes: it is
             # refreshed every forecast_every_s, and at once when a grade changes
-            since = now - self.forecast_at.get(adm_id, -1e18)
-            if changed or not 0 <= since < self.forecast_every_s:
+            if changed or self._forecast_due(adm_id, now):
                 self.forecast_at[adm_id] = now
                 self.risk[adm_id] = self.forecaster.observe(adm_id, None, current, current.at) or {}
         rec = self.records[adm_id]
@@ -154,6 +154,12 @@ class Ward:
         if not changed:
             return []
         return [timeline_row(rec, current, now, late=False)]
+
+    def _forecast_due(self, adm_id: str, now: float) -> bool:
+        if self.forecaster is None:
+            return False
+        since = now - self.forecast_at.get(adm_id, -1e18)
+        return not 0 <= since < self.forecast_every_s
 
     def _alert_key(self, adm_id: str, rec: AdmissionRecord, a: Assessment) -> tuple:
         """The alert_key() of the view of `a` (kept for the bed's next look)."""
@@ -196,6 +202,15 @@ class Ward:
             # need the clock's look (stale and lost vitals); a clock set back counts as due
             elapsed = now - self.graded.get(adm_id, -1e18)
             if 0 <= elapsed < self.tick_after_s:
+                continue
+            # nor a bed whose assessment time alone cannot change yet (no vital due to go
+            # stale or lost: Assessment.steady_until), unless its risk is due a refresh
+            last = self.last.get(adm_id)
+            if (
+                last is not None
+                and last.at <= now < last.steady_until
+                and not self._forecast_due(adm_id, now)
+            ):
                 continue
             rows += self.reassess(adm_id, now, publish=False)
         if self.forecaster is not None:
