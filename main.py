@@ -93,6 +93,16 @@ def build_parser() -> Parser:
     return p
 
 
+def _batch_gc() -> None:
+    """Replay and evaluate hold a ward's state and allocate per message, as the daemon
+    does: the daemon's collector settings (monitor/ops/gcpolicy.py) spare them the same
+    repeated scans of the long-lived heap."""
+    from monitor.ops import gcpolicy
+
+    gcpolicy.configure()
+    gcpolicy.full_and_freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -130,11 +140,13 @@ def main(argv: list[str] | None = None) -> int:
             from commands.replay import main_replay
             from monitor import config
 
+            _batch_gc()
             return main_replay(args, config.load(args.config))
         if args.command == "evaluate":
             from commands.evaluate import main_evaluate
             from monitor import config
 
+            _batch_gc()
             return main_evaluate(args, config.load(args.config))
         if args.command == "user":
             from monitor.store.accounts import main_user
