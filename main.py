@@ -56,6 +56,13 @@ def build_parser() -> Parser:
     rp.add_argument(
         "--report", metavar="FILE", help="with --truth: write every figure, per cohort (JSON)"
     )
+    rp.add_argument(
+        "--ack-after",
+        type=float,
+        metavar="S",
+        help="a nurse acknowledges every alert that asks someone to act S seconds after it "
+        "(default: nobody answers, and unanswered alerts repeat)",
+    )
     ev = with_config(
         sub.add_parser(
             "evaluate",

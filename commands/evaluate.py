@@ -70,6 +70,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="X",
         help="rates of what is not CRS times X (default %(default)s)",
     )
+    a(
+        "--ack-after",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="a nurse acknowledges every alert that asks someone to act S seconds after it "
+        "(default %(default)s; a negative value: nobody answers, and alerts repeat)",
+    )
     a("--out", default="data/evaluate", help="folder for recordings, truths and report.json")
     a("--jobs", type=int, default=None, help="processes (default: every core)")
 
@@ -111,13 +119,13 @@ def ward_options(seed: int, cohort: str, args: argparse.Namespace, out: Path) ->
     return opts
 
 
-def one(job: tuple[WardOptions, config_mod.Config]) -> dict[str, Any]:
+def one(job: tuple[WardOptions, config_mod.Config, float | None]) -> dict[str, Any]:
     """Simulate and replay one (seed, cohort): the replay counts and the raw scores."""
-    opts, cfg = job
+    opts, cfg, ack_after = job
     started = time.perf_counter()
     generate(opts)
     simulated = time.perf_counter() - started
-    result = replay_run(opts.record, cfg, truth=opts.truth)
+    result = replay_run(opts.record, cfg, truth=opts.truth, ack_after=ack_after)
     return {
         "seed": opts.seed,
         "cohort": opts.cohort,
@@ -132,7 +140,8 @@ def main_evaluate(args: argparse.Namespace, cfg: config_mod.Config, out=sys.stdo
         seeds, cohorts = parse(args)
         folder = Path(args.out)
         folder.mkdir(parents=True, exist_ok=True)
-        jobs = [(ward_options(s, c, args, folder), cfg) for s in seeds for c in cohorts]
+        ack_after = args.ack_after if args.ack_after >= 0 else None
+        jobs = [(ward_options(s, c, args, folder), cfg, ack_after) for s in seeds for c in cohorts]
     except (ValueError, OSError) as e:
         print(f"crswatch: evaluate: {e}", file=sys.stderr)
         return 2
@@ -173,6 +182,7 @@ def main_evaluate(args: argparse.Namespace, cfg: config_mod.Config, out=sys.stdo
         "protocol": args.protocol,
         "slow_share": args.slow_share,
         "confounders": args.confounders,
+        "ack_after_s": args.ack_after if args.ack_after >= 0 else None,
         "config": str(cfg.path) if cfg.path else None,
         "targets": report.TARGETS,
         "cohort_over_seeds": pooled,

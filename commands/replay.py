@@ -105,6 +105,7 @@ def run(
     decisions: str | None = None,
     states: str | None = None,
     progress: IO[str] | None = None,
+    ack_after: float | None = None,
 ) -> dict[str, Any]:
     """Replay (and score): {"replay": counts, "summary", "raw": {"beds", "forecast"}}.
     Raises ReplayError, OSError or ValueError (a bad truth file)."""
@@ -123,6 +124,7 @@ def run(
             on_decision=c.on_decision,
             progress=progress,
             total=total,
+            ack_after=ack_after,
         )
         seconds = time.perf_counter() - started
     out: dict[str, Any] = {
@@ -161,6 +163,7 @@ def main_replay(args, cfg: config_mod.Config, out=sys.stdout, err=sys.stderr) ->
             decisions=args.decisions,
             states=args.states,
             progress=err if err.isatty() else None,
+            ack_after=args.ack_after,
         )
     except FileNotFoundError as e:
         print(f"crswatch: replay: no such file: {e.filename or e}", file=err)
@@ -184,6 +187,7 @@ def main_replay(args, cfg: config_mod.Config, out=sys.stdout, err=sys.stderr) ->
             "truth": args.truth,
             "config": str(cfg.path) if cfg.path else None,
             "replay": result["replay"],
+            "ack_after_s": args.ack_after,
             "cohorts": result["summary"],
             "targets": report.TARGETS,
         }

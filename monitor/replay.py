@@ -14,6 +14,11 @@ daemon's loops do (monitor/daemon.py), on that clock:
   clock (`Ward.tick`: stale and lost vitals), and every second alerting ticks
   (escalations, repeats, holds).
 
+With `ack_after` set, a nurse acknowledges every alert that asked someone to act (raised
+or escalated to a receiver) that many seconds of recorded time later, if it is still
+active (user "replay-nurse"): repeats stop as on a ward where alerts are answered, and
+`notifications` then counts what such a ward would hear. Without it nobody answers.
+
 The recorded clock advances with the messages: work due between two deliveries is done
 at the second one, or every TICK_FILL_S of recorded time while the ward sends nothing.
 So what replay decides is what the daemon would have decided, to within the gap between
@@ -35,6 +40,7 @@ from typing import Any, TextIO
 import orjson
 
 from alerts.alert import Decision
+from alerts.engine import UnknownAlert
 from monitor import config as config_mod
 from monitor.ingest.validate import parse_ts
 from monitor.ops.metrics import Metrics
@@ -108,18 +114,22 @@ def replay(
     on_decision: DecisionSink | None = None,
     progress: TextIO | None = None,
     total: int | None = None,
+    ack_after: float | None = None,
 ) -> Result:
     """Run `records` (time, topic, payload; in delivery order, read lazily) through the
     pipeline. `on_state(ts, ward, bed, state)` sees every published bed state,
     `on_decision(d)` every alert decision, in order, as they happen. `total`: the number
-    of records, for the progress bar."""
+    of records, for the progress bar. `ack_after`: seconds after which a nurse
+    acknowledges each alert that asked someone to act (None: nobody does)."""
+    if ack_after is not None and not ack_after >= 0:
+        raise ReplayError(f"ack_after must be 0 or more seconds, not {ack_after}")
     it = iter(records)
     first = next(it, None)
     if first is None:
         raise ReplayError("no messages to replay")
     prefix = first[1].split("/", 1)[0]
     with tempfile.TemporaryDirectory(prefix="crswatch-replay-") as tmp:
-        run = _Run(replay_config(cfg, prefix, f"{tmp}/replay.db"), first[0])
+        run = _Run(replay_config(cfg, prefix, f"{tmp}/replay.db"), first[0], ack_after)
         try:
             return run.all(itertools.chain([first], it), on_state, on_decision, progress, total)
         finally:
@@ -129,8 +139,10 @@ def replay(
 class _Run:
     """One replay: the pipeline, the ward and alerting on the recorded clock."""
 
-    def __init__(self, cfg: config_mod.Config, start: float):
+    def __init__(self, cfg: config_mod.Config, start: float, ack_after: float | None = None):
         self.cfg = cfg
+        self.ack_after = ack_after
+        self.acks: list[tuple[float, str]] = []  # (when due, alert id), in time order
         self.clock = Clock(start)
         self.pipe = Pipeline.open(cfg, self.clock, Metrics(), Outbox(), durable=False)
         ward = self.ward = self.pipe.ward
@@ -183,6 +195,7 @@ class _Run:
         touched beds, the clock's check when due, publish states, tick alerting."""
         r, ward, pipe = self.result, self.ward, self.pipe
         self.clock.t = self.last_step = now
+        self._acknowledge(now)
         if batch:
             items = pipe.process_batch(batch)
             r.messages += len(items)
@@ -206,9 +219,30 @@ class _Run:
             pipe.flush_flood(now)
         decisions, self.alerting.decisions = self.alerting.decisions, []
         r.decisions += len(decisions)
+        if self.ack_after is not None:
+            self.acks += [
+                (now + self.ack_after, d.alert["id"])
+                for d in decisions
+                if d.notify and d.receivers and d.event in ("raised", "escalated")
+            ]
         if on_decision is not None:
             for d in decisions:
                 on_decision(d)
+
+    def _acknowledge(self, now: float) -> None:
+        """The nurse's acknowledgements due by now (the alert may have ended meanwhile)."""
+        due = 0
+        for when, alert_id in self.acks:
+            if when > now:
+                break
+            due += 1
+            try:
+                decisions = self.alerting.engine.ack(alert_id, "replay-nurse", now)
+            except UnknownAlert:
+                continue  # resolved before anyone answered it
+            if decisions and decisions[0].event == "acknowledged":
+                self.alerting.handle(decisions)
+        del self.acks[:due]
 
 
 def _show(progress: TextIO, done: int, total: int | None) -> None:

@@ -179,3 +179,37 @@ def test_bad_input_gives_one_line_and_status_2(ward, tmp_path):
     empty.write_text("")
     r = main("replay", str(empty))
     assert r.returncode == 2 and "no messages" in r.stderr
+
+
+def test_with_ack_after_a_nurse_answers_each_alert_and_it_stops_repeating(ward):
+    """`--ack-after S`: every alert that asked someone to act is acknowledged S seconds of
+    recorded time later (if still active) and then does not repeat unless it worsens;
+    without it nobody answers and alerts repeat."""
+    rec, _, _ = ward
+    from monitor.replay import iter_records
+
+    def decisions(ack_after):
+        out: list = []
+        replay(iter_records(rec), config.from_dict({}), on_decision=out.append, ack_after=ack_after)
+        return out
+
+    unanswered, answered = decisions(None), decisions(300.0)
+    assert not [d for d in unanswered if d.event == "acknowledged"]
+    repeats = [d for d in unanswered if d.event == "repeated" and d.notify]
+    assert repeats  # the demo ward alerts, and nobody answering makes them repeat
+    acks = {d.alert["id"]: d for d in answered if d.event == "acknowledged"}
+    assert acks and all(d.actor == "replay-nurse" for d in acks.values())
+    asked = [d for d in answered if d.notify and d.receivers and d.event == "raised"]
+    for d in asked:
+        ack = acks.get(d.alert["id"])
+        if ack is not None:  # acknowledged 300 s after it was raised (or escalated)
+            assert ack.alert["acked_ts"] - d.alert["raised_ts"] >= 300.0
+    acked_at = {i: d.alert["acked_ts"] for i, d in acks.items()}
+    for d in answered:  # an acknowledged alert does not repeat
+        if d.event == "repeated" and d.alert["id"] in acked_at:
+            assert d.alert["ts"] < acked_at[d.alert["id"]]
+
+    def heard(ds):
+        return sum(1 for d in ds if d.notify and d.event in ("raised", "escalated", "repeated"))
+
+    assert heard(answered) < heard(unanswered)
