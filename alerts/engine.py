@@ -185,7 +185,19 @@ class AlertEngine:
             behind_s=behind_s,
             behind_limit_s=behind_limit_s,
         )
-        return self._bed(SYSTEM, SYSTEM, None, conds, frozenset(), now)
+        out = self._bed(SYSTEM, SYSTEM, None, conds, frozenset(), now)
+        if any(d.event == "raised" and d.alert["kind"] == "lag" for d in out):
+            out += self._withdraw_feeds(now - behind_s, now)
+        return out
+
+    def _withdraw_feeds(self, since: float, now: float) -> list[Decision]:
+        """The daemon is behind its input: a bed's feed alert raised after its newest input
+        (`since`) was the daemon's lag, not the bed's feed. Withdrawn (resolved); the lag
+        alert mutes any feed alert until the daemon catches up, and a feed still dead
+        then is raised again."""
+        why = "withdrawn: raised while the daemon was behind its input, not this bed's feed"
+        stale = [a for a in self._alerts.values() if a.kind == "feed" and a.raised_ts >= since]
+        return [self._resolve(a, now, why) for a in stale]
 
     def _bed(
         self,

@@ -408,3 +408,31 @@ def test_a_return_to_the_peak_after_a_downgrade_pages_nobody_and_age_counts_from
     assert d[0].alert["tier_ts"] == T0 + 500 and d[0].alert["raised_ts"] == T0
     d = w.at(560, view(crs=3, reasons=MASK))  # worse than ever: pages
     assert [(x.event, x.notify, x.alert["tier"]) for x in d] == [("raised", True, 3)]
+
+
+def test_feed_notes_raised_by_the_daemons_own_lag_are_withdrawn_when_its_lag_alert_rises():
+    """The daemon fell behind its input: every bed's readings look old. Feed notes raised
+    after the daemon's newest input are its lag, not the beds' feeds: withdrawn when the
+    lag alert rises (and muted until it clears); a feed dead before the lag stays."""
+    w = Ward()
+    d = w.at(0, view(vitals={"hr": "lost"}, bed="b1"))  # a real dead feed, before the lag
+    assert [(x.alert["kind"], x.alert["tier"]) for x in d] == [("feed", 1)]
+    # the daemon's newest input is at t=100; at t=390 it is 290 s behind, and two beds'
+    # feeds look lost (the daemon's lag alert comes at 300 s: the race seen in the demo)
+    for bed in ("b2", "b3"):
+        d = w.at(390, view(vitals={"hr": "lost", "rr": "lost"}, bed=bed))
+        assert [(x.event, x.alert["kind"]) for x in d] == [("raised", "feed")]
+    assert w.engine.evaluate_system(True, True, "", T0 + 390, behind_s=290) == []
+    d = w.engine.evaluate_system(True, True, "", T0 + 410, behind_s=310)
+    assert [(x.event, x.alert["kind"], x.alert["bed"]) for x in d] == [
+        ("raised", "lag", "_daemon"),
+        ("resolved", "feed", "b2"),
+        ("resolved", "feed", "b3"),
+    ]
+    assert "daemon was behind its input" in d[1].reason
+    active = {(a["bed"], a["kind"]) for a in w.engine.active()}
+    assert active == {("b1", "feed"), ("_daemon", "lag")}
+    # while the daemon is behind, a bed's lost feed is not raised again (muted)
+    d = w.at(420, view(vitals={"hr": "lost"}, bed="b2"))
+    assert [x for x in d if x.event == "raised"] == []
+    assert {(a["bed"], a["kind"]) for a in w.engine.active()} == active
