@@ -50,7 +50,15 @@ def naming_intervals(decisions: list[dict], grade: int) -> list[tuple[float, flo
         aid = d.get("id")
         if not aid:
             continue
-        active = d["event"] not in ("resolved", "suppressed") and names(d, grade)
+        event = d["event"]
+        if event == "resolved":
+            active = False
+        elif event == "suppressed":
+            # a new alert muted is not shown; an alert shown stays shown when a repeat or an
+            # escalation of it is not sent (acknowledged, or paused by inhibition)
+            active = aid in open_at and names(d, grade)
+        else:
+            active = names(d, grade)
         if active and aid not in open_at:
             open_at[aid] = d["ts"]
         elif not active and aid in open_at:
