@@ -19,6 +19,7 @@ from typing import IO, Any
 import orjson
 
 from alerts.alert import Decision
+from alerts.view import BedView
 from commands.evaluation import forecast_score, report, scoring
 from commands.evaluation.truth import read_truth
 from monitor import config as config_mod
@@ -45,19 +46,20 @@ def decision_row(d: Decision) -> dict[str, Any]:
     }
 
 
-def state_row(ts: float, ward: str, bed: str, state: dict[str, Any]) -> dict[str, Any]:
-    """One line of --states (SPEC.md); risk is the forecast probability or null."""
-    news2 = state.get("news2") or {}
+def view_row(ts: float, ward: str, bed: str, v: BedView) -> dict[str, Any]:
+    """One line of --states (SPEC.md) for the state a view is published as; risk is the
+    forecast probability or null."""
+    n = v.news2
     return {
         "ts": ts,
         "ward": ward,
         "bed": bed,
-        "patient_id": state.get("patient_id"),
-        "crs_grade": state.get("crs_grade"),
-        "icans_grade": state.get("icans_grade"),
-        "news2_total": news2.get("total"),
-        "news2_band": news2.get("band"),
-        "risk": (state.get("risk") or {}).get("p"),
+        "patient_id": v.patient_id,
+        "crs_grade": v.crs.grade if v.crs is not None else None,
+        "icans_grade": v.icans.grade if v.icans is not None else None,
+        "news2_total": n.total if n is not None else None,
+        "news2_band": n.band if n is not None else None,
+        "risk": v.risk.get("p") if v.patient_id is not None else None,
     }
 
 
@@ -75,11 +77,11 @@ class Collector:
         if self.decisions_out is not None:
             self.decisions_out.write(orjson.dumps(row) + b"\n")
 
-    def on_state(self, ts: float, ward: str, bed: str, state: dict[str, Any]) -> None:
+    def on_view(self, ts: float, ward: str, bed: str, view: BedView) -> None:
         if self.states_out is not None:
-            self.states_out.write(orjson.dumps(state_row(ts, ward, bed, state)) + b"\n")
+            self.states_out.write(orjson.dumps(view_row(ts, ward, bed, view)) + b"\n")
         if self.keep:
-            p = (state.get("risk") or {}).get("p")
+            p = view.risk.get("p")
             if p is not None:
                 series = self.risks.setdefault((ward, bed), [])
                 if not series or series[-1][1] != p:
@@ -120,7 +122,7 @@ def run(
         r = replay(
             iter_records(Path(path)),
             cfg,
-            on_state=c.on_state,
+            on_view=c.on_view if states or truth else None,
             on_decision=c.on_decision,
             progress=progress,
             total=total,

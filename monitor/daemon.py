@@ -349,7 +349,8 @@ class Daemon:
         self.pipeline.on_message(topic, payload, mid, qos, conn)
 
     def _on_connect(self) -> None:
-        self.ward.dirty.update(self.ward.beds)  # the broker may have lost retained states
+        # the broker may have lost retained states: every bed is published again
+        self.ward.dirty.update(dict.fromkeys(self.ward.beds))
 
     def _set_connected(self, up: bool) -> None:
         self.connected = up

@@ -41,6 +41,7 @@ import orjson
 
 from alerts.alert import Decision
 from alerts.engine import UnknownAlert
+from alerts.view import BedView
 from monitor import config as config_mod
 from monitor.ingest.validate import parse_ts
 from monitor.ops.metrics import Metrics
@@ -77,6 +78,7 @@ class Result:
 
 
 StateSink = Callable[[float, str, str, dict[str, Any]], None]
+ViewSink = Callable[[float, str, str, BedView], None]
 DecisionSink = Callable[[Decision], None]
 
 
@@ -115,12 +117,15 @@ def replay(
     progress: TextIO | None = None,
     total: int | None = None,
     ack_after: float | None = None,
+    on_view: ViewSink | None = None,
 ) -> Result:
     """Run `records` (time, topic, payload; in delivery order, read lazily) through the
     pipeline. `on_state(ts, ward, bed, state)` sees every published bed state,
     `on_decision(d)` every alert decision, in order, as they happen. `total`: the number
     of records, for the progress bar. `ack_after`: seconds after which a nurse
-    acknowledges each alert that asked someone to act (None: nobody does)."""
+    acknowledges each alert that asked someone to act (None: nobody does). `on_view(ts,
+    ward, bed, view)` sees each published state as its typed view (alerts/view.py),
+    without the cost of making the wire payload."""
     if ack_after is not None and not ack_after >= 0:
         raise ReplayError(f"ack_after must be 0 or more seconds, not {ack_after}")
     it = iter(records)
@@ -131,7 +136,9 @@ def replay(
     with tempfile.TemporaryDirectory(prefix="crswatch-replay-") as tmp:
         run = _Run(replay_config(cfg, prefix, f"{tmp}/replay.db"), first[0], ack_after)
         try:
-            return run.all(itertools.chain([first], it), on_state, on_decision, progress, total)
+            return run.all(
+                itertools.chain([first], it), on_state, on_decision, progress, total, on_view
+            )
         finally:
             run.pipe.store.close()
 
@@ -144,6 +151,7 @@ class _Run:
         self.ack_after = ack_after
         self.acks: list[tuple[float, str]] = []  # (when due, alert id), in time order
         self.alert_keys: dict[tuple[str, str], tuple] = {}  # (ward, bed) -> last evaluated
+        self.on_view: ViewSink | None = None
         self.clock = Clock(start)
         self.pipe = Pipeline.open(cfg, self.clock, Metrics(), Outbox(), durable=False)
         ward = self.ward = self.pipe.ward
@@ -160,7 +168,8 @@ class _Run:
         self.last_check = self.last_tick = self.last_step = start
         self.result = Result(start=start, end=start)
 
-    def all(self, records, on_state, on_decision, progress, total) -> Result:
+    def all(self, records, on_state, on_decision, progress, total, on_view=None) -> Result:
+        self.on_view = on_view
         every = max(1, (total or 1) // PROGRESS_STEPS)
         shown = done = 0
         batch: list[tuple[str, bytes]] = []
@@ -213,6 +222,8 @@ class _Run:
             r.states += 1
             if on_state is not None:
                 on_state(now, ward_name, bed, to_wire(view))
+            if self.on_view is not None:
+                self.on_view(now, ward_name, bed, view)
             key = view.alert_key()  # as the daemon: a view the rules read alike is not
             if self.alert_keys.get((ward_name, bed)) != key:  # evaluated again (what time
                 self.alert_keys[(ward_name, bed)] = key  # alone changes is tick()'s)

@@ -30,7 +30,10 @@ class Ward:
         self.last: dict[str, Assessment] = {}  # admission id -> last recorded assessment
         # admission id -> (assessment, its view's alert_key()): taken only when needed
         self.keys: dict[str, tuple[Assessment, tuple]] = {}
-        self.dirty: set[str] = set()  # admission ids whose state topic needs publishing
+        # admission ids whose state topic needs publishing, in the order they became so
+        # (a dict, not a set: what is published, and alerted, comes in an order that does
+        # not depend on hashing)
+        self.dirty: dict[str, None] = {}
         self.closed: dict[str, AdmissionRecord] = {}  # discharged, empty state not yet sent
         self.devices: dict[tuple[str, str], str] = {}  # (ward, bed) -> online | offline
         # When set, apply() only marks touched beds and `reassess_touched` grades them later
@@ -66,7 +69,7 @@ class Ward:
             ended = rec.discharged_ts if rec.discharged_ts is not None else now
             self.forecaster.discharge(rec.id, ended)
         self.closed[rec.id] = rec
-        self.dirty.add(rec.id)
+        self.dirty[rec.id] = None
 
     def restore(self, conn: sqlite3.Connection, records: list[AdmissionRecord]) -> None:
         """Rebuild each active bed after a restart: recent readings, every care event,
@@ -77,7 +80,7 @@ class Ward:
                 bed.add_observation(Observation(ts, values))
             for ts, type_, data in care_rows(conn, rec.id):
                 bed.add_care(CareEvent(ts, type_, data))
-            self.dirty.add(rec.id)
+            self.dirty[rec.id] = None
 
     # -- applying committed items ---------------------------------------------------------
     def apply(self, items: list[Item], now: float) -> list[dict]:
@@ -92,7 +95,7 @@ class Ward:
                 self.devices[(item.ward, item.bed)] = item.body.state
                 rec = self.admissions_at(item.ward, item.bed)
                 if rec is not None:
-                    self.dirty.add(rec.id)
+                    self.dirty[rec.id] = None
                 continue
             if kind in ("reject", "duplicate"):
                 continue
@@ -148,9 +151,9 @@ class Ward:
                 self.risk[adm_id] = self.forecaster.observe(adm_id, None, current, current.at) or {}
         rec = self.records[adm_id]
         if publish or previous is None:
-            self.dirty.add(adm_id)
+            self.dirty[adm_id] = None
         elif self._alert_key(adm_id, rec, previous) != self._alert_key(adm_id, rec, current):
-            self.dirty.add(adm_id)  # what the rules read changed: publish
+            self.dirty[adm_id] = None  # what the rules read changed: publish
         if not changed:
             return []
         return [timeline_row(rec, current, now, late=False)]
@@ -231,7 +234,7 @@ class Ward:
     def take_dirty(self) -> list[tuple[str, str, BedView]]:
         """(ward, bed, view) of every bed whose state changed since the last call: what
         the daemon publishes (`to_wire`) and hands to alerting (replay and tests do the same)."""
-        dirty, self.dirty = self.dirty, set()
+        dirty, self.dirty = self.dirty, {}
         return [found for adm_id in dirty if (found := self.state_of(adm_id)) is not None]
 
     def admissions_at(self, ward: str, bed: str) -> AdmissionRecord | None:
