@@ -120,7 +120,6 @@ class Daemon:
         self.ward.defer = True  # graded once per state publication, not per reading
         self.ward.tick_after_s = cfg["state.check_interval_s"]
         self.ward.forecast_every_s = cfg["forecast.refresh_s"]
-        self._alert_key: dict[tuple[str, str], tuple] = {}
         self.webhooks = Webhooks(clock=self.clock, dead_letter=self._dead_letter)
         public = cfg["http.public_url"] or f"http://{cfg['http.host']}:{cfg['http.port']}"
         self.alerts = Alerting(
@@ -395,10 +394,7 @@ class Daemon:
                 state = to_wire(view)
                 self.edge.publish_state(f"{p}/{ward}/{bed}/state", orjson.dumps(state))
                 self.hub.publish({"type": "state", "ward": ward, "bed": bed, "state": state})
-                key = view.alert_key()
-                if self._alert_key.get((ward, bed)) != key:  # else nothing to evaluate:
-                    self._alert_key[(ward, bed)] = key  # time-driven changes are tick()'s
-                    self.alerts.on_state(view)
+                self.alerts.on_state(view)
             self.metrics.admitted.set(len(self.ward.beds))
             self.metrics.grading_backlog.set(len(self.ward.touched))
             elapsed = time.perf_counter() - started

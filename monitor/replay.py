@@ -8,8 +8,8 @@ daemon's loops do (monitor/daemon.py), on that clock:
 - messages delivered within `state.publish_interval_s` of each other are routed and
   committed as one batch, then applied (the pipeline's `run`);
 - the beds they touched are graded, each at most every `state.bed_min_interval_s`
-  (`Ward.defer`, `reassess_touched`: the state loop), their states published and, when
-  what the alert rules read changed (`BedView.alert_key`), handed to alerting;
+  (`Ward.defer`, `reassess_touched`: the state loop), their states published and handed
+  to alerting (which evaluates a state only when what the rules read changed);
 - every `state.check_interval_s` the beds not graded meanwhile are assessed against the
   clock (`Ward.tick`: stale and lost vitals), and every second alerting ticks
   (escalations, repeats, holds).
@@ -150,7 +150,6 @@ class _Run:
         self.cfg = cfg
         self.ack_after = ack_after
         self.acks: list[tuple[float, str]] = []  # (when due, alert id), in time order
-        self.alert_keys: dict[tuple[str, str], tuple] = {}  # (ward, bed) -> last evaluated
         self.on_view: ViewSink | None = None
         self.clock = Clock(start)
         self.pipe = Pipeline.open(cfg, self.clock, Metrics(), Outbox(), durable=False)
@@ -224,10 +223,7 @@ class _Run:
                 on_state(now, ward_name, bed, to_wire(view))
             if self.on_view is not None:
                 self.on_view(now, ward_name, bed, view)
-            key = view.alert_key()  # as the daemon: a view the rules read alike is not
-            if self.alert_keys.get((ward_name, bed)) != key:  # evaluated again (what time
-                self.alert_keys[(ward_name, bed)] = key  # alone changes is tick()'s)
-                self.alerting.on_state(view)
+            self.alerting.on_state(view)
         if not 0 <= now - self.last_tick < 1.0:
             self.last_tick = now
             self.alerting.tick()

@@ -53,11 +53,18 @@ class Alerting:
             conn.close()
         self.head = head or GENESIS
         self.decisions: list[Decision] = []  # every decision since start (replay reads it)
+        self.keys: dict[tuple[str, str], tuple] = {}  # (ward, bed) -> last evaluated alert_key
         self.keep_decisions = False
 
     # -- evaluation ------------------------------------------------------------------------
     def on_state(self, view: BedView) -> None:
-        """A bed's new state (an empty bed once its patient left)."""
+        """A bed's new state (an empty bed once its patient left). A view whose
+        `alert_key()` (everything the rules read) is the bed's last one is not evaluated
+        again: what time alone changes is `tick()`'s."""
+        key = view.alert_key()
+        if self.keys.get((view.ward, view.bed)) == key:
+            return
+        self.keys[(view.ward, view.bed)] = key
         now = self.clock()
         if view.patient_id is None:
             self.handle(self.engine.discharge(view.ward, view.bed, now))
