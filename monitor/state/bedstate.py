@@ -362,6 +362,10 @@ class BedState:
         at = now if at is None else at
         s = self.snapshot_at(at)
         vitals, until = self._vitals_until(at)
+        if s.fever_masked:
+            until = at  # the mask ends after a quiet day: time alone may change it (not tracked)
+        elif self._care_latest > at:
+            until = min(until, self._next_care(at))  # a care event timed ahead counts from then
         return Assessment(
             at=at,
             admission=self.admission,
@@ -372,13 +376,7 @@ class BedState:
             vitals=vitals,
             fever_masked=s.fever_masked,
             notes=self._notes(s, vitals),
-            # the fever mask ends after a quiet day: time alone may change it (not tracked);
-            # a care event timed ahead of `at` counts from its own time
-            steady_until=at
-            if s.fever_masked
-            else min(until, self._next_care(at))
-            if self._care_latest > at
-            else until,
+            steady_until=until,
         )
 
     def _next_care(self, t: float) -> float:

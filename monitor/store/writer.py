@@ -81,21 +81,19 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in items:
-                if _writes_once(item):  # rejected before it writes: nothing to roll back
-                    try:
-                        self._apply(conn, item)
-                    except Rejected as e:
-                        item.reject(e.reason)
-                        self._put_rejection(conn, item)
-                    continue
-                conn.execute("SAVEPOINT item")
+                # an item rejected before it writes has nothing to roll back
+                savepoint = not _writes_once(item)
+                if savepoint:
+                    conn.execute("SAVEPOINT item")
                 try:
                     self._apply(conn, item)
                 except Rejected as e:
-                    conn.execute("ROLLBACK TO item")
+                    if savepoint:
+                        conn.execute("ROLLBACK TO item")
                     item.reject(e.reason)
                     self._put_rejection(conn, item)
-                conn.execute("RELEASE item")
+                if savepoint:
+                    conn.execute("RELEASE item")
             for table, row in extra:
                 cols = ", ".join(row)
                 conn.execute(
