@@ -311,7 +311,10 @@ async def test_cli_unreachable_broker_exits_1(capsys):
 
 async def test_daemon_stores_a_simulated_ward_with_no_rejection(broker, make_daemon, tmp_path):
     """3 beds (JSON, FHIR, HL7), every artefact kind, a daemon on the simulator's clock."""
-    clock = SimClock(float(int(time.time())), 1800)
+    # today 08:00 UTC: the ward's rhythm (cuffs less often at night) then draws the same
+    # artefacts at any hour the suite runs (started at the present, it missed cuff_low
+    # when run around 21:30 UTC)
+    clock = SimClock(float(int(time.time()) // 86400 * 86400 + 8 * 3600), 1800)
     d = await make_daemon(clock=clock)
     db = d.cfg["storage.path"]
     rec, tru = tmp_path / "rec.jsonl", tmp_path / "truth.jsonl"
