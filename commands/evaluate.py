@@ -182,7 +182,7 @@ def main_evaluate(args: argparse.Namespace, cfg: config_mod.Config, out=sys.stdo
         "protocol": args.protocol,
         "slow_share": args.slow_share,
         "confounders": args.confounders,
-        "ack_after_s": args.ack_after if args.ack_after >= 0 else None,
+        "ack_after_s": ack_after,
         "config": str(cfg.path) if cfg.path else None,
         "targets": report.TARGETS,
         "cohort_over_seeds": pooled,
