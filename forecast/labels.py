@@ -6,8 +6,8 @@ pending). Each snapshot also keeps `p`, the model's prediction made AT time t, f
 progressive validation (quality.py). A snapshot leaves the pending queue exactly once:
 - label 1 as soon as grade >= 2 is reached at t2 <= t + horizon (`reached`);
 - label 0 once t + horizon has passed without grade >= 2 (`expire`): the horizon is judged
-  by the times the service passes in (the patient's own assessments, or `expire_all` from a
-  ward-wide tick), never by a wall clock here;
+  by the times the service passes in (the patient's own assessments, or the ward-wide
+  tick's `Forecaster.advance`), never by a wall clock here;
 - at discharge at td (`discharge`): snapshots whose horizon passed by td are labelled 0 as
   usual; the rest are censored: dropped, neither learned nor scored. A discharge inside the
   horizon says nothing about the outcome (an ICU transfer is a discharge from this ward; so
@@ -120,12 +120,6 @@ class Labels:
             out.append((q.popleft(), 0))
         if q is not None and not q:
             del self.pending[patient]
-        return out
-
-    def expire_all(self, t: float) -> Labelled:
-        out: Labelled = []
-        for patient in list(self.pending):
-            out += self.expire(patient, t)
         return out
 
     def discharge(self, patient: str, t: float) -> Labelled:

@@ -136,11 +136,6 @@ class ForecastModel:
         """The model's own probability (the same for every cohort): not what is shown."""
         return float(self.pipeline.predict_proba_one(x).get(True, 0.0))
 
-    def calibrated(self, x: dict[str, float], group: str) -> tuple[float, float]:
-        """(the model's p, p calibrated for a patient of cohort `group`)."""
-        p = self.predict_proba_one(x)
-        return p, self.calibration.apply(group, p)
-
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
         """Per feature present in x: weight x scaled value (its share of the log-odds)."""
         z = self.scaler.transform_one(x)

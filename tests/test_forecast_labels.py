@@ -72,13 +72,6 @@ def test_discharge_learns_passed_horizons_and_censors_the_rest():
     assert labels.censored == 10 and labels.count() == 0
 
 
-def test_expire_all_covers_every_patient():
-    labels = Labels(1800, 12 * H)
-    labels.take("a", T0, X, 0.1)
-    labels.take("b", T0 + H, X, 0.1)
-    assert {s.patient for s, _ in labels.expire_all(T0 + 13 * H)} == {"a", "b"}
-
-
 def test_rows_are_json_and_restore_the_same_queue():
     labels = Labels(1800, 12 * H)
     offer(labels, "a", T0, T0 + 2 * H)
