@@ -113,6 +113,8 @@ class Daemon:
         if cfg["mqtt.embedded"]:
             self.broker = await start_broker(cfg["mqtt.host"], cfg["mqtt.port"])
         self.edge = MqttEdge(cfg, self._on_message, self._on_connect, self._set_connected)
+        subscribed = self.edge.subscribed
+        self.metrics.subscribed.set_function(lambda: 1 if subscribed.is_set() else 0)
         self.pipeline = Pipeline.open(
             cfg, self.clock, self.metrics, self.outbox, ack=self.edge.ack_all
         )
@@ -352,6 +354,8 @@ class Daemon:
         self.ward.dirty.update(dict.fromkeys(self.ward.beds))
 
     def _set_connected(self, up: bool) -> None:
+        """The broker connection is up (from its CONNACK; the subscription may still be
+        pending behind a backlog: crswatch_broker_subscribed) or down."""
         self.connected = up
         self.metrics.connected.set(1 if up else 0)
 
@@ -475,7 +479,7 @@ class Daemon:
                 self.outbox.ready.clear()
                 await self.outbox.ready.wait()
                 continue
-            await self.edge.connected.wait()
+            await self.edge.subscribed.wait()
             chunk = [queue.popleft() for _ in range(min(len(queue), 200))]
             try:
                 results = await asyncio.gather(*(self.edge.publish(*m) for m in chunk))
@@ -497,7 +501,7 @@ class Daemon:
         self.notifier.notify("STOPPING=1")
         self.stop_event.set()
         self.outbox.ready.set()
-        self.edge.connected.set()  # release the publisher if it waits for a connection
+        self.edge.subscribed.set()  # release the publisher if it waits for a connection
         if self.mllp is not None:  # stop receiving (what waits for its commit is ACKed)
             await self.mllp.close()
         for name in ("mqtt", "pipeline"):  # stop receiving, then commit what was received

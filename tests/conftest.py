@@ -64,7 +64,9 @@ async def make_daemon(broker, tmp_path):
         d = Daemon(cfg, clock=clock or wall_clock, routes=setup_dashboard)
         await d.start()
         started.append(d)
-        await wait_for(lambda: d.connected, what="daemon connected")
+        # connected comes at the CONNACK; messages published before the SUBACK of a
+        # fresh session would not reach the daemon
+        await wait_for(lambda: d.connected and d.edge.subscribed.is_set(), what="daemon subscribed")
         return d
 
     yield make

@@ -113,7 +113,7 @@ async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_p
     stop = asyncio.Event()
     task = asyncio.create_task(edge.run(stop))
     try:
-        await wait_for(edge.connected.is_set, what="edge connected and subscribed")
+        await wait_for(edge.subscribed.is_set, what="edge connected and subscribed")
         os.kill(own.proc.pid, signal.SIGSTOP)  # nothing is acknowledged from now on
         paho_client = edge.client._client
         before = paho_client._last_mid
@@ -157,7 +157,7 @@ async def test_queued_messages_that_arrive_before_the_suback_are_acknowledged(br
     try:
         stop = asyncio.Event()
         task = asyncio.create_task(edge.run(stop))
-        await wait_for(edge.connected.is_set, what="the session subscribed")
+        await wait_for(edge.subscribed.is_set, what="the session subscribed")
         stop.set()
         await asyncio.wait_for(task, 15)
         pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="queue-filler")

@@ -38,7 +38,7 @@ async def test_broker_loss_is_503_and_the_daemon_resubscribes(tmp_path, make_dae
         status, body = await health(d)
         assert status == 503 and body["problems"] == ["broker: not connected"]
         await asyncio.to_thread(broker.start)
-        await wait_for(lambda: d.connected, what="reconnected")
+        await wait_for(lambda: d.edge.subscribed.is_set(), what="reconnected, subscribed")
         assert (await health(d))[0] == 200
         now = time.time()
         async with aiomqtt.Client(broker.host, broker.port) as c:
@@ -89,7 +89,7 @@ async def test_a_full_outbox_drops_its_oldest_publication_loudly(make_daemon):
     """After a very long broker outage the outbox is full: the oldest MQTT copy of an alert
     gives way, and that is counted on /metrics and said on /healthz, never silent."""
     d = await make_daemon()
-    d.edge.connected.clear()  # the publisher waits, as while the broker is away
+    d.edge.subscribed.clear()  # the publisher waits, as while the broker is away
     d.outbox.limit = 2
     for n in range(3):
         d.outbox.put(f"crs/w1/alerts/{n}", b"{}")
@@ -98,4 +98,77 @@ async def test_a_full_outbox_drops_its_oldest_publication_loudly(make_daemon):
     status, body = await health(d)
     assert status == 503
     assert any("1 publication(s) dropped" in p for p in body["problems"])
-    d.edge.connected.set()
+    d.edge.subscribed.set()
+
+
+async def test_connected_from_the_connack_while_the_suback_is_pending(
+    tmp_path, broker, monkeypatch
+):
+    """The broker accepted the connection; the SUBACK is still to come (behind a big
+    backlog it comes tens of seconds later). The daemon is connected: /healthz 200, the
+    metric 1, no broker alert; only crswatch_broker_subscribed says 0 until it comes."""
+    from dashboard.web import setup as setup_dashboard
+    from monitor.daemon import Daemon
+
+    release = asyncio.Event()
+    real_subscribe = aiomqtt.Client.subscribe
+
+    async def late_subscribe(self, *args, **kwargs):
+        await release.wait()  # the SUBACK has not come yet
+        return await real_subscribe(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiomqtt.Client, "subscribe", late_subscribe)
+    d = Daemon(daemon_config(broker, tmp_path), routes=setup_dashboard)
+    await d.start()
+    try:
+        sample = d.metrics.registry.get_sample_value
+        await wait_for(lambda: d.connected, what="connected before the SUBACK")
+        assert not d.edge.subscribed.is_set()
+        assert await health(d) == (200, {"status": "ok", "problems": []})
+        assert sample("crswatch_broker_connected") == 1
+        assert sample("crswatch_broker_subscribed") == 0
+        d.alerts.tick(d.connected, True, "", d.faults())
+        assert not [a for a in d.alerts.active() if a["kind"] == "broker"]
+        release.set()
+        await wait_for(d.edge.subscribed.is_set, what="subscribed")
+        assert sample("crswatch_broker_subscribed") == 1
+    finally:
+        release.set()
+        await d.stop()
+
+
+async def test_a_backlog_is_drained_connected(tmp_path, broker, make_daemon):
+    """A persistent session's queued readings arrive right behind the CONNACK, before the
+    SUBACK: the daemon receives every one of them connected (it said "not connected"
+    through a whole drain when connected meant subscribed)."""
+    from dashboard.web import setup as setup_dashboard
+    from monitor.daemon import Daemon
+
+    if broker.kind != "mosquitto":
+        pytest.skip("needs a broker that queues for an offline session (Mosquitto)")
+    own = TestBroker(tmp_path / "own").start()
+    try:
+        cfg = daemon_config(own, tmp_path)
+        first = await make_daemon(cfg)  # the session and its subscriptions
+        await first.stop()
+        async with aiomqtt.Client(own.host, own.port) as c:
+            for i in range(300):
+                await c.publish(
+                    f"{cfg.prefix}/w1/b1/vitals", b'{"ts":%d,"hr":70}' % (1000 + i), qos=1
+                )
+        seen: list[bool] = []
+
+        class Watched(Daemon):
+            def _on_message(self, topic, payload, mid, qos, conn) -> None:
+                seen.append(self.connected)
+                super()._on_message(topic, payload, mid, qos, conn)
+
+        d = Watched(cfg, routes=setup_dashboard)
+        await d.start()
+        try:
+            await wait_for(lambda: len(seen) >= 300, what="the backlog received")
+            assert all(seen), f"{seen.count(False)} of {len(seen)} received 'not connected'"
+        finally:
+            await d.stop()
+    finally:
+        own.stop()

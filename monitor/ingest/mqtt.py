@@ -106,7 +106,9 @@ class MqttEdge:
         self.on_connect = on_connect
         self.set_connected = set_connected
         self.client: aiomqtt.Client | None = None
-        self.connected = asyncio.Event()
+        # Subscribed (SUBACK) and `online` published on the present connection: alerts
+        # go out from then on. Connected (set_connected) comes before, at the CONNACK.
+        self.subscribed = asyncio.Event()
         self._qos0_mids: set[int] = set()  # QoS 0 states written, not yet reported
         self.takeover = ""  # why we believe another client took our session
         self.takeover_at: float | None = None  # monotonic time of the last evidence
@@ -120,6 +122,7 @@ class MqttEdge:
                 client = make_client(self.cfg)
                 bulkread.install(client, self._receiver(client), asyncio.get_running_loop())
                 self._guard_qos0(client)
+                self._report_connack(client)
                 async with client:
                     up_at = time.monotonic()
                     # The present connection from now on: a persistent session's queued
@@ -127,6 +130,18 @@ class MqttEdge:
                     # be acknowledged (ack_all skips other connections' messages); else the
                     # broker's in-flight window stays full and it sends nothing more.
                     self.client = client
+                    # Connected since the CONNACK (_report_connack): the session's queued
+                    # readings are flowing in and stored, however long the SUBACK takes
+                    # behind them (tens of seconds behind a big backlog).
+                    log.info(
+                        "connected to %s:%s (%s, %s)",
+                        self.cfg["mqtt.host"],
+                        self.cfg["mqtt.port"],
+                        "TLS" if self.cfg["mqtt.tls_ca"] else "plain MQTT",
+                        f"user {self.cfg['mqtt.username']}"
+                        if self.cfg["mqtt.username"]
+                        else "anonymous",
+                    )
                     # Their answers come behind a backlog's first in-flight window, read by
                     # a loop busy storing it: more time than the client's 10 s, or a big
                     # backlog turns into reconnections and redeliveries.
@@ -138,18 +153,9 @@ class MqttEdge:
                         retain=True,
                         timeout=CONNECT_ANSWER_S,
                     )
-                    self.connected.set()
-                    self.set_connected(True)
+                    self.subscribed.set()
                     delay = self.cfg["mqtt.reconnect_min_s"]
-                    log.info(
-                        "connected to %s:%s (%s, %s)",
-                        self.cfg["mqtt.host"],
-                        self.cfg["mqtt.port"],
-                        "TLS" if self.cfg["mqtt.tls_ca"] else "plain MQTT",
-                        f"user {self.cfg['mqtt.username']}"
-                        if self.cfg["mqtt.username"]
-                        else "anonymous",
-                    )
+                    log.info("subscribed, status online")
                     self.on_connect()
                     reader = asyncio.create_task(self._read(client))
                     stopper = asyncio.create_task(stop.wait())
@@ -171,7 +177,7 @@ class MqttEdge:
                 )
             finally:
                 self.client = None
-                self.connected.clear()
+                self.subscribed.clear()
                 self.set_connected(False)
             if stop.is_set():
                 break
@@ -253,6 +259,22 @@ class MqttEdge:
         if not info.is_published():
             self._qos0_mids.add(info.mid)  # see _guard_qos0
         return info.rc == 0
+
+    def _report_connack(self, client: aiomqtt.Client) -> None:
+        """Connected as soon as the broker accepts the connection (its CONNACK), in the
+        callback that reads it: a persistent session's queued readings follow it at once,
+        often in the same read, and are received and stored long before the SUBACK comes
+        behind them. Reporting "connected" only after the SUBACK made /healthz, the
+        metric and the broker alert say "not connected" through a whole backlog's drain."""
+        paho_client = client._client
+        aiomqtt_on_connect = paho_client.on_connect
+
+        def on_connect(c, userdata, flags, reason_code, *rest):
+            aiomqtt_on_connect(c, userdata, flags, reason_code, *rest)
+            if reason_code == 0:  # CONNACK_ACCEPTED
+                self.set_connected(True)
+
+        paho_client.on_connect = on_connect
 
     def _guard_qos0(self, client: aiomqtt.Client) -> None:
         """paho reports a QoS 0 publication as published with its message id once written,

@@ -63,7 +63,15 @@ class Metrics:
             "crswatch_ingest_pending", "Messages received, not yet committed", registry=r
         )
         self.connected = Gauge(
-            "crswatch_broker_connected", "1 when connected to the broker", registry=r
+            "crswatch_broker_connected",
+            "1 when connected to the broker (from its CONNACK)",
+            registry=r,
+        )
+        self.subscribed = Gauge(
+            "crswatch_broker_subscribed",
+            "1 once subscribed on the present connection (its SUBACK; a persistent "
+            "session's queued readings are received before it)",
+            registry=r,
         )
         self.forecast = Gauge(
             "crswatch_forecast",
