@@ -11,8 +11,12 @@ For each ward size N it measures:
             timed until every message is stored and every bed graded (daemon_rate; until
             stored only: daemon_stored_rate). Our rate is reported as a ratio of both.
   latency   N beds each sending one reading per second for S seconds: publish -> retained
-            state topic (p50, p99), and publish -> alert on MQTT for beds that deteriorate.
-  cost      the daemon's CPU (share of one core) and resident memory per admitted bed.
+            state topic (p50, p99); midway, 20 more beds deteriorate (their sick readings
+            back-dated so that the 180 s persistence is already covered, as in the storm):
+            publish -> tier-3 alert on MQTT and on the dashboard's WebSocket.
+  cost      the daemon's CPU (share of one core, and per reading) and resident memory,
+            after the drain at N beds and (--baseline-beds) in a second daemon after the
+            same drain at a few beds: the marginal KB per bed.
   storm     (--storm N, at 1,000 beds or the one size given) N more beds raise a tier-3
             NEWS2 alert at once, then all recover: every raise and resolution counted on
             MQTT and on the dashboard's WebSocket (missing, duplicates, lateness).
@@ -45,6 +49,7 @@ from tests.support.brokers import TestBroker, free_port  # noqa: E402
 
 PREFIX = "bench"
 STORM_HOLD_S = 5.0  # alerts.resolve_hold_s of the benchmark's daemon (the storm resolves)
+DETERIORATING = 20  # beds that deteriorate in the 1 Hz row (each run its own ward)
 SICK = b'"hr":140,"spo2":85,"rr":30,"sbp":85,"temp_c":37.0,"acvpu":"A"'  # NEWS2 12, no fever
 WELL = b'"hr":72,"spo2":97,"rr":15,"sbp":120,"temp_c":37.0,"acvpu":"A"'  # NEWS2 0
 
@@ -137,14 +142,22 @@ def drain_aiomqtt(port: int, m: int, messages) -> float:
 
 
 class Daemon:
-    def __init__(self, workdir: Path, port: int, beds: int, protocol: str = "3.1.1"):
+    def __init__(
+        self,
+        workdir: Path,
+        port: int,
+        beds: int,
+        protocol: str = "3.1.1",
+        client_id: str = "bench-daemon",
+        extra: str = "",
+    ):
         self.db = workdir / "bench.db"
         self.http = free_port()
         self.cfg = workdir / "bench.toml"
         self.cfg.write_text(f"""[mqtt]
 port = {port}
 topic_prefix = "{PREFIX}"
-client_id = "bench-daemon"
+client_id = "{client_id}"
 receive_maximum = 1000
 protocol = "{protocol}"
 [storage]
@@ -154,7 +167,7 @@ port = {self.http}
 [alerts]
 # the storm row waits for every alert to resolve: a short hold (300 s by default)
 resolve_hold_s = {STORM_HOLD_S}
-""")
+{extra}""")
         self.log = workdir / "daemon.log"
         self.proc: subprocess.Popen | None = None
 
@@ -224,8 +237,8 @@ def drain_daemon(daemon: Daemon, port: int, beds: int, m: int, t0: float) -> dic
     daemon.stop()
     publish_many(port, vitals_messages(beds, m, t0), "bench-pub-3")
     # timed from the process's start (its start-up included): with a backlog the broker
-    # sends the queued readings before it answers the daemon's SUBSCRIBE, so "connected"
-    # comes late, and much is stored before it
+    # sends the queued readings right behind its CONNACK, so much is stored within the
+    # moments of start-up that a wait for "connected" would leave out
     start = time.perf_counter()
     daemon.start(connected=False)
     proc = psutil.Process(daemon.proc.pid)
@@ -236,7 +249,11 @@ def drain_daemon(daemon: Daemon, port: int, beds: int, m: int, t0: float) -> dic
     daemon.wait(lambda: daemon.metric("crswatch_grading_backlog") == 0, 600)
     elapsed = time.perf_counter() - start
     cpu1 = proc.cpu_times()
+    on_disk = sum(
+        p.stat().st_size for p in daemon.db.parent.glob(daemon.db.name + "*") if p.is_file()
+    )
     return {
+        "db_bytes": on_disk,
         "rate": m / elapsed,
         "stored_rate": m / stored,
         "seconds": elapsed,
@@ -304,9 +321,9 @@ async def ws_alerts(
             and ev.get("event") == "raised"
             and a.get("kind") == "news2"
             and a.get("tier") == 3
-            and a.get("bed") in sent
+            and f"{a.get('ward')}/{a.get('bed')}" in sent
         ):
-            out.append(now - sent.pop(a["bed"]))
+            out.append(now - sent.pop(f"{a['ward']}/{a['bed']}"))
 
 
 async def login(http_port: int) -> str:
@@ -320,9 +337,16 @@ async def login(http_port: int) -> str:
             return (await r.json())["token"]
 
 
-async def latency(daemon: Daemon, port: int, beds: int, seconds: float, flood: float = 0.0) -> dict:
-    """Every bed one reading per second; publish -> state; then deteriorations -> alert
-    on MQTT and on the dashboard's WebSocket. With `flood`, one more device sends that
+async def latency(
+    daemon: Daemon, port: int, beds: int, seconds: float, flood: float = 0.0, sick_ward: str = "d0"
+) -> dict:
+    """Every bed one reading per second; publish -> state. Midway, under that load,
+    DETERIORATING more beds (ward `sick_ward`, one per run: an alert raised once stays
+    active) turn sick: publish -> tier-3 alert on MQTT and on the dashboard's WebSocket.
+    Like the storm's beds, each was admitted with a well reading 600 s before and a sick
+    one 181 s before the deterioration, so that the persistence rule (180 s, PERSIST_S)
+    believes the one sick reading of the deterioration: its alert is raised at once, as
+    a bed sick for three minutes raises it. With `flood`, one more device sends that
     many messages per second all along."""
     state_lat: list[float] = []
     alert_lat: list[float] = []
@@ -330,6 +354,28 @@ async def latency(daemon: Daemon, port: int, beds: int, seconds: float, flood: f
     sent_sick: dict[str, float] = {}
     sent_ws: dict[str, float] = {}
     proc = psutil.Process(daemon.proc.pid)
+    t_admit = time.time()
+    sick = [f"{sick_ward}/b{b}" for b in range(DETERIORATING)]
+    admitted0 = daemon.metric("crswatch_beds_admitted") or 0
+    publish_many(
+        port,
+        [
+            (
+                f"{PREFIX}/{key}/admit",
+                b'{"patient_id":"%s","ts":%.1f,"infusion_ts":%.1f}'
+                % (key.replace("/", "-").encode(), t_admit - 3600, t_admit - 86400),
+            )
+            for key in sick
+        ]
+        # well long before, sick 181 s before now: one more sick reading is persisted
+        + [(f"{PREFIX}/{key}/vitals", b'{"ts":%.1f,%s}' % (t_admit - 600, WELL)) for key in sick]
+        + [(f"{PREFIX}/{key}/vitals", b'{"ts":%.1f,%s}' % (t_admit - 181, SICK)) for key in sick],
+        f"bench-ehr-{sick_ward}",
+    )
+    await daemon.await_(
+        lambda: (daemon.metric("crswatch_beds_admitted") or 0) >= admitted0 + len(sick)
+    )
+    await daemon.await_(lambda: daemon.metric("crswatch_grading_backlog") == 0)
     ws_ready = asyncio.Event()
     ws_task = asyncio.create_task(
         ws_alerts(daemon.http, await login(daemon.http), sent_ws, ws_lat, ws_ready)
@@ -384,9 +430,9 @@ async def latency(daemon: Daemon, port: int, beds: int, seconds: float, flood: f
                     body.get("kind") == "news2"
                     and body.get("event") == "raised"
                     and body.get("tier") == 3
-                    and body["bed"] in sent_sick
+                    and f"{body.get('ward')}/{body.get('bed')}" in sent_sick
                 ):
-                    alert_lat.append(now - sent_sick.pop(body["bed"]))
+                    alert_lat.append(now - sent_sick.pop(f"{body['ward']}/{body['bed']}"))
 
     phase = {"measuring": False}
     ready = asyncio.Event()
@@ -397,11 +443,20 @@ async def latency(daemon: Daemon, port: int, beds: int, seconds: float, flood: f
     pub.connect("127.0.0.1", port)
     pub.loop_start()
     cpu0, t_start = proc.cpu_times(), time.perf_counter()
+
+    def deteriorate() -> None:
+        for key in sick:
+            ts = time.time()
+            sent_sick[key] = sent_ws[key] = ts
+            pub.publish(f"{PREFIX}/{key}/vitals", b'{"ts":%.3f,%s}' % (ts, SICK), qos=1)
+
     end = time.time() + seconds
     tick = 0
     while time.time() < end:
         phase["measuring"] = tick >= 2  # after a warm-up
         second = time.time()
+        if tick == max(2, int(seconds) // 2):  # midway through the load
+            deteriorate()
         for b in range(beds):
             ts = time.time()
             pub.publish(
@@ -415,22 +470,9 @@ async def latency(daemon: Daemon, port: int, beds: int, seconds: float, flood: f
         tick += 1
         await asyncio.sleep(max(0.0, second + 1 - time.time()))
     cpu1, wall = proc.cpu_times(), time.perf_counter() - t_start
-    # deterioration: two readings a second apart scoring NEWS2 >= 7 (tier 3)
     phase["measuring"] = False
-    # other beds than a run before (theirs still have an active alert: no new "raised")
-    sick = [f"b{b}" for b in range(1 if flood else 0, beds, max(1, beds // 20))]
-    for rep in range(2):
-        for bed in sick:
-            b = int(bed[1:])
-            ts = time.time()
-            if rep:
-                sent_sick[bed] = sent_ws[bed] = ts
-            pub.publish(
-                f"{PREFIX}/w{b // 100}/{bed}/vitals",
-                b'{"ts":%.3f,"hr":140,"spo2":85,"rr":30,"sbp":85,"temp_c":39.5,"acvpu":"A"}' % ts,
-                qos=1,
-            )
-        await asyncio.sleep(1.0)
+    if tick <= max(2, int(seconds) // 2):  # a run too short to reach midway: after it
+        deteriorate()
     deadline = time.time() + 30
     while (sent_sick or sent_ws) and time.time() < deadline:
         await asyncio.sleep(0.1)
@@ -589,7 +631,38 @@ async def storm(daemon: Daemon, port: int, beds: int) -> dict:
     return out
 
 
-def run_size(beds: int, m: int, seconds: float, flood: float = 0.0, storm_beds: int = 0) -> dict:
+def baseline_rss(work: Path, port: int, beds: int, m: int) -> int:
+    """Resident memory of a second daemon (its own database and session) after the same
+    drain of M readings as the main run's, spread over `beds` beds only: what grows with
+    the readings drained (SQLite's caches, the allocator's high-water mark) is then the
+    same in both, so the difference is the beds'. RSS varies from run to run (two runs
+    at 200 beds: 155 and 169 MB): take a wide gap between the sizes.
+    A bed's streams are bounded (its newest 64 readings), so its more readings add
+    nothing to it; its rate limit is raised to take them all (no flood rows)."""
+    work.mkdir()
+    daemon = Daemon(
+        work,
+        port,
+        beds,
+        client_id="bench-daemon-baseline",
+        extra=f"[ingest]\nburst_per_bed = {m // beds + 100}\n",
+    )
+    try:
+        drain_daemon(daemon, port, beds, m, time.time() - m // beds - 60)
+        return psutil.Process(daemon.proc.pid).memory_info().rss
+    finally:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.stop()
+
+
+def run_size(
+    beds: int,
+    m: int,
+    seconds: float,
+    flood: float = 0.0,
+    storm_beds: int = 0,
+    baseline_beds: int = 0,
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="crswatch-bench-") as tmp:
         work = Path(tmp)
         # No broker persistence: the tests' broker saves its database every second, and
@@ -609,10 +682,24 @@ def run_size(beds: int, m: int, seconds: float, flood: float = 0.0, storm_beds: 
             rss1 = psutil.Process(daemon.proc.pid).memory_info().rss
             live = asyncio.run(latency(daemon, broker.port, beds, seconds))
             flooded = (
-                asyncio.run(latency(daemon, broker.port, beds, seconds, flood)) if flood else {}
+                asyncio.run(latency(daemon, broker.port, beds, seconds, flood, "d1"))
+                if flood
+                else {}
             )
             stormed = asyncio.run(storm(daemon, broker.port, storm_beds)) if storm_beds else {}
             daemon.stop()
+            memory: dict = {}
+            if 0 < baseline_beds < beds:
+                # after the main daemon stopped: the same work at a few beds, for the
+                # marginal memory of a bed (the process's own ~190 MB cancels out)
+                rss0 = baseline_rss(work / "baseline", broker.port, baseline_beds, m)
+                memory = {
+                    "baseline_beds": baseline_beds,
+                    "rss_baseline_after_drain_mb": round(rss0 / 2**20, 1),
+                    "kb_per_bed_over_baseline": round(
+                        (rss1 - rss0) / 1024 / (beds - baseline_beds), 1
+                    ),
+                }
         finally:
             broker.stop()
     return {
@@ -626,6 +713,12 @@ def run_size(beds: int, m: int, seconds: float, flood: float = 0.0, storm_beds: 
         "ratio_to_mosquitto_sub": round(drained["rate"] / sub_rate, 3),
         "daemon_cpu_share_draining": round(drained["cpu_share"], 2),
         "rss_after_drain_mb": round(rss1 / 2**20, 1),
+        **memory,
+        # CPU a reading costs the daemon: draining (stored, graded once a pass) and at
+        # 1 Hz (each reading graded and its state published); its bytes on disk
+        "cpu_us_per_reading_draining": round(drained["cpu_share"] / drained["rate"] * 1e6, 1),
+        "cpu_us_per_reading_at_1hz": round(live["cpu_share_at_1hz"] / beds * 1e6, 1),
+        "db_bytes_per_reading": round(drained["db_bytes"] / m),
         **live,
         **{
             (k if k == "flood_rate" else f"flood_{k}"): v
@@ -654,6 +747,13 @@ def main() -> int:
         help="at 1,000 beds (or the one size given), also this many more beds raising a "
         "tier-3 alert at once, then resolving (0: skip)",
     )
+    ap.add_argument(
+        "--baseline-beds",
+        type=int,
+        default=100,
+        help="after each size, a second daemon drains the same readings at this many beds: "
+        "its RSS against the size's gives the marginal KB per bed (0: skip)",
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args()
     results = {
@@ -674,6 +774,7 @@ def main() -> int:
             args.seconds,
             args.flood if beds == 1000 else 0.0,
             args.storm if beds == 1000 or len(sizes) == 1 else 0,
+            args.baseline_beds,
         )
         results["runs"].append(r)
         print(orjson.dumps(r).decode(), flush=True)
@@ -692,6 +793,14 @@ def main() -> int:
         if "marginal_kb_per_bed" in r:
             targets.append(
                 ("< 50 KB per admitted bed (marginal)", r["marginal_kb_per_bed"] < 50, r["beds"])
+            )
+        if "kb_per_bed_over_baseline" in r:
+            targets.append(
+                (
+                    f"< 50 KB per bed (over {r['baseline_beds']} beds)",
+                    r["kb_per_bed_over_baseline"] < 50,
+                    r["beds"],
+                )
             )
         if r["beds"] == 1000:
             targets.append(
