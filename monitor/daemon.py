@@ -401,6 +401,7 @@ class Daemon:
                 self.alerts.on_state(view)
             self.metrics.admitted.set(len(self.ward.beds))
             self.metrics.grading_backlog.set(len(self.ward.touched))
+            self.metrics.input_lag.set(self.ward.input_lag(self.clock()))
             elapsed = time.perf_counter() - started
             if graded >= 10:
                 per_bed = 0.7 * per_bed + 0.3 * elapsed / graded

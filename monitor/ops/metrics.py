@@ -56,6 +56,12 @@ class Metrics:
             "pass could grade within its share of time)",
             registry=r,
         )
+        self.input_lag = Gauge(
+            "crswatch_input_lag_seconds",
+            "How old the freshest reading of the last minute was when applied: the "
+            "daemon's own lag (feeds are judged that far behind the clock)",
+            registry=r,
+        )
         self.batch_size = Gauge(
             "crswatch_last_batch_size", "Messages in the last commit", registry=r
         )

@@ -235,6 +235,11 @@ class BedState:
         """The newest observation time held, any vital."""
         return self._latest
 
+    @property
+    def care_latest(self) -> float:
+        """The newest care event's time (-inf: none; it may be ahead of the clock)."""
+        return self._care_latest
+
     def snapshot_at(self, t: float) -> Snapshot:
         """What the scales read as of t. Pass the present (wall clock) for the live state.
 

@@ -6,6 +6,7 @@ Every change of grade becomes a timeline row with its reasons.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
 import orjson
@@ -15,7 +16,8 @@ from monitor.clinical.thresholds import FEVER_C
 from monitor.ingest.items import AdmissionRecord, Item
 from monitor.ingest.messages import CareEvent, Observation
 from monitor.state.assessment import Assessment
-from monitor.state.bedstate import BedState
+from monitor.state.bedstate import DEFAULT_WINDOW, BedState
+from monitor.state.inputlag import InputLag
 from monitor.state.view import bed_view, empty_view, to_wire
 from monitor.store.reads import care_rows, restore_observations
 
@@ -48,6 +50,15 @@ class Ward:
         self.risk: dict[str, dict] = {}  # admission id -> the latest forecast
         self.forecast_every_s = 0.0  # a bed's risk is recomputed at most this often...
         self.forecast_at: dict[str, float] = {}  # ... (admission id -> when it last was)
+        # how late the input arrives: feeds are judged behind it, at most the fast vitals'
+        # lost window behind (further, the daemon's own lag alert speaks for every bed)
+        self.input_lag = InputLag(windows.get("hr", DEFAULT_WINDOW)[1])
+
+    def horizon(self, now: float) -> float:
+        """The time the ward's input is complete to: the clock less the daemon's own lag
+        (inputlag.py). Vitals freshness is judged there, so a reading still on its way
+        through the daemon is not a patient's feed gone stale."""
+        return now - self.input_lag(now)
 
     # -- building -----------------------------------------------------------------------
     def open_bed(self, rec: AdmissionRecord) -> BedState:
@@ -87,6 +98,7 @@ class Ward:
         """Apply committed items; return timeline rows for grades that changed (late
         readings are graded at their own time too, flagged `late`)."""
         rows: list[dict] = []
+        newest = None  # the newest reading of the batch: how late the input arrives
         touched: dict[str, None] = {}  # in order of first touch (not a set: the order of
         # grading is the order the forecast learns in, and must not depend on hashing)
         for item in items:
@@ -112,6 +124,8 @@ class Ward:
                 continue
             if kind == "vitals":
                 for obs in item.new:
+                    if newest is None or obs.ts > newest:
+                        newest = obs.ts
                     late = bed.latest_ts is not None and obs.ts < bed.latest_ts
                     bed.add_observation(obs)
                     if late:
@@ -119,6 +133,8 @@ class Ward:
             elif kind == "care":
                 bed.add_care(item.body)
             touched[rec.id] = None
+        if newest is not None:
+            self.input_lag.observe(now, newest)
         if self.defer:
             self.touched.update(touched)
             return rows
@@ -137,7 +153,10 @@ class Ward:
         """Assess the bed at the present; a timeline row if its grades changed. The state
         is republished when `publish`, or when a grade or a vital's status changed."""
         bed = self.beds[adm_id]
-        at = max(now, bed.latest_ts or now)  # a device clock slightly ahead still counts
+        # as of the input's horizon; a device clock slightly ahead still counts, and so does
+        # a care event entered at the present (a vasopressor started from the dashboard is
+        # graded at once, however late the monitors' readings arrive)
+        at = max(self.horizon(now), bed.latest_ts or -math.inf, min(now, bed.care_latest))
         current = bed.assess(now, at=at)
         self.graded[adm_id] = now
         previous = self.last.get(adm_id)
@@ -200,6 +219,7 @@ class Ward:
         """Re-assess every bed against the clock: vitals go stale and lost without any
         message arriving, and that must show."""
         rows = []
+        horizon = self.horizon(now)
         for adm_id in list(self.beds):
             # a bed whose readings keep arriving was graded moments ago: only the quiet ones
             # need the clock's look (stale and lost vitals); a clock set back counts as due
@@ -211,7 +231,8 @@ class Ward:
             last = self.last.get(adm_id)
             if (
                 last is not None
-                and last.at <= now < last.steady_until
+                and last.at <= now
+                and horizon < last.steady_until
                 and not self._forecast_due(adm_id, now)
             ):
                 continue
