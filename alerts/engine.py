@@ -145,7 +145,11 @@ class AlertEngine:
         return why or "unchanged: already notified"
 
     def _sorted(self) -> list[Alert]:
-        return sorted(self._alerts.values(), key=lambda a: (-a.tier, a.raised_ts, a.id))
+        """Most severe first, then oldest, then by place and kind: an order that does not
+        depend on the alerts' random ids (replay's decisions come out the same each run)."""
+        return sorted(
+            self._alerts.values(), key=lambda a: (-a.tier, a.raised_ts, a.ward, a.bed, a.kind, a.id)
+        )
 
     def _find(self, alert_id: str) -> Alert:
         for a in self._alerts.values():

@@ -125,7 +125,7 @@ def one(job: tuple[WardOptions, config_mod.Config, float | None]) -> dict[str, A
     started = time.perf_counter()
     generate(opts)
     simulated = time.perf_counter() - started
-    result = replay_run(opts.record, cfg, truth=opts.truth, ack_after=ack_after)
+    result = replay_run(opts.record, cfg, truth=opts.truth, ack_after=ack_after, split=False)
     return {
         "seed": opts.seed,
         "cohort": opts.cohort,

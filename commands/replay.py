@@ -24,7 +24,7 @@ from commands.evaluation import forecast_score, report, scoring
 from commands.evaluation.truth import read_truth
 from monitor import config as config_mod
 from monitor.clock import iso
-from monitor.replay import ReplayError, iter_records, replay
+from monitor.replay import ReplayError, replay_file
 
 
 def decision_row(d: Decision) -> dict[str, Any]:
@@ -108,9 +108,11 @@ def run(
     states: str | None = None,
     progress: IO[str] | None = None,
     ack_after: float | None = None,
+    split: bool = True,
 ) -> dict[str, Any]:
     """Replay (and score): {"replay": counts, "summary", "raw": {"beds", "forecast"}}.
-    Raises ReplayError, OSError or ValueError (a bad truth file)."""
+    Raises ReplayError, OSError or ValueError (a bad truth file). `split`: routing in a
+    second process (replay_file); `evaluate` runs several replays at once without."""
     with open(path, "rb") as f:
         total = sum(1 for line in f if line.strip())
     if truth and not Path(truth).exists():
@@ -119,9 +121,10 @@ def run(
         outs = [stack.enter_context(open(p, "wb")) if p else None for p in (decisions, states)]
         c = Collector(outs[0], outs[1], keep=bool(truth))
         started = time.perf_counter()
-        r = replay(
-            iter_records(Path(path)),
+        r = replay_file(
+            Path(path),
             cfg,
+            split=split,
             on_view=c.on_view if states or truth else None,
             on_decision=c.on_decision,
             progress=progress,

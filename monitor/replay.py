@@ -31,10 +31,12 @@ commands/replay.py.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any, TextIO
 
 import orjson
@@ -43,6 +45,7 @@ from alerts.alert import Decision
 from alerts.engine import UnknownAlert
 from alerts.view import BedView
 from monitor import config as config_mod
+from monitor.ingest.items import Item
 from monitor.ingest.validate import parse_ts
 from monitor.ops.metrics import Metrics
 from monitor.outputs.alerting import Alerting
@@ -51,6 +54,8 @@ from monitor.state.view import to_wire
 
 TICK_FILL_S = 60.0  # while no message arrives, the recorded clock still ticks this often
 PROGRESS_STEPS = 50
+SPLIT_CHUNK = 2000  # replay_file: items (and steps) handed over at a time...
+SPLIT_QUEUE = 16  # ... and chunks in flight at most (the routing process waits)
 
 
 class ReplayError(Exception):
@@ -136,11 +141,145 @@ def replay(
     with tempfile.TemporaryDirectory(prefix="crswatch-replay-") as tmp:
         run = _Run(replay_config(cfg, prefix, f"{tmp}/replay.db"), first[0], ack_after)
         try:
-            return run.all(
-                itertools.chain([first], it), on_state, on_decision, progress, total, on_view
+            steps = (
+                (now, batch, None, len(batch), 0)
+                for now, batch in schedule(itertools.chain([first], it), run.window, first[0])
             )
+            return run.all(steps, on_state, on_decision, progress, total, on_view)
         finally:
             run.pipe.store.close()
+
+
+def replay_file(
+    path: Path,
+    cfg: config_mod.Config,
+    *,
+    split: bool = True,
+    on_state: StateSink | None = None,
+    on_decision: DecisionSink | None = None,
+    progress: TextIO | None = None,
+    total: int | None = None,
+    ack_after: float | None = None,
+    on_view: ViewSink | None = None,
+) -> Result:
+    """`replay` of a recording file. With `split` the work takes both cores: a second
+    process reads the file, routes and commits each batch (the daemon's ingest, on its
+    own throw-away database) and hands the committed items over; this one applies them,
+    grades, alerts and reports, exactly as `replay` does (the same steps, the same items,
+    in the same order: tests/test_replay.py compares the two)."""
+    if not split:
+        return replay(
+            iter_records(path),
+            cfg,
+            on_state=on_state,
+            on_decision=on_decision,
+            progress=progress,
+            total=total,
+            ack_after=ack_after,
+            on_view=on_view,
+        )
+    if ack_after is not None and not ack_after >= 0:
+        raise ReplayError(f"ack_after must be 0 or more seconds, not {ack_after}")
+    first = next(iter_records(path), None)
+    if first is None:
+        raise ReplayError("no messages to replay")
+    prefix = first[1].split("/", 1)[0]
+    with tempfile.TemporaryDirectory(prefix="crswatch-replay-") as tmp:
+        run = _Run(replay_config(cfg, prefix, f"{tmp}/replay.db"), first[0], ack_after)
+        routing = replay_config(cfg, prefix, f"{tmp}/routing.db").replace(
+            **{"forecast.enabled": False}
+        )
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue(maxsize=SPLIT_QUEUE)
+        child = ctx.Process(
+            target=_route_file,
+            args=(path, routing, first[0], run.window, queue),
+            name="crswatch-replay-routing",
+            daemon=True,
+        )
+        child.start()
+        try:
+            return run.all(_received(queue, child), on_state, on_decision, progress, total, on_view)
+        finally:
+            child.kill()
+            child.join()
+            queue.close()
+            run.pipe.store.close()
+
+
+def schedule(
+    records: Iterable[tuple[float, str, bytes]], window: float, start: float
+) -> Iterator[tuple[float, list[tuple[str, bytes]]]]:
+    """(now, batch) as the daemon's loops meet them on the recorded clock: messages
+    delivered within `window` of the batch's first are one batch, committed at the time
+    of its last (never before the previous step); while the ward sends nothing, empty
+    steps every TICK_FILL_S."""
+    clock = last = t0 = start
+    batch: list[tuple[str, bytes]] = []
+    for ts, topic, payload in records:
+        if batch and ts - t0 > window:
+            clock = max(clock, last)
+            yield clock, batch
+            batch = []
+        if not batch:
+            t0 = ts
+            while clock + TICK_FILL_S < ts:  # a quiet ward: the clock ticks on
+                clock += TICK_FILL_S
+                yield clock, []
+        batch.append((topic, payload))
+        last = ts
+    if batch:
+        yield max(clock, last), batch
+
+
+def _handed_over(item: Item) -> Item:
+    """What the grading process needs of a committed item (not its payload, nor the
+    decoded body of readings: the ward reads `new`)."""
+    body = None if item.kind == "vitals" else item.body
+    return Item(
+        "", item.received_ts, item.kind, item.ward, item.bed, item.record, body, new=item.new
+    )
+
+
+def _route_file(path: Path, cfg: config_mod.Config, start: float, window: float, queue) -> None:
+    """The routing process of `replay_file`: every step's committed items, in chunks."""
+    try:
+        clock = Clock(start)
+        pipe = Pipeline.open(cfg, clock, Metrics(), Outbox(), durable=False)
+        chunk: list = []
+        size = 0
+        for now, batch in schedule(iter_records(path), window, start):
+            clock.t = now
+            items = pipe.commit_batch(batch) if batch else []
+            rejected = sum(1 for item in items if item.kind == "reject")
+            kept = [_handed_over(i) for i in items if i.kind not in ("reject", "duplicate")]
+            chunk.append((now, None, kept, len(items), rejected))
+            size += len(items) + 1
+            if size >= SPLIT_CHUNK:
+                queue.put(chunk)
+                chunk, size = [], 0
+        pipe.store.close()
+        queue.put(chunk)
+        queue.put(None)  # the end
+    except BaseException as e:  # the grading process says it (ReplayError: the file's fault)
+        queue.put(e if isinstance(e, ReplayError) else ReplayError(f"routing: {e!r}"))
+
+
+def _received(queue, child) -> Iterator[tuple]:
+    """The steps the routing process hands over, in order; its failure raised here."""
+    while True:
+        try:
+            chunk = queue.get(timeout=1.0)
+        except Empty:
+            if not child.is_alive():
+                why = f"the routing process ended (exit code {child.exitcode})"
+                raise ReplayError(why) from None
+            continue
+        if chunk is None:
+            return
+        if isinstance(chunk, BaseException):
+            raise chunk
+        yield from chunk
 
 
 class _Run:
@@ -164,52 +303,49 @@ class _Run:
         self.window = cfg["state.publish_interval_s"]
         self.bed_min = cfg["state.bed_min_interval_s"]
         self.check = cfg["state.check_interval_s"]
-        self.last_check = self.last_tick = self.last_step = start
+        self.last_check = self.last_tick = start
+        self.rejected = 0  # of the last batch routed here
         self.result = Result(start=start, end=start)
 
-    def all(self, records, on_state, on_decision, progress, total, on_view=None) -> Result:
+    def all(self, steps, on_state, on_decision, progress, total, on_view=None) -> Result:
+        """Every step (now, messages to route, or items routed and committed elsewhere,
+        how many messages, how many rejected), then the last holds and escalations."""
         self.on_view = on_view
         every = max(1, (total or 1) // PROGRESS_STEPS)
         shown = done = 0
-        batch: list[tuple[str, bytes]] = []
-        t0 = last = self.clock.t
-        for ts, topic, payload in records:
-            if batch and ts - t0 > self.window:
-                self.step(max(self.clock.t, last), batch, on_state, on_decision)
-                done += len(batch)
-                batch = []
-                if progress is not None and done // every > shown:
-                    shown = done // every
-                    _show(progress, done, total)
-            if not batch:
-                t0 = ts
-                while self.last_step + TICK_FILL_S < ts:  # a quiet ward: the clock ticks on
-                    self.step(self.last_step + TICK_FILL_S, [], on_state, on_decision)
-            batch.append((topic, payload))
-            last = ts
-        if batch:
-            self.step(max(self.clock.t, last), batch, on_state, on_decision)
-            done += len(batch)
-        self.result.end = self.clock.t
+        r = self.result
+        for now, batch, items, n, rejected in steps:
+            self.step(now, on_state, on_decision, batch, items)
+            if n:
+                r.messages += n
+                r.rejected += rejected if batch is None else self.rejected
+                r.batches += 1
+            done += n
+            if progress is not None and done // every > shown:
+                shown = done // every
+                _show(progress, done, total)
+        r.end = self.clock.t
         # the last holds and escalations: one more pass a check interval later
-        self.step(self.clock.t + self.check, [], on_state, on_decision)
+        self.step(self.clock.t + self.check, on_state, on_decision)
         self.pipe.flush()
         if progress is not None:
             _show(progress, done, total)
             progress.write("\n")
-        return self.result
+        return r
 
-    def step(self, now: float, batch, on_state, on_decision) -> None:
-        """What the daemon's loops do at `now`: commit and apply the batch, grade the
-        touched beds, the clock's check when due, publish states, tick alerting."""
+    def step(self, now: float, on_state, on_decision, batch=None, items=None) -> None:
+        """What the daemon's loops do at `now`: commit and apply the batch (`batch`: the
+        messages, routed here; `items`: committed by replay_file's routing process),
+        grade the touched beds, the clock's check when due, publish states, tick alerting."""
         r, ward, pipe = self.result, self.ward, self.pipe
-        self.clock.t = self.last_step = now
+        self.clock.t = now
         self._acknowledge(now)
         if batch:
-            items = pipe.process_batch(batch)
-            r.messages += len(items)
-            r.rejected += sum(1 for item in items if item.kind == "reject")
-            r.batches += 1
+            routed = pipe.process_batch(batch)
+            self.rejected = sum(1 for item in routed if item.kind == "reject")
+        elif items:
+            pipe.add_rows(ward.apply(items, now))
+            pipe.flush()
         pipe.add_rows(ward.reassess_touched(now, self.bed_min))
         r.gradings += ward.graded_in_pass
         if not 0 <= now - self.last_check < self.check:

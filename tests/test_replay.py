@@ -213,3 +213,46 @@ def test_with_ack_after_a_nurse_answers_each_alert_and_it_stops_repeating(ward):
         return sum(1 for d in ds if d.notify and d.event in ("raised", "escalated", "repeated"))
 
     assert heard(answered) < heard(unanswered)
+
+
+def _fields(d) -> tuple:
+    return tuple(d.alert[k] for k in ("ts", "ward", "bed", "kind", "tier"))
+
+
+def _everything(rec, split: bool) -> tuple[list, list, object]:
+    """Every decision (without its random id) and every state of a replay of `rec`."""
+    from monitor.replay import replay_file
+
+    decisions: list = []
+    states: list = []
+    result = replay_file(
+        rec,
+        config.from_dict({}),
+        split=split,
+        on_decision=lambda d: decisions.append((d.event, d.notify, d.reason, *_fields(d))),
+        on_state=lambda ts, ward, bed, s: states.append((ts, ward, bed, s)),
+        ack_after=300.0,
+    )
+    return decisions, states, result
+
+
+def test_replay_split_over_two_processes_decides_exactly_what_one_process_does(ward):
+    """`replay FILE` routes and commits in a second process (both cores): the same
+    decisions, in the same order, the same states and the same counts as one process."""
+    rec, _, stats = ward
+    one, two = _everything(rec, split=False), _everything(rec, split=True)
+    assert one[0] and one[1]
+    assert two[0] == one[0]
+    assert two[1] == one[1]
+    assert vars(two[2]) == vars(one[2]) and two[2].messages == stats.messages
+
+
+def test_a_bad_line_read_by_the_routing_process_is_the_files_fault(ward, tmp_path):
+    rec, _, _ = ward
+    from monitor.replay import ReplayError, replay_file
+
+    bad = tmp_path / "bad.jsonl"
+    lines = rec.read_bytes().splitlines()
+    bad.write_bytes(b"\n".join([*lines[:500], b"{not json", *lines[500:]]) + b"\n")
+    with pytest.raises(ReplayError, match=r"bad.jsonl:501: not a recorded message"):
+        replay_file(bad, config.from_dict({}), split=True)
