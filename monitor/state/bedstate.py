@@ -152,6 +152,7 @@ class BedState:
         "_memo",
         "_neuro_memo",
         "_care_latest",
+        "_graded",
     )
 
     def __init__(
@@ -178,6 +179,7 @@ class BedState:
         self._memo: dict[tuple, Any] = {}
         self._neuro_memo: dict[int, tuple] = {}  # _neuro_at per number of events held
         self._care_latest = -math.inf  # the newest care event's time (it may be ahead)
+        self._graded: tuple = (None, None)  # (snapshot, its grades): the scales are pure
 
     # -- input -----------------------------------------------------------------------------
 
@@ -371,13 +373,19 @@ class BedState:
             until = at  # the mask ends after a quiet day: time alone may change it (not tracked)
         elif self._care_latest > at:
             until = min(until, self._next_care(at))  # a care event timed ahead counts from then
+        # the scales are pure functions of the snapshot, which often repeats from one
+        # grading to the next (a steady patient's persisted values): graded once
+        last, grades = self._graded
+        if s != last:
+            grades = (crs_grade(s), icans_grade(s), news2(s))
+            self._graded = (s, grades)
         return Assessment(
             at=at,
             admission=self.admission,
             snapshot=s,
-            crs=crs_grade(s),
-            icans=icans_grade(s),
-            news2=news2(s),
+            crs=grades[0],
+            icans=grades[1],
+            news2=grades[2],
             vitals=vitals,
             fever_masked=s.fever_masked,
             notes=self._notes(s, vitals),
