@@ -29,8 +29,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-ALERT_P = 0.5  # the calibrated p a risk episode starts at (alerts.risk_threshold's default)
-EXIT_MARGIN = 0.2  # an episode stays open down to ALERT_P - this (alerts.rules)
+from alerts.config import AlertSettings
+from alerts.rules import RISK_EXIT_MARGIN
+
+# the calibrated p a risk episode starts at, and how far below it an episode stays open:
+# the risk alert's own default threshold and exit margin (one definition, in alerts/)
+ALERT_P = AlertSettings.risk_threshold
+EXIT_MARGIN = RISK_EXIT_MARGIN
 RISE = 0.2  # how much higher than the last episode's peak a new episode must go
 RESET_S = 24 * 3600.0  # below the exit level this long: the last episode is forgotten
 CONFIRM_S = 1800.0  # a run of CRS grade >= 2 this long is learned (without care confirming)
