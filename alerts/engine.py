@@ -13,6 +13,7 @@ unchanged alert (dedup); `active()` gives each alert's current status reason ins
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -389,6 +390,23 @@ class AlertEngine:
                 out.append(self._lower(a, a.below, now))
             out += self._escalate(a, now)
         return out
+
+    def next_due(self) -> float:
+        """The earliest time at which `tick` will change something by a hold ending, a
+        snooze expiring or a rising condition's delay passing (math.inf: none known):
+        the clock's pass can come then, not at its next whole second (escalations and
+        repeats, minutes apart, keep the pass's one-second grain)."""
+        due = math.inf
+        for a in self._alerts.values():
+            if a.state == "snoozed" and a.snoozed_until is not None:
+                due = min(due, a.snoozed_until)
+            if a.below_since is not None:
+                due = min(
+                    due, a.below_since + hysteresis.hold_for(a.kind, self.settings.resolve_hold_s)
+                )
+        for first, cond in self._rising.values():
+            due = min(due, first + hysteresis.rise_delay(cond))
+        return due
 
     def _escalate(self, a: Alert, now: float) -> list[Decision]:
         steps = escalation.due(a, route_for(self.settings, a.tier), now)

@@ -44,6 +44,7 @@ DROPPED_SHOWN_S = 600.0
 STATE_BACKLOG_MAX = 10_000
 # The share of the event loop's time the state passes may take, and the beds a pass
 # grades however slow the last ones were.
+TICK_MIN_S = 0.01  # the clock's pass comes at most this often (a hold ending sooner)
 STATE_SHARE = 0.35
 MIN_BEDS_PER_PASS = 20
 # What stops while each supervised task is down (the reason of its tier-3 alert).
@@ -412,7 +413,8 @@ class Daemon:
         """Every second: escalations, repeats, snooze expiry and the daemon's own health
         as alerts; every state.check_interval_s: every bed against the clock."""
         last_check = last_save = self.clock()
-        while not await self._sleep(1.0):
+        pause = 1.0
+        while not await self._sleep(pause):
             now = self.clock()
             # a clock set back (negative elapsed time) makes the work due at once
             if not 0 <= now - last_check < self.cfg["state.check_interval_s"]:
@@ -432,6 +434,11 @@ class Daemon:
             )
             self.pipeline.flush_flood(now)
             await self._audit_housekeeping()
+            # the next pass in a second, or sooner when a hold ends before then: an alert
+            # resolves when its hold is over, not up to a second later (what was due by
+            # `now` this pass has done: only a time still ahead shortens the pause)
+            ahead = self.alerts.next_due() - now
+            pause = max(TICK_MIN_S, ahead) if 0 < ahead < 1.0 else 1.0
 
     def _behind(self, now: float) -> float:
         """How far the newest reading taken in, any bed, lags the clock (0 with no bed):

@@ -436,3 +436,30 @@ def test_feed_notes_raised_by_the_daemons_own_lag_are_withdrawn_when_its_lag_ale
     d = w.at(420, view(vitals={"hr": "lost"}, bed="b2"))
     assert [x for x in d if x.event == "raised"] == []
     assert {(a["bed"], a["kind"]) for a in w.engine.active()} == active
+
+
+def test_next_due_says_when_a_hold_ends_or_a_snooze_expires_so_the_pass_comes_on_time():
+    """The daemon's clock pass sleeps until AlertEngine.next_due when that is sooner
+    than its next second: the alert resolves at the end of its hold, not up to a second
+    late. Ticking at exactly next_due does what was due, and not a moment before."""
+    import math
+
+    w = Ward()
+    assert w.engine.next_due() == math.inf  # nothing active
+    w.at(0, view(crs=2, reasons=LOW_FLOW))
+    assert w.engine.next_due() == math.inf  # active, nothing counting down
+    w.at(100.25, view(crs=0))  # the condition is gone: the hold starts
+    due = w.engine.next_due()
+    assert due == T0 + 100.25 + 300  # the default resolve_hold_s
+    assert "resolved" not in [d.event for d in w.engine.tick(due - 0.01)]
+    assert "resolved" in [d.event for d in w.engine.tick(due)]
+    assert w.engine.next_due() == math.inf
+
+    w.at(1000, view(crs=2, reasons=LOW_FLOW, bed="b2"))
+    (alert,) = w.engine.active()
+    w.engine.snooze(alert["id"], "nurse.kim", T0 + 1010, 600)
+    assert w.engine.next_due() == T0 + 1610
+    w.engine.tick(T0 + 1609.99)
+    assert [a["state"] for a in w.engine.active()] == ["snoozed"]
+    w.engine.tick(T0 + 1610)
+    assert [a["state"] for a in w.engine.active()] == ["active"]  # re-armed then

@@ -84,6 +84,10 @@ class Alerting:
         self.handle(self.engine.tick(now))
         self.system(broker_connected, store_ok, store_error, faults, behind_s, behind_limit_s)
 
+    def next_due(self) -> float:
+        """When the next hold ends or snooze expires (AlertEngine.next_due)."""
+        return self.engine.next_due()
+
     def system(
         self,
         broker_connected: bool = True,
