@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor import config as config_mod  # noqa: E402
-from monitor.replay import replay_file  # noqa: E402
+from monitor.replay import replay  # noqa: E402
 
 START = "2026-01-05T08:00:00Z"  # fixed: the recording does not depend on today
 
@@ -101,7 +101,7 @@ def main() -> int:
     wall, cpu = time.perf_counter(), cpu_seconds()
     if profiler is not None:
         profiler.enable()
-    r = replay_file(path, cfg, split=not args.one_process)
+    r = replay(path, cfg, split=not args.one_process)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)

@@ -24,7 +24,7 @@ from commands.evaluation import forecast_score, report, scoring
 from commands.evaluation.truth import read_truth
 from monitor import config as config_mod
 from monitor.clock import iso
-from monitor.replay import ReplayError, replay_file
+from monitor.replay import ReplayError, replay
 
 
 def decision_row(d: Decision) -> dict[str, Any]:
@@ -112,7 +112,7 @@ def run(
 ) -> dict[str, Any]:
     """Replay (and score): {"replay": counts, "summary", "raw": {"beds", "forecast"}}.
     Raises ReplayError, OSError or ValueError (a bad truth file). `split`: routing in a
-    second process (replay_file); `evaluate` runs several replays at once without."""
+    second process (monitor/replay.py); `evaluate` runs several replays at once without."""
     with open(path, "rb") as f:
         total = sum(1 for line in f if line.strip())
     if truth and not Path(truth).exists():
@@ -121,7 +121,7 @@ def run(
         outs = [stack.enter_context(open(p, "wb")) if p else None for p in (decisions, states)]
         c = Collector(outs[0], outs[1], keep=bool(truth))
         started = time.perf_counter()
-        r = replay_file(
+        r = replay(
             Path(path),
             cfg,
             split=split,

@@ -54,7 +54,7 @@ from monitor.state.view import to_wire
 
 TICK_FILL_S = 60.0  # while no message arrives, the recorded clock still ticks this often
 PROGRESS_STEPS = 50
-SPLIT_CHUNK = 2000  # replay_file: items (and steps) handed over at a time...
+SPLIT_CHUNK = 2000  # a split replay: items (and steps) handed over at a time...
 SPLIT_QUEUE = 16  # ... and chunks in flight at most (the routing process waits)
 
 
@@ -114,7 +114,7 @@ def replay_config(cfg: config_mod.Config, prefix: str, db_path: str) -> config_m
 
 
 def replay(
-    records: Iterable[tuple[float, str, bytes]],
+    records: Iterable[tuple[float, str, bytes]] | Path,
     cfg: config_mod.Config,
     *,
     on_state: StateSink | None = None,
@@ -123,88 +123,64 @@ def replay(
     total: int | None = None,
     ack_after: float | None = None,
     on_view: ViewSink | None = None,
+    split: bool = False,
 ) -> Result:
-    """Run `records` (time, topic, payload; in delivery order, read lazily) through the
-    pipeline. `on_state(ts, ward, bed, state)` sees every published bed state,
-    `on_decision(d)` every alert decision, in order, as they happen. `total`: the number
-    of records, for the progress bar. `ack_after`: seconds after which a nurse
-    acknowledges each alert that asked someone to act (None: nobody does). `on_view(ts,
-    ward, bed, view)` sees each published state as its typed view (alerts/view.py),
-    without the cost of making the wire payload."""
+    """Run `records` (time, topic, payload; in delivery order, read lazily; or a
+    recording file's Path) through the pipeline. `on_state(ts, ward, bed, state)` sees
+    every published bed state, `on_decision(d)` every alert decision, in order, as they
+    happen. `total`: the number of records, for the progress bar. `ack_after`: seconds
+    after which a nurse acknowledges each alert that asked someone to act (None: nobody
+    does). `on_view(ts, ward, bed, view)` sees each published state as its typed view
+    (alerts/view.py), without the cost of making the wire payload.
+
+    `split` (a Path only): the work takes both cores. A second process reads the file,
+    routes and commits each batch (the daemon's ingest, on its own throw-away database)
+    and hands the committed items over; this one applies them, grades, alerts and
+    reports: the same steps, the same items, in the same order as in one process
+    (tests/test_replay.py compares the two)."""
     if ack_after is not None and not ack_after >= 0:
         raise ReplayError(f"ack_after must be 0 or more seconds, not {ack_after}")
-    it = iter(records)
+    path = records if isinstance(records, Path) else None
+    it = iter_records(path) if path is not None else iter(records)
     first = next(it, None)
     if first is None:
         raise ReplayError("no messages to replay")
     prefix = first[1].split("/", 1)[0]
     with tempfile.TemporaryDirectory(prefix="crswatch-replay-") as tmp:
         run = _Run(replay_config(cfg, prefix, f"{tmp}/replay.db"), first[0], ack_after)
+        child = None
         try:
-            steps = (
-                (now, batch, None, len(batch), 0)
-                for now, batch in schedule(itertools.chain([first], it), run.window, first[0])
-            )
+            if path is not None and split:
+                routing = replay_config(cfg, prefix, f"{tmp}/routing.db")
+                queue, child = _start_routing(path, routing, first[0], run.window)
+                steps: Iterable[tuple] = _received(queue, child)
+            else:
+                records_again = itertools.chain([first], it)
+                steps = (
+                    (now, batch, None, len(batch), 0)
+                    for now, batch in schedule(records_again, run.window, first[0])
+                )
             return run.all(steps, on_state, on_decision, progress, total, on_view)
         finally:
+            if child is not None:
+                child.kill()
+                child.join()
             run.pipe.store.close()
 
 
-def replay_file(
-    path: Path,
-    cfg: config_mod.Config,
-    *,
-    split: bool = True,
-    on_state: StateSink | None = None,
-    on_decision: DecisionSink | None = None,
-    progress: TextIO | None = None,
-    total: int | None = None,
-    ack_after: float | None = None,
-    on_view: ViewSink | None = None,
-) -> Result:
-    """`replay` of a recording file. With `split` the work takes both cores: a second
-    process reads the file, routes and commits each batch (the daemon's ingest, on its
-    own throw-away database) and hands the committed items over; this one applies them,
-    grades, alerts and reports, exactly as `replay` does (the same steps, the same items,
-    in the same order: tests/test_replay.py compares the two)."""
-    if not split:
-        return replay(
-            iter_records(path),
-            cfg,
-            on_state=on_state,
-            on_decision=on_decision,
-            progress=progress,
-            total=total,
-            ack_after=ack_after,
-            on_view=on_view,
-        )
-    if ack_after is not None and not ack_after >= 0:
-        raise ReplayError(f"ack_after must be 0 or more seconds, not {ack_after}")
-    first = next(iter_records(path), None)
-    if first is None:
-        raise ReplayError("no messages to replay")
-    prefix = first[1].split("/", 1)[0]
-    with tempfile.TemporaryDirectory(prefix="crswatch-replay-") as tmp:
-        run = _Run(replay_config(cfg, prefix, f"{tmp}/replay.db"), first[0], ack_after)
-        routing = replay_config(cfg, prefix, f"{tmp}/routing.db").replace(
-            **{"forecast.enabled": False}
-        )
-        ctx = multiprocessing.get_context("fork")
-        queue = ctx.Queue(maxsize=SPLIT_QUEUE)
-        child = ctx.Process(
-            target=_route_file,
-            args=(path, routing, first[0], run.window, queue),
-            name="crswatch-replay-routing",
-            daemon=True,
-        )
-        child.start()
-        try:
-            return run.all(_received(queue, child), on_state, on_decision, progress, total, on_view)
-        finally:
-            child.kill()
-            child.join()
-            queue.close()
-            run.pipe.store.close()
+def _start_routing(path: Path, cfg: config_mod.Config, start: float, window: float):
+    """The routing process of a split replay (no forecast of its own: it grades nothing),
+    and the queue its steps come on."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue(maxsize=SPLIT_QUEUE)
+    child = ctx.Process(
+        target=_route_file,
+        args=(path, cfg.replace(**{"forecast.enabled": False}), start, window, queue),
+        name="crswatch-replay-routing",
+        daemon=True,
+    )
+    child.start()
+    return queue, child
 
 
 def schedule(
@@ -242,7 +218,7 @@ def _handed_over(item: Item) -> Item:
 
 
 def _route_file(path: Path, cfg: config_mod.Config, start: float, window: float, queue) -> None:
-    """The routing process of `replay_file`: every step's committed items, in chunks."""
+    """The routing process of a split replay: every step's committed items, in chunks."""
     try:
         clock = Clock(start)
         pipe = Pipeline.open(cfg, clock, Metrics(), Outbox(), durable=False)
@@ -335,7 +311,7 @@ class _Run:
 
     def step(self, now: float, on_state, on_decision, batch=None, items=None) -> None:
         """What the daemon's loops do at `now`: commit and apply the batch (`batch`: the
-        messages, routed here; `items`: committed by replay_file's routing process),
+        messages, routed here; `items`: committed by a split replay's routing process),
         grade the touched beds, the clock's check when due, publish states, tick alerting."""
         r, ward, pipe = self.result, self.ward, self.pipe
         self.clock.t = now

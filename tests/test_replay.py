@@ -221,11 +221,9 @@ def _fields(d) -> tuple:
 
 def _everything(rec, split: bool) -> tuple[list, list, object]:
     """Every decision (without its random id) and every state of a replay of `rec`."""
-    from monitor.replay import replay_file
-
     decisions: list = []
     states: list = []
-    result = replay_file(
+    result = replay(
         rec,
         config.from_dict({}),
         split=split,
@@ -249,10 +247,10 @@ def test_replay_split_over_two_processes_decides_exactly_what_one_process_does(w
 
 def test_a_bad_line_read_by_the_routing_process_is_the_files_fault(ward, tmp_path):
     rec, _, _ = ward
-    from monitor.replay import ReplayError, replay_file
+    from monitor.replay import ReplayError
 
     bad = tmp_path / "bad.jsonl"
     lines = rec.read_bytes().splitlines()
     bad.write_bytes(b"\n".join([*lines[:500], b"{not json", *lines[500:]]) + b"\n")
     with pytest.raises(ReplayError, match=r"bad.jsonl:501: not a recorded message"):
-        replay_file(bad, config.from_dict({}), split=True)
+        replay(bad, config.from_dict({}), split=True)
