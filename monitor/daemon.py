@@ -84,6 +84,8 @@ class Daemon:
         self.connected = False
         self.broker = None
         self.hub = Hub()  # live changes for the dashboard's WebSockets
+        # state topic -> the bed's latest state, held while the broker lags (_state_loop)
+        self.unsent_states: dict[str, bytes] = {}
         self.http_port: int | None = None
         self.publish_failing_since: float | None = None  # wall time of the first failure
         self.mllp: MllpServer | None = None  # HL7 v2 over MLLP, when mllp.enabled
@@ -393,11 +395,21 @@ class Daemon:
             )
             graded = self.ward.graded_in_pass
             pause = interval
-            if self.edge.backlog() > STATE_BACKLOG_MAX:
-                continue  # the broker lags: the beds stay dirty, the latest state goes later
+            # The broker lags (a flood's acknowledgements queued ahead): each bed's latest
+            # state waits for it, but alerting and the dashboard never wait for the broker
+            lagging = self.edge.backlog() > STATE_BACKLOG_MAX
+            unsent = self.unsent_states
+            if unsent and not lagging:
+                for topic, payload in unsent.items():
+                    self.edge.publish_state(topic, payload)
+                unsent.clear()
             for ward, bed, view in self.ward.take_dirty():
                 state = to_wire(view)
-                self.edge.publish_state(f"{p}/{ward}/{bed}/state", orjson.dumps(state))
+                topic, payload = f"{p}/{ward}/{bed}/state", orjson.dumps(state)
+                if lagging:
+                    unsent[topic] = payload  # the latest only, sent once the broker keeps up
+                else:
+                    self.edge.publish_state(topic, payload)
                 self.hub.publish({"type": "state", "ward": ward, "bed": bed, "state": state})
                 self.alerts.on_state(view)
             self.metrics.admitted.set(len(self.ward.beds))

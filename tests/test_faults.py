@@ -423,3 +423,40 @@ async def test_write_lock_held_by_another_process_during_a_burst(make_daemon, pu
     assert d.metrics.registry.get_sample_value("crswatch_messages_duplicate_total") == 0
     assert len(acked) == before + n  # every one acknowledged once, after the release
     assert (await health(d))[0] == 200
+
+
+async def test_a_lagging_broker_holds_the_states_not_the_alerts(
+    make_daemon, publisher, listen, monkeypatch
+):
+    """While paho holds more packets than STATE_BACKLOG_MAX (a flood's acknowledgements
+    queued ahead of everything), each bed's latest state waits for the broker; the alert
+    decision and the dashboard do not (an alert came 20 s late under a flood when the
+    whole state pass waited). Once the broker keeps up, the latest state goes out."""
+    import monitor.daemon
+
+    d = await make_daemon()
+    p = d.cfg.prefix
+    t0 = time.time()
+    async with listen(f"{p}/w1/b1/state") as heard:
+        await admit(publisher, p, t0 - 600)
+        await publisher(f"{p}/w1/b1/vitals", {"ts": t0 - 5, **NORMAL})
+        await wait_for(lambda: bed_states(heard), what="the first state")
+        monkeypatch.setattr(monitor.daemon, "STATE_BACKLOG_MAX", -1)  # the broker lags
+        dashboard = d.hub.subscribe()  # what a dashboard's WebSocket is fed
+        await publisher(f"{p}/w1/b1/vitals", {"ts": t0 - 1, "temp_c": 38.6})
+        raised = await wait_for(
+            lambda: [a for a in d.alerts.active() if a["kind"] == "crs"],
+            what="the fever's alert raised while the broker lags",
+        )
+        assert raised[0]["message"].startswith("CRS grade 1")
+        assert all(s["crs_grade"] == 0 for s in bed_states(heard))  # the state waits
+        fed = [dashboard.queue.get_nowait() for _ in range(dashboard.queue.qsize())]
+        assert [e["state"]["crs_grade"] for e in fed if e["type"] == "state"][-1] == 1
+        assert any(e["type"] == "alert" for e in fed)  # the dashboard has both
+        assert d.unsent_states == {f"{p}/w1/b1/state": d.unsent_states[f"{p}/w1/b1/state"]}
+        monkeypatch.setattr(monitor.daemon, "STATE_BACKLOG_MAX", 10_000)  # it keeps up
+        await wait_for(
+            lambda: [s for s in bed_states(heard) if s["crs_grade"] == 1],
+            what="the bed's latest state once the broker keeps up",
+        )
+        assert not d.unsent_states
