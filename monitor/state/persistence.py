@@ -29,6 +29,7 @@ measured effect. In short:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from monitor.clinical.news2 import HR_CUTS, RR_CUTS, SBP_CUTS, cut_score
@@ -43,18 +44,39 @@ LOST_CADENCES = 5.0  # ... and lost after this many (never sooner than configure
 Reading = tuple[float, Any]  # (ts, value)
 
 
+@lru_cache(maxsize=4096)
+def _hr(v: float) -> float:
+    return cut_score(v, HR_CUTS) + abs(v - 70) / 1000
+
+
+@lru_cache(maxsize=4096)
+def _rr(v: float) -> float:
+    return cut_score(v, RR_CUTS) + abs(v - 16) / 1000
+
+
+@lru_cache(maxsize=4096)
+def _sbp(v: float) -> float:
+    return cut_score(v, SBP_CUTS) + abs(v - 130) / 1000
+
+
+def _spo2_scale2(v: float) -> float:
+    return abs(v - (SPO2_LOW_SCALE2 + 2))
+
+
+def _higher_is_better(v: float) -> float:
+    return -v
+
+
+_EXTREMITY = {"hr": _hr, "rr": _rr, "sbp": _sbp}
+
+
 def extremity(name: str, spo2_scale: int = 1) -> Callable[[float], float]:
     """How far from normal a reading of `name` is, for choosing the least extreme one:
-    the NEWS2 score first, then the distance from the middle of the normal band."""
-    if name == "hr":
-        return lambda v: cut_score(v, HR_CUTS) + abs(v - 70) / 1000
-    if name == "rr":
-        return lambda v: cut_score(v, RR_CUTS) + abs(v - 16) / 1000
-    if name == "sbp":
-        return lambda v: cut_score(v, SBP_CUTS) + abs(v - 130) / 1000
+    the NEWS2 score first, then the distance from the middle of the normal band. (The
+    scores of readings seen are kept: a stream repeats its values, grading after grading.)"""
     if name == "spo2" and spo2_scale == 2:
-        return lambda v: abs(v - (SPO2_LOW_SCALE2 + 2))
-    return lambda v: -v  # SpO2 on scale 1 (and anything else): the higher the better
+        return _spo2_scale2
+    return _EXTREMITY.get(name, _higher_is_better)  # SpO2 on scale 1: the higher the better
 
 
 def persistent(newest_first: Sequence[Reading], score: Callable[[float], float]) -> tuple[Any, int]:
