@@ -280,7 +280,6 @@ class _Run:
         self.bed_min = cfg["state.bed_min_interval_s"]
         self.check = cfg["state.check_interval_s"]
         self.last_check = self.last_tick = start
-        self.rejected = 0  # of the last batch routed here
         self.result = Result(start=start, end=start)
 
     def all(self, steps, on_state, on_decision, progress, total, on_view=None) -> Result:
@@ -291,10 +290,10 @@ class _Run:
         shown = done = 0
         r = self.result
         for now, batch, items, n, rejected in steps:
-            self.step(now, on_state, on_decision, batch, items)
+            rejected += self.step(now, on_state, on_decision, batch, items)
             if n:
                 r.messages += n
-                r.rejected += rejected if batch is None else self.rejected
+                r.rejected += rejected
                 r.batches += 1
             done += n
             if progress is not None and done // every > shown:
@@ -309,16 +308,18 @@ class _Run:
             progress.write("\n")
         return r
 
-    def step(self, now: float, on_state, on_decision, batch=None, items=None) -> None:
+    def step(self, now: float, on_state, on_decision, batch=None, items=None) -> int:
         """What the daemon's loops do at `now`: commit and apply the batch (`batch`: the
         messages, routed here; `items`: committed by a split replay's routing process),
-        grade the touched beds, the clock's check when due, publish states, tick alerting."""
+        grade the touched beds, the clock's check when due, publish states, tick alerting.
+        Returns how many of `batch` were rejected."""
         r, ward, pipe = self.result, self.ward, self.pipe
         self.clock.t = now
         self._acknowledge(now)
+        rejected = 0
         if batch:
             routed = pipe.process_batch(batch)
-            self.rejected = sum(1 for item in routed if item.kind == "reject")
+            rejected = sum(1 for item in routed if item.kind == "reject")
         elif items:
             pipe.add_rows(ward.apply(items, now))
             pipe.flush()
@@ -351,6 +352,7 @@ class _Run:
         if on_decision is not None:
             for d in decisions:
                 on_decision(d)
+        return rejected
 
     def _acknowledge(self, now: float) -> None:
         """The nurse's acknowledgements due by now (the alert may have ended meanwhile)."""

@@ -25,18 +25,21 @@ BUCKET_S = 5.0  # kept as the smallest age per bucket of the clock
 
 
 class InputLag:
-    __slots__ = ("cap_s", "window_s", "_buckets")
+    __slots__ = ("cap_s", "window_s", "_buckets", "_asked")
 
     def __init__(self, cap_s: float, window_s: float = WINDOW_S) -> None:
         self.cap_s = cap_s
         self.window_s = window_s
         self._buckets: deque[tuple[int, float]] = deque()  # (bucket, smallest age), in order
+        # (now, the lag then) of the last question: every bed graded in one pass asks it
+        self._asked: tuple[float, float] | None = None
 
     def observe(self, now: float, newest_ts: float) -> None:
         """A batch applied at `now` whose newest reading was taken at `newest_ts`."""
         age = max(0.0, now - newest_ts)
         bucket = int(now // BUCKET_S)
         buckets = self._buckets
+        self._asked = None
         self._expire(now)
         if buckets and buckets[-1][0] == bucket:
             if age < buckets[-1][1]:
@@ -47,8 +50,13 @@ class InputLag:
     def __call__(self, now: float) -> float:
         """The lag at `now`: the smallest age seen in the window (0 with none), at most
         `cap_s`."""
+        asked = self._asked
+        if asked is not None and asked[0] == now:
+            return asked[1]
         self._expire(now)
-        return min(self.cap_s, min((age for _, age in self._buckets), default=0.0))
+        lag = min(self.cap_s, min((age for _, age in self._buckets), default=0.0))
+        self._asked = (now, lag)
+        return lag
 
     def _expire(self, now: float) -> None:
         oldest = int((now - self.window_s) // BUCKET_S)
