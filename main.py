@@ -101,13 +101,9 @@ def build_parser() -> Parser:
 
 
 def _batch_gc() -> None:
-    """Replay and evaluate hold a ward's state and allocate per message, as the daemon
-    does: the daemon's collector settings (monitor/ops/gcpolicy.py) spare them the same
-    repeated scans of the long-lived heap."""
     from monitor.ops import gcpolicy
 
-    gcpolicy.configure()
-    gcpolicy.full_and_freeze()
+    gcpolicy.for_batch()
 
 
 def main(argv: list[str] | None = None) -> int:

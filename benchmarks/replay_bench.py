@@ -9,9 +9,11 @@ The recording is made once per set of options (`simulate --no-mqtt` with a fixed
 so the same options give the same messages) and kept in --dir (default a folder under
 the system's temporary directory) for the next run. Issue 18 asks for a 40 x 10 ward
 (about 600,000 messages) in under 2 minutes. As `main.py replay` does, the routing runs in
-a second process (--one-process: in this one, as `evaluate` does); CPU counts both
-processes. Prints one JSON object; asserts nothing. On a shared machine compare runs made
-under the same load.
+a second process (--one-process: in this one, as `evaluate` does), and the garbage
+collector is set as `main.py replay` sets it (monitor/ops/gcpolicy.py `for_batch`; before
+2026-12-01 this benchmark left CPython's default and timed slower than the command). CPU
+counts both processes. Prints one JSON object; asserts nothing. On a shared machine
+compare runs made under the same load.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor import config as config_mod  # noqa: E402
+from monitor.ops import gcpolicy  # noqa: E402
 from monitor.replay import replay  # noqa: E402
 
 START = "2026-01-05T08:00:00Z"  # fixed: the recording does not depend on today
@@ -97,6 +100,7 @@ def main() -> int:
     args = p.parse_args()
     path = recording(args)
     cfg = config_mod.load(args.config)
+    gcpolicy.for_batch()  # as `main.py replay` runs it
     profiler = cProfile.Profile() if args.profile else None
     wall, cpu = time.perf_counter(), cpu_seconds()
     if profiler is not None:

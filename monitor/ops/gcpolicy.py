@@ -46,3 +46,12 @@ def full_and_freeze() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def for_batch() -> None:
+    """Replay and evaluate (and their benchmark): they hold a ward's state and allocate
+    per message, as the daemon does, and their heap grows for the whole recording: with
+    CPython's default thresholds, full collections rescan it again and again (README,
+    Performance, "Replay", has the cost)."""
+    configure()
+    full_and_freeze()
