@@ -208,13 +208,17 @@ def schedule(
         yield max(clock, last), batch
 
 
-def _handed_over(item: Item) -> Item:
-    """What the grading process needs of a committed item (not its payload, nor the
-    decoded body of readings: the ward reads `new`)."""
+def _handed_over(item: Item) -> tuple:
+    """What the grading process needs of a committed item, as a tuple (cheaper to pickle
+    than the item): not its payload, nor the decoded body of readings (the ward reads
+    `new`). `_taken_over` makes the item again."""
     body = None if item.kind == "vitals" else item.body
-    return Item(
-        "", item.received_ts, item.kind, item.ward, item.bed, item.record, body, new=item.new
-    )
+    return (item.received_ts, item.kind, item.ward, item.bed, item.record, body, item.new)
+
+
+def _taken_over(t: tuple) -> Item:
+    received_ts, kind, ward, bed, record, body, new = t
+    return Item("", received_ts, kind, ward, bed, record, body, new=new)
 
 
 def _route_file(path: Path, cfg: config_mod.Config, start: float, window: float, queue) -> None:
@@ -255,7 +259,8 @@ def _received(queue, child) -> Iterator[tuple]:
             return
         if isinstance(chunk, BaseException):
             raise chunk
-        yield from chunk
+        for now, batch, kept, n, rejected in chunk:
+            yield now, batch, [_taken_over(t) for t in kept], n, rejected
 
 
 class _Run:
