@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from typing import Any
 
 import orjson
@@ -61,10 +62,45 @@ def _drain(queue: asyncio.Queue) -> None:
         queue.get_nowait()
 
 
+class _Backlog:
+    """What waits to be sent to one client, alerts first: every other event goes before
+    the bed states waiting with it, each kind in the order it came. An alert is a request
+    for someone's time; a state follows it by milliseconds (when every bed of a ward
+    raised at once, the last alert waited behind a thousand states). Bounded as the hub's
+    queue is: a client this far behind is resynchronised."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.urgent: deque[dict[str, Any]] = deque()
+        self.states: deque[dict[str, Any]] = deque()
+
+    def __len__(self) -> int:
+        return len(self.urgent) + len(self.states)
+
+    def add(self, event: dict[str, Any]) -> None:
+        (self.states if event.get("type") == "state" else self.urgent).append(event)
+
+    def take(self, queue: asyncio.Queue) -> bool:
+        """Move what the hub queued; False when over the limit (the client fell behind)."""
+        while not queue.empty():
+            self.add(queue.get_nowait())
+        return len(self) <= self.limit
+
+    def next(self) -> dict[str, Any] | None:
+        if self.urgent:
+            return self.urgent.popleft()
+        return self.states.popleft() if self.states else None
+
+    def clear(self) -> None:
+        self.urgent.clear()
+        self.states.clear()
+
+
 async def _sender(
     d: Dashboard, ws: web.WebSocketResponse, listener, transport: asyncio.Transport | None, user
 ) -> None:
     loop = asyncio.get_running_loop()
+    backlog = _Backlog(listener.queue.maxsize)
     try:
         await _send(ws, d.snapshot(), d)
         last_sent = checked = loop.time()
@@ -75,15 +111,20 @@ async def _sender(
                 if now_user is None or now_user.role != user.role:
                     await d.end_sessions(token_hash=user.token_hash, why="session ended")
                     return
-            event = None
-            if not listener.overflowed:
+            if not listener.overflowed and not backlog:
                 with contextlib.suppress(TimeoutError):
-                    event = await asyncio.wait_for(listener.queue.get(), POLL_S)
+                    backlog.add(await asyncio.wait_for(listener.queue.get(), POLL_S))
+            if not backlog.take(listener.queue):
+                listener.overflowed = True
+            event = None
             if listener.overflowed:  # events were lost: start again from the present
                 listener.overflowed = False
                 _drain(listener.queue)
+                backlog.clear()
                 event = d.snapshot(resync=True)
-            elif event is None:
+            else:
+                event = backlog.next()
+            if event is None:
                 if loop.time() - last_sent < IDLE_PING_S:
                     continue
                 event = {"type": "ping", "ts": d.now()}

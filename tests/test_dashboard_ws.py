@@ -47,16 +47,17 @@ async def test_snapshot_then_state_event_when_a_reading_arrives(make_daemon, pub
             assert snap["type"] == "snapshot" and snap["resync"] is False
             assert isinstance(snap["beds"], list) and isinstance(snap["alerts"], list)
             await publisher(f"{p}/w1/b1/vitals", {"ts": now - 2, "temp_c": 39.2})
-            event = await next_of(
-                ws,
-                lambda m: (
-                    m["type"] == "state"
-                    and m["state"]["vitals"].get("temp_c", {}).get("value") == 39.2
-                ),
-            )
+            # the new state and the fever's alert (tier 1), in either order (alerts go
+            # before the states waiting with them)
+            event = alert = None
+            while event is None or alert is None:
+                msg = await next_of(ws, lambda m: m["type"] in ("state", "alert"))
+                if msg["type"] == "alert":
+                    alert = msg
+                elif msg["state"]["vitals"].get("temp_c", {}).get("value") == 39.2:
+                    event = msg
             assert event["ward"] == "w1" and event["bed"] == "b1"
             assert event["state"]["patient_id"] == "P1"
-            alert = await next_of(ws, lambda m: m["type"] == "alert")  # the fever, tier 1
             assert alert["alert"]["patient_id"] == "P1"
     finally:
         await c.close()
@@ -133,3 +134,33 @@ async def _closed(d):
     dash = d.http.app[DASH]
     while dash.sockets:
         await asyncio.sleep(0.05)
+
+
+async def test_an_alert_overtakes_the_bed_states_waiting_with_it(make_daemon):
+    """Every bed of a ward changing at once queues a state for each: the alert queued
+    after them goes out before those still waiting (alerts first, each kind in order)."""
+    d = await make_daemon()
+    c = await Client.as_user(d, "nina", "nurse")
+    try:
+        async with c.session.ws_connect(ws_url(d), headers=origin(d)) as ws:
+            assert (await ws.receive_json(timeout=10))["type"] == "snapshot"
+            await asyncio.sleep(0.1)
+            n = 200
+            for i in range(n):  # no await: all queued before the sender runs again
+                d.hub.publish({"type": "state", "ward": "w1", "bed": f"b{i}", "state": {}})
+            d.hub.publish({"type": "alert", "event": "raised", "alert": {"id": "a1"}})
+            d.hub.publish({"type": "alert", "event": "raised", "alert": {"id": "a2"}})
+            seen: list[str] = []
+            while len([x for x in seen if x.startswith("b")]) < n:
+                msg = await ws.receive_json(timeout=10)
+                if msg["type"] == "state":
+                    seen.append(msg["bed"])
+                elif msg["type"] == "alert":
+                    seen.append(msg["alert"]["id"])
+            alerts = [i for i, x in enumerate(seen) if x.startswith("a")]
+            assert [seen[i] for i in alerts] == ["a1", "a2"]  # in the order raised
+            assert alerts[-1] <= 2, seen[:5]  # at most the state taken first went before
+            beds = [x for x in seen if x.startswith("b")]
+            assert beds == [f"b{i}" for i in range(n)]  # states in order, none lost
+    finally:
+        await c.close()
