@@ -4,9 +4,11 @@ On connect the client gets a snapshot (every admitted bed with its active alerts
 active alerts), then every hub event as JSON text: {"type": "state" | "alert" | "override"
 | "ping" | "snapshot", ...}. Each client has its own hub listener (a bounded queue) and its
 own sending task; a send that does not finish within SEND_TIMEOUT_S closes that client
-alone, so one slow client never delays the others. When a client's queue overflowed, the
-events it missed are replaced by a fresh snapshot with "resync": true. aiohttp's heartbeat
-(ping/pong) finds dead clients; the "ping" messages let the page find a dead server.
+alone, so one slow client never delays the others. Of what waits for a client, alerts go
+first: before the bed states waiting with them (`_Backlog`). When a client's queue
+overflowed, the events it missed are replaced by a fresh snapshot with "resync": true.
+aiohttp's heartbeat (ping/pong) finds dead clients; the "ping" messages let the page find
+a dead server.
 """
 
 from __future__ import annotations
