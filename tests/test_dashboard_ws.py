@@ -4,6 +4,7 @@ client is resynchronised; a client that stops reading never holds up the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import aiohttp
@@ -83,19 +84,26 @@ async def test_origin_and_login_are_checked(make_daemon):
         await c.close()
 
 
-async def test_an_overflowed_client_gets_a_fresh_snapshot(make_daemon):
-    d = await make_daemon()
+@contextlib.asynccontextmanager
+async def live(d):
+    """A nurse's feed, past its first snapshot, its sender waiting for events."""
     c = await Client.as_user(d, "nina", "nurse")
     try:
         async with c.session.ws_connect(ws_url(d), headers=origin(d)) as ws:
             assert (await ws.receive_json(timeout=10))["type"] == "snapshot"
             await asyncio.sleep(0.1)
-            for i in range(d.hub.maxsize + 5):  # no await: the sender cannot keep up
-                d.hub.publish({"type": "noise", "i": i})
-            msg = await next_of(ws, lambda m: m["type"] == "snapshot", timeout=10)
-            assert msg["resync"] is True
+            yield ws
     finally:
         await c.close()
+
+
+async def test_an_overflowed_client_gets_a_fresh_snapshot(make_daemon):
+    d = await make_daemon()
+    async with live(d) as ws:
+        for i in range(d.hub.maxsize + 5):  # no await: the sender cannot keep up
+            d.hub.publish({"type": "noise", "i": i})
+        msg = await next_of(ws, lambda m: m["type"] == "snapshot", timeout=10)
+        assert msg["resync"] is True
 
 
 async def test_a_client_that_stops_reading_does_not_delay_the_others(
@@ -140,27 +148,21 @@ async def test_an_alert_overtakes_the_bed_states_waiting_with_it(make_daemon):
     """Every bed of a ward changing at once queues a state for each: the alert queued
     after them goes out before those still waiting (alerts first, each kind in order)."""
     d = await make_daemon()
-    c = await Client.as_user(d, "nina", "nurse")
-    try:
-        async with c.session.ws_connect(ws_url(d), headers=origin(d)) as ws:
-            assert (await ws.receive_json(timeout=10))["type"] == "snapshot"
-            await asyncio.sleep(0.1)
-            n = 200
-            for i in range(n):  # no await: all queued before the sender runs again
-                d.hub.publish({"type": "state", "ward": "w1", "bed": f"b{i}", "state": {}})
-            d.hub.publish({"type": "alert", "event": "raised", "alert": {"id": "a1"}})
-            d.hub.publish({"type": "alert", "event": "raised", "alert": {"id": "a2"}})
-            seen: list[str] = []
-            while len([x for x in seen if x.startswith("b")]) < n:
-                msg = await ws.receive_json(timeout=10)
-                if msg["type"] == "state":
-                    seen.append(msg["bed"])
-                elif msg["type"] == "alert":
-                    seen.append(msg["alert"]["id"])
-            alerts = [i for i, x in enumerate(seen) if x.startswith("a")]
-            assert [seen[i] for i in alerts] == ["a1", "a2"]  # in the order raised
-            assert alerts[-1] <= 2, seen[:5]  # at most the state taken first went before
-            beds = [x for x in seen if x.startswith("b")]
-            assert beds == [f"b{i}" for i in range(n)]  # states in order, none lost
-    finally:
-        await c.close()
+    async with live(d) as ws:
+        n = 200
+        for i in range(n):  # no await: all queued before the sender runs again
+            d.hub.publish({"type": "state", "ward": "w1", "bed": f"b{i}", "state": {}})
+        d.hub.publish({"type": "alert", "event": "raised", "alert": {"id": "a1"}})
+        d.hub.publish({"type": "alert", "event": "raised", "alert": {"id": "a2"}})
+        seen: list[str] = []
+        while len([x for x in seen if x.startswith("b")]) < n:
+            msg = await ws.receive_json(timeout=10)
+            if msg["type"] == "state":
+                seen.append(msg["bed"])
+            elif msg["type"] == "alert":
+                seen.append(msg["alert"]["id"])
+        alerts = [i for i, x in enumerate(seen) if x.startswith("a")]
+        assert [seen[i] for i in alerts] == ["a1", "a2"]  # in the order raised
+        assert alerts[-1] <= 2, seen[:5]  # at most the state taken first went before
+        beds = [x for x in seen if x.startswith("b")]
+        assert beds == [f"b{i}" for i in range(n)]  # states in order, none lost
