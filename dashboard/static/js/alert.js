@@ -50,7 +50,14 @@ function safeList(text) {
   }
 }
 
+// A pointer is down on the page: nothing is redrawn until it is up. A redraw changes the
+// card's text and so its height (a live event arrives every few seconds on a sick bed), and
+// the buttons below it moved under the finger: press and release fell on different
+// elements and the press was lost (no request sent).
+let pressed = false;
+
 function render() {
+  if (pressed) return; // drawn on release
   const box = $("#alert-detail");
   const focused = document.activeElement;
   const holder = focused && focused.closest ? focused.closest("[data-key][tabindex]") : null;
@@ -105,6 +112,14 @@ async function load() {
 
 initPage();
 const box = $("#alert-detail");
+box.addEventListener("pointerdown", () => { pressed = true; });
+for (const type of ["pointerup", "pointercancel"]) {
+  window.addEventListener(type, () => {
+    if (!pressed) return;
+    pressed = false;
+    setTimeout(schedule, 0); // after the click this release makes
+  });
+}
 box.addEventListener("click", async (ev) => {
   const b = ev.target.closest("button[data-ack], button[data-snooze]");
   if (!b || b.getAttribute("aria-disabled") === "true") return;
