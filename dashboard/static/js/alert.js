@@ -2,7 +2,7 @@
 // its events, and acknowledge / snooze / resolve. Redrawn in place (patched), so a press
 // and its release land on the same button and a half-typed note stays.
 
-import { $, api, coalesce, el, initPage, keepFocus, notify, patch, user } from "./common.js";
+import { $, api, coalesce, el, initPage, keepFocus, notify, patch, pressWatch, user } from "./common.js";
 import { act, alertCard, onAlertChanged } from "./alertcard.js";
 import { dateTime, receiversText, zoneName } from "./format.js";
 import { connectLive } from "./live.js";
@@ -54,10 +54,10 @@ function safeList(text) {
 // card's text and so its height (a live event arrives every few seconds on a sick bed), and
 // the buttons below it moved under the finger: press and release fell on different
 // elements and the press was lost (no request sent).
-let pressed = false;
+let pressed = () => false;
 
 function render() {
-  if (pressed) return; // drawn on release
+  if (pressed()) return; // drawn on release
   const box = $("#alert-detail");
   const focused = document.activeElement;
   const holder = focused && focused.closest ? focused.closest("[data-key][tabindex]") : null;
@@ -112,14 +112,7 @@ async function load() {
 
 initPage();
 const box = $("#alert-detail");
-box.addEventListener("pointerdown", () => { pressed = true; });
-for (const type of ["pointerup", "pointercancel"]) {
-  window.addEventListener(type, () => {
-    if (!pressed) return;
-    pressed = false;
-    setTimeout(schedule, 0); // after the click this release makes
-  });
-}
+pressed = pressWatch(box, schedule);
 box.addEventListener("click", async (ev) => {
   const b = ev.target.closest("button[data-ack], button[data-snooze]");
   if (!b || b.getAttribute("aria-disabled") === "true") return;

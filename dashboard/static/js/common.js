@@ -25,6 +25,22 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+// A pointer is down on `box`: the returned `pressed()` says so until it is up (or
+// cancelled); `onRelease` runs after the click that release makes. Pages hold their order
+// (or redraw nothing) meanwhile, so press and release land on the same element.
+export function pressWatch(box, onRelease) {
+  let down = false;
+  box.addEventListener("pointerdown", () => { down = true; });
+  for (const type of ["pointerup", "pointercancel"]) {
+    window.addEventListener(type, () => {
+      if (!down) return;
+      down = false;
+      setTimeout(onRelease, 0); // after the click this release makes
+    });
+  }
+  return () => down;
+}
+
 // Two nodes are the same thing when their tag and key (data-key, data-ack) agree: a
 // button that now stands for another alert is a new button, never a relabelled one.
 function same(a, b) {

@@ -2,7 +2,7 @@
 // every ward, most severe first; phone-sized. Kept current from /ws; each alert keeps its
 // card (patched in place), so a tap is never lost to a redraw.
 
-import { $, api, coalesce, el, initPage, syncList } from "./common.js";
+import { $, api, coalesce, el, initPage, pressWatch, syncList } from "./common.js";
 import { alertCard, onAlertChanged, wireAckButtons } from "./alertcard.js";
 import { connectLive } from "./live.js";
 
@@ -10,7 +10,7 @@ const RECEIVER = "physician_on_call";
 const cards = new Map(); // alert id -> card
 let alerts = [];
 let timer = null;
-let pressed = false;
+let pressed = () => false; // a pointer is down on the list: keep the order until it is up
 
 function order(list) {
   return list.sort((a, b) => (b.tier || 0) - (a.tier || 0) ||
@@ -21,7 +21,7 @@ function order(list) {
 function render() {
   $("#oncall-count").textContent = `${alerts.length} alert${alerts.length === 1 ? "" : "s"}`;
   syncList($("#oncall-list"), alerts.map((a) => ({ key: a.id, node: alertCard(a) })), cards, {
-    hold: () => pressed,
+    hold: () => pressed(),
     empty: el("p", { class: "muted empty" }, "No alerts for the physician on call."),
   });
 }
@@ -57,14 +57,7 @@ function update(alert) {
 
 initPage();
 const list = $("#oncall-list");
-list.addEventListener("pointerdown", () => { pressed = true; });
-for (const type of ["pointerup", "pointercancel"]) {
-  window.addEventListener(type, () => {
-    if (!pressed) return;
-    pressed = false;
-    setTimeout(schedule, 0);
-  });
-}
+pressed = pressWatch(list, schedule);
 onAlertChanged(update);
 wireAckButtons(list, schedule);
 setInterval(schedule, 5000); // "raised n min ago" stays true

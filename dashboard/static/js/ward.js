@@ -2,7 +2,7 @@
 // keeps its tile: an update patches what changed in place (a press and its release land on
 // the same button, focus stays), and the order only changes between presses.
 
-import { $, coalesce, el, initPage, syncList } from "./common.js";
+import { $, coalesce, el, initPage, pressWatch, syncList } from "./common.js";
 import { alertCard, onAlertChanged, wireAckButtons } from "./alertcard.js";
 import { compareBeds } from "./format.js";
 import { showForecastQuality } from "./forecast.js";
@@ -15,7 +15,7 @@ const tiles = new Map(); // "ward/bed" -> its tile, patched in place
 const orphanCards = new Map(); // alert id -> card of an alert without an admitted bed
 const params = new URLSearchParams(location.search);
 let wardFilter = params.get("ward") || "";
-let pressed = false; // a pointer is down on the tiles: keep the order until it is up
+let pressed = () => false; // a pointer is down on the tiles: keep the order until it is up
 
 const key = (ward, bed) => `${ward}/${bed}`;
 
@@ -45,7 +45,7 @@ function render() {
     .map((b) => ({ ...b, alerts: alertsOf(b.ward, b.bed) }))
     .sort(compareBeds);
   syncList($("#tiles"), list.map((b) => ({ key: key(b.ward, b.bed), node: bedTile(b) })), tiles, {
-    hold: () => pressed,
+    hold: () => pressed(),
     empty: el("p", { class: "muted empty" },
       `No admitted beds${wardFilter ? ` on ward ${wardFilter}` : ""}.`),
   });
@@ -98,14 +98,7 @@ $("#ward-select").addEventListener("change", (ev) => {
   schedule();
 });
 const box = $("#tiles");
-box.addEventListener("pointerdown", () => { pressed = true; });
-for (const type of ["pointerup", "pointercancel"]) {
-  window.addEventListener(type, () => {
-    if (!pressed) return;
-    pressed = false;
-    setTimeout(schedule, 0); // after the click this release makes
-  });
-}
+pressed = pressWatch(box, schedule);
 onAlertChanged((a) => { if (alerts.has(a.id) || a.state !== "resolved") { setAlert(a); schedule(); } });
 wireAckButtons($("#main"), schedule);
 setInterval(schedule, 5000); // ages ("3 min") stay true
