@@ -251,21 +251,7 @@ class BedState:
         unknown device would make the grade unknown. Flow and FiO2 come from the oxygen event,
         or from the device stream when the event (or its absence) gives none.
         """
-        # each vital's newest value at t, None once older than its lost window (the widened
-        # window is never shorter than the configured one: a reading fresh by the configured
-        # window needs no look at the stream's cadence)
-        v: dict[str, Any] = {}
-        vitals, windows = self._vitals, self.windows
-        for name in VITALS:
-            series = vitals.get(name)
-            i = bisect_right(series.times, t) if series is not None else 0
-            if not i:
-                v[name] = None
-                continue
-            ts, value = series.items[i - 1]  # type: ignore[union-attr]
-            age = t - ts
-            lost = age > windows.get(name, DEFAULT_WINDOW)[1] and age > self._window(name, t)[1]
-            v[name] = None if lost else value
+        v = {name: self._value_at(name, t) for name in VITALS}
         held: dict[str, int] = {}  # monitor vital -> how many readings its value persisted over
         for name in MONITOR:
             if v[name] is not None:
@@ -341,26 +327,21 @@ class BedState:
         status with no new input (math.inf: none will): the next stale or lost boundary."""
         until = math.inf
         out: dict[str, dict[str, Any]] = {}
-        vitals, windows = self._vitals, self.windows
         for name in VITALS:
-            series = vitals.get(name)
+            series = self._vitals.get(name)
+            if series is None and name not in self.windows and name != "acvpu":
+                continue
+            item = series.at(now) if series else None
             if name == "acvpu":  # the level the scales read: the stream's or the assessment's
                 item = self._acvpu_item(now, self._neuro_at(now)[1])
-                if item is None and series is None and name not in windows:
+                if item is None and series is None and name not in self.windows:
                     continue
-            elif series is None:
-                if name not in windows:
-                    continue
-                item = None
-            else:
-                i = bisect_right(series.times, now)
-                item = series.items[i - 1] if i else None
             if item is None:
                 out[name] = {"value": None, "ts": None, "status": "missing"}
                 continue
             ts, value = item
             age = now - ts
-            configured = windows.get(name, DEFAULT_WINDOW)[0]
+            configured = self.windows.get(name, DEFAULT_WINDOW)[0]
             if age <= configured:
                 # fresh by the configured window, so by the widened one too (which may keep
                 # it live longer: the boundary named is then early, never late)
@@ -444,6 +425,18 @@ class BedState:
         if found is None:
             found = self._memo[key] = window(configured, series.newest(t, 6))
         return found
+
+    def _value_at(self, name: str, t: float) -> Any:
+        series = self._vitals.get(name)
+        item = series.at(t) if series else None
+        if item is None:
+            return None
+        age = t - item[0]
+        # the widened window is never shorter than the configured one: a reading fresh by
+        # the configured window needs no look at the stream's cadence
+        if age > self.windows.get(name, DEFAULT_WINDOW)[1] and age > self._window(name, t)[1]:
+            return None
+        return item[1]
 
     def _readings(self, name: str, t: float) -> list[tuple[float, Any]]:
         """The monitor vital's readings held at or before t, newest first; a heart rate
