@@ -116,10 +116,9 @@ async def _sender(
             if not listener.overflowed and not backlog:
                 with contextlib.suppress(TimeoutError):
                     backlog.add(await asyncio.wait_for(listener.queue.get(), POLL_S))
-            if not backlog.take(listener.queue):
-                listener.overflowed = True
-            event = None
-            if listener.overflowed:  # events were lost: start again from the present
+            # events were lost (the hub's queue, or the backlog, overflowed): start again
+            # from the present
+            if listener.overflowed or not backlog.take(listener.queue):
                 listener.overflowed = False
                 _drain(listener.queue)
                 backlog.clear()
