@@ -94,9 +94,12 @@ class Forecaster:
             group = group_of(getattr(adm, "indication", None), getattr(adm, "product", None))
             st = self.state[patient_key] = PatientRisk(group)
         n = assessment.news2
-        temp = (assessment.vitals or {}).get("temp_c") or {}
+        temp = (assessment.vitals or {}).get("temp_c")
         x = f.update(
-            s, t, news2=n.total if n is not None and n.complete else None, temp_ts=temp.get("ts")
+            s,
+            t,
+            news2=n.total if n is not None and n.complete else None,
+            temp_ts=temp.ts if temp is not None else None,
         )
         if grade2(assessment.crs):
             if st.g2_since is None:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from alerts.view import VitalView
 from monitor.clock import iso
 from monitor.ingest.messages import VITALS, Admission, CareEvent, Observation
 from monitor.state.bedstate import MONITOR_KEEP, BedState
@@ -263,7 +264,7 @@ def test_no_future_and_an_exact_duplicate_is_ignored():
     obs(b, 100, hr=150)  # same time point again: the first value stands
     obs(b, 200, hr=90)
     assert snap(b, 150).hr == 70
-    assert b.vitals(T0 + 150)["hr"] == {"value": 70, "ts": T0 + 100, "status": "live"}
+    assert b.vitals(T0 + 150)["hr"] == VitalView(70, T0 + 100, "live")
     assert len(b._vitals["hr"].items) == 2
 
 
@@ -437,11 +438,11 @@ def test_a_vital_goes_stale_then_lost_and_is_then_unknown():
     obs(b, 0, hr=88)
     assert snap(b, 300).hr == 88
     assert snap(b, 301).hr is None  # a dead sensor is never normal
-    assert b.vitals(T0 + 60)["hr"]["status"] == "live"
-    assert b.vitals(T0 + 61)["hr"]["status"] == "stale"
-    assert b.vitals(T0 + 300)["hr"]["status"] == "stale"
+    assert b.vitals(T0 + 60)["hr"].status == "live"
+    assert b.vitals(T0 + 61)["hr"].status == "stale"
+    assert b.vitals(T0 + 300)["hr"].status == "stale"
     lost = b.vitals(T0 + 301)["hr"]
-    assert lost == {"value": 88, "ts": T0, "status": "lost"}
+    assert lost == VitalView(88, T0, "lost")
 
 
 def test_vitals_lists_configured_but_never_seen_vitals_as_missing_and_ignores_the_future():
@@ -450,15 +451,15 @@ def test_vitals_lists_configured_but_never_seen_vitals_as_missing_and_ignores_th
     obs(b, 100, spo2=97)
     v = b.vitals(T0 + 10)
     assert set(v) == set(WINDOWS)
-    assert v["temp_c"] == {"value": None, "ts": None, "status": "missing"}
-    assert v["spo2"]["status"] == "missing"  # its only reading is after now
-    assert v["hr"]["status"] == "live"
+    assert v["temp_c"] == VitalView(None, None, "missing")
+    assert v["spo2"].status == "missing"  # its only reading is after now
+    assert v["hr"].status == "live"
 
 
 def test_a_vital_without_a_window_gets_the_short_default():
     b = BedState(Admission("P1", T0), {"hr": (60.0, 300.0)})
     obs(b, 0, temp_c=37.0)
-    assert b.vitals(T0 + 301)["temp_c"]["status"] == "lost"
+    assert b.vitals(T0 + 301)["temp_c"].status == "lost"
     assert b.snapshot_at(T0 + 301).temp_c is None
     assert set(b.vitals(T0)) == {"hr", "temp_c"}
 
@@ -538,7 +539,7 @@ def test_the_crs_grade_is_unknown_once_temperature_is_lost():
         obs(b, t, hr=80, rr=16, spo2=97, sbp=120, map=85)
     later = b.assess(T0 + 9 * 3600 + 60)
     assert later.snapshot.temp_c is None
-    assert later.vitals["temp_c"]["status"] == "lost"
+    assert later.vitals["temp_c"].status == "lost"
     assert later.crs.grade is None
     assert later.key() != graded.key()
 
@@ -597,7 +598,7 @@ def test_an_artefact_shorter_than_180_s_does_not_move_the_scales():
         obs(b, t, spo2=75, hr=80, rr=40)
     s = snap(b, 415)
     assert (s.spo2, s.rr, s.hypoxaemia_sustained) == (97, 16, False)
-    assert b.vitals(T0 + 415)["spo2"]["value"] == 75  # shown as measured
+    assert b.vitals(T0 + 415)["spo2"].value == 75  # shown as measured
     assert any("check the probe" in n for n in b.assess(T0 + 415).notes)
     for t in range(420, 500, 5):  # low for more than 180 s: it counts
         obs(b, t, spo2=76, hr=80, rr=38)

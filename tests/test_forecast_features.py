@@ -76,7 +76,7 @@ def run(observations, until: float, step: float = 300.0, keep: int = 16, early=(
                 a.snapshot,
                 t,
                 news2=n.total if n.complete else None,
-                temp_ts=a.vitals["temp_c"]["ts"],
+                temp_ts=a.vitals["temp_c"].ts,
             )
         )
         t += step
@@ -273,7 +273,7 @@ def test_state_round_trips_through_json_and_is_small():
         if i == 600:  # half way: persist, restore, carry on with both
             g = PatientFeatures.from_dict(json.loads(json.dumps(f.to_dict())))
         a = bed.assess(o.ts)
-        x = f.update(a.snapshot, o.ts, temp_ts=a.vitals["temp_c"]["ts"])
+        x = f.update(a.snapshot, o.ts, temp_ts=a.vitals["temp_c"].ts)
         if i >= 600:
-            assert g.update(a.snapshot, o.ts, temp_ts=a.vitals["temp_c"]["ts"]) == x
+            assert g.update(a.snapshot, o.ts, temp_ts=a.vitals["temp_c"].ts) == x
     assert len(json.dumps(f.to_dict())) < 1500

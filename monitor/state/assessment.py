@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from alerts.view import VitalView
     from monitor.clinical.grade import Grade
     from monitor.clinical.news2 import News2
     from monitor.clinical.snapshot import Snapshot
@@ -20,7 +22,7 @@ class Assessment:
     crs: Grade
     icans: Grade
     news2: News2
-    vitals: dict[str, dict[str, Any]]  # name -> {"value", "ts", "status"}, as of `at`
+    vitals: Mapping[str, VitalView]  # name -> its reading and status as of `at` (shared)
     fever_masked: bool
     notes: tuple[str, ...] = ()  # what the bed state distrusted (artefacts), for the tile
     # Until this time (exclusive) the passing of time alone changes nothing here: the next

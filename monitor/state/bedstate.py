@@ -29,6 +29,7 @@ from bisect import bisect_left, bisect_right
 from operator import itemgetter
 from typing import Any
 
+from alerts.view import VitalView
 from monitor.clinical.crs import crs_grade
 from monitor.clinical.icans import icans_grade
 from monitor.clinical.news2 import news2
@@ -71,6 +72,7 @@ NEURO_FIELDS = (
 )
 _ABSENT = object()  # a neuro field the event did not carry
 _TS = itemgetter(0)
+_KNOWN = ("live", "stale")  # a vital's status while the scales read its value
 
 
 class _Series:
@@ -151,6 +153,7 @@ class BedState:
         "_low",
         "_memo",
         "_neuro_memo",
+        "_shown",
         "_care_latest",
         "_graded",
     )
@@ -178,6 +181,9 @@ class BedState:
         # neuro fields), kept until the next input: every add clears it
         self._memo: dict[tuple, Any] = {}
         self._neuro_memo: dict[int, tuple] = {}  # _neuro_at per number of events held
+        # each vital's view last shown: kept while its reading and status stay (a tile's
+        # slow vitals, the cuff and temperature, repeat from one grading to the next)
+        self._shown: dict[str, VitalView] = {}
         self._care_latest = -math.inf  # the newest care event's time (it may be ahead)
         self._graded: tuple = (None, None)  # (snapshot, its grades): the scales are pure
 
@@ -251,7 +257,12 @@ class BedState:
         unknown device would make the grade unknown. Flow and FiO2 come from the oxygen event,
         or from the device stream when the event (or its absence) gives none.
         """
-        v = {name: self._value_at(name, t) for name in VITALS}
+        # a vital the scales may read: its newest reading while live or stale (a lost one is
+        # unknown), as the tile shows it
+        v: dict[str, Any] = dict.fromkeys(VITALS)
+        for name, x in self._vitals_until(t)[0].items():
+            if x.status in _KNOWN:
+                v[name] = x.value
         held: dict[str, int] = {}  # monitor vital -> how many readings its value persisted over
         for name in MONITOR:
             if v[name] is not None:
@@ -313,20 +324,37 @@ class BedState:
         support = support_intervals(self._oxygen.items, pressors, t)
         return self._evidence.masks(doses, t, support)
 
-    def vitals(self, now: float) -> dict[str, dict[str, Any]]:
+    def vitals(self, now: float) -> dict[str, VitalView]:
         """Per vital, its newest reading at or before `now` and how fresh it is.
 
         status: "live" (age <= stale_after), "stale" (<= lost_after), "lost" (older; the value
         is still shown, but the scales treat it as unknown), or "missing": the vital is
         configured in `windows` (or was seen) but has no reading at or before now.
+        The answer is shared: do not change it.
         """
         return self._vitals_until(now)[0]
 
-    def _vitals_until(self, now: float) -> tuple[dict[str, dict[str, Any]], float]:
+    def _vitals_until(self, now: float) -> tuple[dict[str, VitalView], float]:
         """`vitals(now)`, and the first time after `now` at which one of them may change
-        status with no new input (math.inf: none will): the next stale or lost boundary."""
+        status with no new input (math.inf: none will): the next stale or lost boundary.
+        Asked by the snapshot and by the assessment of one time point: answered once."""
+        key = ("vitals", now)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._vitals_now(now)
+        return found
+
+    def _shown_as(self, name: str, value: Any, ts: float | None, status: str) -> VitalView:
+        """The vital's view, the one shown last while its reading and status are the same."""
+        last = self._shown.get(name)
+        if last is not None and last.ts == ts and last.status == status and last.value is value:
+            return last
+        view = self._shown[name] = VitalView(value, ts, status)
+        return view
+
+    def _vitals_now(self, now: float) -> tuple[dict[str, VitalView], float]:
         until = math.inf
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, VitalView] = {}
         for name in VITALS:
             series = self._vitals.get(name)
             if series is None and name not in self.windows and name != "acvpu":
@@ -337,7 +365,7 @@ class BedState:
                 if item is None and series is None and name not in self.windows:
                     continue
             if item is None:
-                out[name] = {"value": None, "ts": None, "status": "missing"}
+                out[name] = self._shown_as(name, None, None, "missing")
                 continue
             ts, value = item
             age = now - ts
@@ -355,7 +383,7 @@ class BedState:
                 else:
                     status, edge = "lost", math.inf
             until = min(until, edge)
-            out[name] = {"value": value, "ts": ts, "status": status}
+            out[name] = self._shown_as(name, value, ts, status)
         sbp = self._vitals.get("sbp")
         if sbp is not None:  # NEWS2 may read the reading before the newest (_least_extreme_sbp)
             lost = self._window("sbp")[1]
@@ -398,10 +426,10 @@ class BedState:
         ahead = [x.times[i] for x in series if (i := bisect_right(x.times, t)) < len(x.times)]
         return min(ahead, default=math.inf)
 
-    def _notes(self, s: Snapshot, vitals: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    def _notes(self, s: Snapshot, vitals: dict[str, VitalView]) -> tuple[str, ...]:
         """Readings the scales did not believe (yet): a tier-1 "check the probe" note."""
         out = []
-        live = {k: v["value"] for k, v in vitals.items() if v["status"] == "live"}
+        live = {k: v.value for k, v in vitals.items() if v.status == "live"}
         spo2, hr, sbp = live.get("spo2"), live.get("hr"), live.get("sbp")
         if spo2 is not None and spo2 < self._low["spo2"] and not s.hypoxaemia_sustained:
             out.append(f"SpO2 {spo2:g} % not persistent: check the probe")
@@ -425,18 +453,6 @@ class BedState:
         if found is None:
             found = self._memo[key] = window(configured, series.newest(t, 6))
         return found
-
-    def _value_at(self, name: str, t: float) -> Any:
-        series = self._vitals.get(name)
-        item = series.at(t) if series else None
-        if item is None:
-            return None
-        age = t - item[0]
-        # the widened window is never shorter than the configured one: a reading fresh by
-        # the configured window needs no look at the stream's cadence
-        if age > self.windows.get(name, DEFAULT_WINDOW)[1] and age > self._window(name, t)[1]:
-            return None
-        return item[1]
 
     def _readings(self, name: str, t: float) -> list[tuple[float, Any]]:
         """The monitor vital's readings held at or before t, newest first; a heart rate

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from alerts.view import BedView, GradeView, News2View, VitalView
+from alerts.view import BedView, GradeView, News2View
 from monitor.clock import iso
 from monitor.state.assessment import Assessment
 
@@ -43,7 +43,7 @@ def bed_view(
         news2=News2View(
             n.total, n.band, n.band_at_least, n.complete, n.single_parameter_3, n.reasons, n.scores
         ),
-        vitals={name: VitalView(v["value"], v["ts"], v["status"]) for name, v in a.vitals.items()},
+        vitals=a.vitals,  # VitalViews already
         device=device,
         risk=dict(risk or {}),
         fever_masked=a.fever_masked,
