@@ -73,6 +73,7 @@ NEURO_FIELDS = (
 _ABSENT = object()  # a neuro field the event did not carry
 _TS = itemgetter(0)
 _KNOWN = ("live", "stale")  # a vital's status while the scales read its value
+SLOW = tuple(name for name in VITALS if name not in MONITOR)  # cuff, temperature, O2, ACVPU
 
 
 class _Series:
@@ -128,6 +129,35 @@ class _Series:
         return self.dropped_upto is None or self.dropped_upto > t
 
 
+def _next_after(t: float, series: list[_Series]) -> float:
+    """The first time held in any of `series` after t (math.inf: none)."""
+    ahead = [x.times[i] for x in series if (i := bisect_right(x.times, t)) < len(x.times)]
+    return min(ahead, default=math.inf)
+
+
+class _Slow:
+    """What the scales read of a bed's slow inputs (every one but the monitor's streams:
+    the cuff, temperature, oxygen, ACVPU, care events) as of `start`, and the same for
+    every t in [start, valid) while the bed's input `version` stands: a bed graded each
+    minute on a new heart rate reads the same cuff, temperature and care as a minute ago.
+    `views` and `until`: those vitals as the tile shows them and their next status boundary
+    (_vitals_of); `fields`: the Snapshot's fields they make."""
+
+    __slots__ = ("version", "start", "valid", "views", "until", "fields")
+
+    def __init__(
+        self,
+        version: int,
+        start: float,
+        valid: float,
+        views: dict[str, VitalView],
+        until: float,
+        fields: dict[str, Any],
+    ):
+        self.version, self.start, self.valid = version, start, valid
+        self.views, self.until, self.fields = views, until, fields
+
+
 def _drug(name: Any) -> str | None:
     """Drug names compare case-blind: "Tocilizumab" is tocilizumab."""
     if name is None:
@@ -154,6 +184,8 @@ class BedState:
         "_memo",
         "_neuro_memo",
         "_shown",
+        "_version",
+        "_slow",
         "_care_latest",
         "_graded",
     )
@@ -184,6 +216,10 @@ class BedState:
         # each vital's view last shown: kept while its reading and status stay (a tile's
         # slow vitals, the cuff and temperature, repeat from one grading to the next)
         self._shown: dict[str, VitalView] = {}
+        # what the scales read of the slow inputs (_Slow), kept while no slow input arrives
+        # (every input but a monitor stream's reading bumps the version)
+        self._version = 0
+        self._slow: _Slow | None = None
         self._care_latest = -math.inf  # the newest care event's time (it may be ahead)
         self._graded: tuple = (None, None)  # (snapshot, its grades): the scales are pure
 
@@ -196,6 +232,8 @@ class BedState:
         for name, value in obs.values.items():
             if name not in VITALS or value is None:
                 continue
+            if name not in MONITOR:
+                self._version += 1
             series = self._vitals.get(name)
             if series is None:
                 series = self._vitals[name] = _Series()
@@ -205,17 +243,20 @@ class BedState:
             if self._latest is None or obs.ts > self._latest:
                 self._latest = series.items[-1][0]
             if name == "temp_c" and isinstance(value, float | int) and value >= FEVER_C:
+                self._version += 1
                 self._evidence.add(obs.ts)
                 if self._first_fever is None or obs.ts < self._first_fever:
                     self._first_fever = obs.ts
             elif name in self._low and isinstance(value, float | int) and value < self._low[name]:
                 if self._confirmed_low(name, obs.ts):
+                    self._version += 1  # the episode's evidence: the masked fever reads it
                     self._evidence.add(obs.ts)
 
     def add_care(self, ev: CareEvent) -> None:
         if ev.ts < self.admission.ts:
             return
         self._memo.clear()
+        self._version += 1
         self._care_latest = max(self._care_latest, ev.ts)
         d = ev.data
         if ev.type == "oxygen":
@@ -257,16 +298,42 @@ class BedState:
         unknown device would make the grade unknown. Flow and FiO2 come from the oxygen event,
         or from the device stream when the event (or its absence) gives none.
         """
+        fast = self._vitals_until(t)[0]
+        v: dict[str, Any] = {}  # a monitor vital as persisted (None: unknown)
+        held: dict[str, int] = {}  # ... and how many readings its value persisted over
+        for name in MONITOR:
+            x = fast.get(name)
+            if x is None or x.status not in _KNOWN:  # lost or missing: unknown
+                v[name] = None
+            else:
+                v[name], held[name] = self._persistent_at(name, t)
+        return Snapshot(
+            hr=v["hr"],
+            rr=v["rr"],
+            spo2=v["spo2"],
+            spo2_scale=self.admission.spo2_scale,
+            hypoxaemia_sustained=None
+            if v["spo2"] is None
+            else (held.get("spo2", 0) >= 2 and v["spo2"] < self._low["spo2"]),
+            **self._slow_at(t).fields,
+        )
+
+    def _slow_at(self, t: float) -> _Slow:
+        """What the scales read of the slow inputs as of t: kept from an earlier t while
+        it holds (_Slow)."""
+        slow = self._slow
+        if slow is None or slow.version != self._version or not slow.start <= t < slow.valid:
+            slow = self._slow = self._slow_now(t)
+        return slow
+
+    def _slow_now(self, t: float) -> _Slow:
+        views, until = self._vitals_of(SLOW, t)
         # a vital the scales may read: its newest reading while live or stale (a lost one is
         # unknown), as the tile shows it
-        v: dict[str, Any] = dict.fromkeys(VITALS)
-        for name, x in self._vitals_until(t)[0].items():
+        v: dict[str, Any] = dict.fromkeys(SLOW)
+        for name, x in views.items():
             if x.status in _KNOWN:
                 v[name] = x.value
-        held: dict[str, int] = {}  # monitor vital -> how many readings its value persisted over
-        for name in MONITOR:
-            if v[name] is not None:
-                v[name], held[name] = self._persistent_at(name, t)
         confirmed = cuff.hypotension(self._vitals, self._low, self._meds, t)
         if not confirmed and v["sbp"] is not None:
             v["sbp"] = self._least_extreme_sbp(t)
@@ -279,31 +346,35 @@ class BedState:
             if (flow_now or 0) > 0 or (fio2_now or 0) > ROOM_AIR_FIO2:
                 device = None
         no_bp = v["sbp"] is None and v["map"] is None
-        return Snapshot(
-            temp_c=v["temp_c"],
-            hr=v["hr"],
-            rr=v["rr"],
-            spo2=v["spo2"],
-            sbp=v["sbp"],
-            dbp=v["dbp"],
-            map=v["map"],
-            acvpu=self._acvpu_at(t, neuro_acvpu),
-            o2_device=device,
-            o2_flow_lpm=flow if flow is not None else v["o2_flow_lpm"],
-            fio2=fio2 if fio2 is not None else v["fio2"],
-            vasopressors=self._pressors_at(t),
-            spo2_scale=self.admission.spo2_scale,
-            fever_masked=self.fever_masked_at(t),
-            ice_score=neuro.get("ice_score"),
-            seizure=neuro.get("seizure"),
-            seizure_prolonged=neuro.get("seizure_prolonged"),
-            motor_weakness=neuro.get("motor_weakness"),
-            cerebral_edema=neuro.get("cerebral_edema"),
-            hypotension_sustained=None if no_bp else confirmed,
-            hypoxaemia_sustained=None
-            if v["spo2"] is None
-            else (held.get("spo2", 0) >= 2 and v["spo2"] < self._low["spo2"]),
-        )
+        masked = self.fever_masked_at(t)
+        fields = {
+            "temp_c": v["temp_c"],
+            "sbp": v["sbp"],
+            "dbp": v["dbp"],
+            "map": v["map"],
+            "acvpu": self._acvpu_at(t, neuro_acvpu),
+            "o2_device": device,
+            "o2_flow_lpm": flow if flow is not None else v["o2_flow_lpm"],
+            "fio2": fio2 if fio2 is not None else v["fio2"],
+            "vasopressors": self._pressors_at(t),
+            "fever_masked": masked,
+            "ice_score": neuro.get("ice_score"),
+            "seizure": neuro.get("seizure"),
+            "seizure_prolonged": neuro.get("seizure_prolonged"),
+            "motor_weakness": neuro.get("motor_weakness"),
+            "cerebral_edema": neuro.get("cerebral_edema"),
+            "hypotension_sustained": None if no_bp else confirmed,
+        }
+        # Until when this holds with no new input: a status boundary (a value read only while
+        # not lost; the systolic before the newest), an input timed ahead of t (a reading or
+        # a care event), and not past t while the fever is masked (an episode resolves with
+        # time alone). Unmasked, time alone does not mask: a quiet day found stays found.
+        if masked:
+            valid = t
+        else:
+            slow = [self._vitals[name] for name in SLOW if name in self._vitals]
+            valid = min(until, self._next_care(t), _next_after(t, slow))
+        return _Slow(self._version, t, valid, views, until, fields)
 
     def fever_masked_at(self, t: float) -> bool:
         """CLINICAL.md (revised): CRS was diagnosed (a fever at or before t), a masking drug
@@ -353,9 +424,16 @@ class BedState:
         return view
 
     def _vitals_now(self, now: float) -> tuple[dict[str, VitalView], float]:
+        views, until = self._vitals_of(MONITOR, now)
+        slow = self._slow_at(now)
+        views.update(slow.views)  # in VITALS order: the monitor's streams come first
+        return views, min(until, slow.until)
+
+    def _vitals_of(self, names: tuple[str, ...], now: float) -> tuple[dict[str, VitalView], float]:
+        """`_vitals_until` for some of the vitals, in the order given."""
         until = math.inf
         out: dict[str, VitalView] = {}
-        for name in VITALS:
+        for name in names:
             series = self._vitals.get(name)
             if series is None and name not in self.windows and name != "acvpu":
                 continue
@@ -384,7 +462,7 @@ class BedState:
                     status, edge = "lost", math.inf
             until = min(until, edge)
             out[name] = self._shown_as(name, value, ts, status)
-        sbp = self._vitals.get("sbp")
+        sbp = self._vitals.get("sbp") if "sbp" in names else None
         if sbp is not None:  # NEWS2 may read the reading before the newest (_least_extreme_sbp)
             lost = self._window("sbp")[1]
             until = min([until, *(ts + lost for ts, _ in sbp.newest(now, 2) if now - ts <= lost)])
@@ -423,8 +501,7 @@ class BedState:
     def _next_care(self, t: float) -> float:
         """The time of the first care event held that is timed after t (math.inf: none)."""
         series = [self._oxygen, self._neuro, *self._pressors.values(), *self._meds.values()]
-        ahead = [x.times[i] for x in series if (i := bisect_right(x.times, t)) < len(x.times)]
-        return min(ahead, default=math.inf)
+        return _next_after(t, series)
 
     def _notes(self, s: Snapshot, vitals: dict[str, VitalView]) -> tuple[str, ...]:
         """Readings the scales did not believe (yet): a tier-1 "check the probe" note."""
