@@ -697,6 +697,59 @@ def test_answers_kept_between_inputs_equal_a_fresh_beds():
             assert warm.assess(at) == fresh.assess(at)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_slow_inputs_kept_from_one_grading_to_the_next_equal_a_fresh_beds_over_days(seed):
+    """BedState keeps what the scales read of the cuff, temperature, oxygen, ACVPU and care
+    between gradings (_Slow) until a slow input, a status boundary, an input timed ahead or
+    the masked fever's earliest resolution. A bed graded every 10 minutes for four days
+    (episodes masked by tocilizumab and paracetamol, oxygen started and stopped, cuffs
+    missed so that they go stale and lost, inputs timed ahead, 24 h quiet spells that end
+    the mask) grades exactly as a bed fed the same inputs and asked once."""
+    rng = random.Random(seed)
+    inputs: list[tuple[str, float, dict]] = []
+    fever_days = {0, 3}  # CRS episodes; days 1 and 2 only the monitor reports (the mask
+    for k in range(4 * 144):  # ends during them, with nothing else arriving)
+        t = 600.0 * k
+        day = int(t // 86400)
+        hot = day in fever_days and 6 <= (t % 86400) / 3600 < 14
+        spo2 = rng.choice((88, 96)) if hot else 96  # low and persistent: CRS evidence
+        inputs.append(("obs", t, {"hr": rng.choice((80, 118)), "spo2": spo2}))
+        if day in (1, 2):
+            continue
+        if k % 6 == 0:
+            inputs.append(("obs", t, {"temp_c": 38.8 if hot else 37.0}))
+        if k % rng.choice((3, 9, 30)) == 0:  # cuffs sometimes hours apart
+            inputs.append(("obs", t + rng.choice((0, 300)), {"sbp": rng.choice((84, 120))}))
+        if hot and k % 24 == 0:
+            drug = rng.choice(("tocilizumab", "paracetamol", "dexamethasone"))
+            inputs.append(("medication", t + rng.choice((0, 900)), {"drug": drug}))
+        if k % 40 == 0:
+            device = "nasal_cannula" if hot else "room_air"
+            inputs.append(("oxygen", t + rng.choice((0, 1200)), {"device": device}))
+        if k == 143:  # the end of the first day: off oxygen
+            inputs.append(("oxygen", t, {"device": "room_air"}))
+        if k % 50 == 0:
+            inputs.append(("neuro", t, {"acvpu": rng.choice(("A", "V")), "ice_score": 9}))
+    inputs.sort(key=lambda x: x[1] if rng.random() < 0.9 else x[1] - 100)  # a few late
+    warm = bed(keep=8, infusion_ts=T0 - 3600)
+    compared = masked = 0
+    resolved = False  # the first episode's mask ended on the quiet days
+    for n, (kind, t, data) in enumerate(inputs):
+        obs(warm, t, **data) if kind == "obs" else care(warm, t, kind, **data)
+        if n % 4 or n + 1 < len(inputs) and inputs[n + 1][1] == t:
+            continue
+        fresh = bed(keep=8, infusion_ts=T0 - 3600)
+        for kind2, t2, data2 in inputs[: n + 1]:
+            obs(fresh, t2, **data2) if kind2 == "obs" else care(fresh, t2, kind2, **data2)
+        for at in (T0 + t, T0 + t + 250, T0 + t + 599):
+            a = warm.assess(at)
+            assert a == fresh.assess(at), (n, at - T0)
+            compared += 1
+            masked += a.fever_masked
+            resolved = resolved or (1 <= (at - T0) / 86400 < 3 and not a.fever_masked)
+    assert compared > 300 and masked > 30 and resolved
+
+
 def _graded(a) -> tuple:
     """An assessment without its time: what the clock alone must not change."""
     return (a.snapshot, a.crs, a.icans, a.news2, a.vitals, a.fever_masked, a.notes)

@@ -346,7 +346,8 @@ class BedState:
             if (flow_now or 0) > 0 or (fio2_now or 0) > ROOM_AIR_FIO2:
                 device = None
         no_bp = v["sbp"] is None and v["map"] is None
-        masked = self.fever_masked_at(t)
+        masked_until = self._masked_until(t)
+        masked = masked_until is not None
         fields = {
             "temp_c": v["temp_c"],
             "sbp": v["sbp"],
@@ -367,13 +368,11 @@ class BedState:
         }
         # Until when this holds with no new input: a status boundary (a value read only while
         # not lost; the systolic before the newest), an input timed ahead of t (a reading or
-        # a care event), and not past t while the fever is masked (an episode resolves with
-        # time alone). Unmasked, time alone does not mask: a quiet day found stays found.
-        if masked:
-            valid = t
-        else:
-            slow = [self._vitals[name] for name in SLOW if name in self._vitals]
-            valid = min(until, self._next_care(t), _next_after(t, slow))
+        # a care event), and while the fever is masked its episode's earliest resolution
+        # (time alone ends it). Unmasked, time alone does not mask: a quiet day stays found.
+        slow = [self._vitals[name] for name in SLOW if name in self._vitals]
+        resolves = math.inf if masked_until is None else masked_until
+        valid = min(until, self._next_care(t), _next_after(t, slow), resolves)
         return _Slow(self._version, t, valid, views, until, fields)
 
     def fever_masked_at(self, t: float) -> bool:
@@ -394,6 +393,23 @@ class BedState:
         pressors = [series.items for series in self._pressors.values()]
         support = support_intervals(self._oxygen.items, pressors, t)
         return self._evidence.masks(doses, t, support)
+
+    def _masked_until(self, t: float) -> float | None:
+        """While the fever is masked at t (fever_masked_at): a time after t before which it
+        stays masked with no new input (Evidence.masked_until); None while it is not."""
+        if not self.fever_masked_at(t):
+            return None
+        doses = [
+            ts
+            for drug, series in self._meds.items()
+            if drug in MASKING_DRUGS
+            for ts, _ in series.items
+            if self._first_fever is not None and self._first_fever <= ts <= t
+        ]
+        pressors = [series.items for series in self._pressors.values()]
+        support = support_intervals(self._oxygen.items, pressors, t)
+        dose = self._evidence.masking_dose(doses, support)
+        return t if dose is None else self._evidence.masked_until(dose, t, support)
 
     def vitals(self, now: float) -> dict[str, VitalView]:
         """Per vital, its newest reading at or before `now` and how fresh it is.
