@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.clinical.grade import Grade
-from monitor.clinical.icans import icans_grade
+from monitor.clinical.icans import icans_grade, icans_inputs
 from monitor.clinical.snapshot import Snapshot
 
 AWAKE = Snapshot(ice_score=10, acvpu="A")
@@ -230,3 +230,42 @@ def test_grade_and_bound_are_consistent(s):
         assert g.at_least == g.grade and 0 <= g.grade <= 4
     else:
         assert g.at_least is None or 1 <= g.at_least <= 4
+
+
+_NEURO = st.fixed_dictionaries(
+    {
+        "ice_score": st.none() | st.integers(0, 10),
+        "acvpu": st.sampled_from((None, "A", "C", "V", "P", "U")),
+        "seizure": st.sampled_from((None, False, True)),
+        "seizure_prolonged": st.sampled_from((None, False, True)),
+        "motor_weakness": st.sampled_from((None, False, True)),
+        "cerebral_edema": st.sampled_from((None, "focal", "diffuse")),
+    }
+)
+_VITALS = st.fixed_dictionaries(
+    {
+        "temp_c": st.none() | st.sampled_from((36.5, 38.0, 39.5)),
+        "hr": st.none() | st.sampled_from((40.0, 80.0, 140.0)),
+        "rr": st.none() | st.sampled_from((8.0, 16.0, 30.0)),
+        "spo2": st.none() | st.sampled_from((85.0, 93.0, 98.0)),
+        "sbp": st.none() | st.sampled_from((80.0, 120.0)),
+        "map": st.none() | st.sampled_from((55.0, 85.0)),
+        "o2_device": st.sampled_from((None, "room_air", "hfnc")),
+        "vasopressors": st.sampled_from((None, (), ("norepinephrine",))),
+        "spo2_scale": st.sampled_from((1, 2)),
+        "fever_masked": st.booleans(),
+        "hypotension_sustained": st.sampled_from((None, False, True)),
+        "hypoxaemia_sustained": st.sampled_from((None, False, True)),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_NEURO, _VITALS, _VITALS)
+def test_the_icans_grade_reads_only_its_inputs(neuro, one, other):
+    """BedState keeps the last ICANS grade while icans_inputs() stay the same (the vital
+    signs change every minute, the neurological findings seldom): so the grade must not
+    depend on anything else."""
+    a, b = Snapshot(**neuro, **one), Snapshot(**neuro, **other)
+    assert icans_inputs(a) == icans_inputs(b)
+    assert icans_grade(a) == icans_grade(b)

@@ -33,6 +33,19 @@ PROLONGED_SEIZURE_GRADE = 4  # > 5 min or repetitive
 MOTOR_GRADE = 4  # deep focal weakness (hemi- or paraparesis)
 
 
+def icans_inputs(s: Snapshot) -> tuple:
+    """Every field of the snapshot that icans_grade reads: equal inputs, equal grade (a
+    caller grading a snapshot whose vital signs changed may keep the last ICANS grade)."""
+    return (
+        s.ice_score,
+        s.acvpu,
+        s.seizure,
+        s.seizure_prolonged,
+        s.motor_weakness,
+        s.cerebral_edema,
+    )
+
+
 def icans_grade(s: Snapshot) -> Grade:
     """The ASTCT ICANS grade of a snapshot, with reasons (CLINICAL.md, "ICANS grade")."""
     domains = (ice(s), consciousness(s), seizure(s), motor(s), cerebral_edema(s))

@@ -31,7 +31,7 @@ from typing import Any
 
 from alerts.view import VitalView
 from monitor.clinical.crs import crs_grade
-from monitor.clinical.icans import icans_grade
+from monitor.clinical.icans import icans_grade, icans_inputs
 from monitor.clinical.news2 import news2
 from monitor.clinical.snapshot import Snapshot
 from monitor.clinical.thresholds import (
@@ -499,7 +499,9 @@ class BedState:
         # grading to the next (a steady patient's persisted values): graded once
         last, grades = self._graded
         if s != last:
-            grades = (crs_grade(s), icans_grade(s), news2(s))
+            # the neurological findings change far less often than the vital signs
+            same_neuro = last is not None and icans_inputs(s) == icans_inputs(last)
+            grades = (crs_grade(s), grades[1] if same_neuro else icans_grade(s), news2(s))
             self._graded = (s, grades)
         return Assessment(
             at=at,
@@ -553,7 +555,11 @@ class BedState:
         items = self._vitals[name].recent(t, PERSIST_S, 2)
         if name == "hr" and (spo2 := self._vitals.get("spo2")) is not None:
             pulse = spo2.at(t)
-            if pulse is not None and t - pulse[0] <= self._window("spo2", t)[0]:
+            # live by the configured window is live by the widened one (no cadence needed)
+            if pulse is not None and (
+                t - pulse[0] <= self.windows.get("spo2", DEFAULT_WINDOW)[0]
+                or t - pulse[0] <= self._window("spo2", t)[0]
+            ):
                 items = [r for r in items if r[1] >= HR_PLAUSIBLE]
         return items
 
