@@ -25,6 +25,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alerts.view import VitalView  # noqa: E402
 from forecast.features import PatientFeatures  # noqa: E402
 from forecast.model import ForecastModel  # noqa: E402
 from forecast.service import Forecaster  # noqa: E402
@@ -76,7 +77,7 @@ def stream(patients: int, hours: float, seed: int = 1):
                         admission=a,
                         news2=news2,
                         crs=crs,
-                        vitals={"temp_c": {"ts": temp_ts}},
+                        vitals={"temp_c": VitalView(None, temp_ts, "live")},
                     ),
                 )
             )
@@ -90,7 +91,7 @@ def memory(model: ForecastModel, events, patients: int) -> dict[str, float]:
     feats = {}
     for t, key, s, a in events:
         f = feats.get(key) or feats.setdefault(key, PatientFeatures(a.admission))
-        f.update(s, t, news2=a.news2.total, temp_ts=a.vitals["temp_c"]["ts"])
+        f.update(s, t, news2=a.news2.total, temp_ts=a.vitals["temp_c"].ts)
     gc.collect()
     features_b = (tracemalloc.get_traced_memory()[0] - base) / patients
     del feats

@@ -254,7 +254,7 @@ class PatientFeatures:
     ) -> dict[str, float]:
         """Fold in snapshot `s` (monitor.clinical.snapshot.Snapshot) as of t and return x(t).
         `news2`: the complete NEWS2 total (None if incomplete); `temp_ts`: the time of the
-        temperature reading in `s` (Assessment.vitals["temp_c"]["ts"])."""
+        temperature reading in `s` (Assessment.vitals["temp_c"].ts)."""
         if self.last_t is not None and t < self.last_t:
             return self.features(s, self.last_t, news2)
         if self.first_t is None:

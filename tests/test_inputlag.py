@@ -49,7 +49,7 @@ def _reading(rec: AdmissionRecord, ts: float, **values: float) -> Item:
 
 
 def _statuses(ward: Ward, rec: AdmissionRecord) -> set[str]:
-    return {v["status"] for k, v in ward.last[rec.id].vitals.items() if k in NORMAL}
+    return {v.status for k, v in ward.last[rec.id].vitals.items() if k in NORMAL}
 
 
 def test_readings_arriving_minutes_late_everywhere_are_not_stale_feeds():
