@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -135,6 +136,7 @@ def _next_after(t: float, series: list[_Series]) -> float:
     return min(ahead, default=math.inf)
 
 
+@dataclass(slots=True)
 class _Slow:
     """What the scales read of a bed's slow inputs (every one but the monitor's streams:
     the cuff, temperature, oxygen, ACVPU, care events) as of `start`, and the same for
@@ -143,19 +145,12 @@ class _Slow:
     `views` and `until`: those vitals as the tile shows them and their next status boundary
     (_vitals_of); `fields`: the Snapshot's fields they make."""
 
-    __slots__ = ("version", "start", "valid", "views", "until", "fields")
-
-    def __init__(
-        self,
-        version: int,
-        start: float,
-        valid: float,
-        views: dict[str, VitalView],
-        until: float,
-        fields: dict[str, Any],
-    ):
-        self.version, self.start, self.valid = version, start, valid
-        self.views, self.until, self.fields = views, until, fields
+    version: int
+    start: float
+    valid: float
+    views: dict[str, VitalView]
+    until: float
+    fields: dict[str, Any]
 
 
 def _drug(name: Any) -> str | None:
@@ -243,13 +238,14 @@ class BedState:
             if self._latest is None or obs.ts > self._latest:
                 self._latest = series.items[-1][0]
             if name == "temp_c" and isinstance(value, float | int) and value >= FEVER_C:
-                self._version += 1
                 self._evidence.add(obs.ts)
                 if self._first_fever is None or obs.ts < self._first_fever:
                     self._first_fever = obs.ts
             elif name in self._low and isinstance(value, float | int) and value < self._low[name]:
                 if self._confirmed_low(name, obs.ts):
-                    self._version += 1  # the episode's evidence: the masked fever reads it
+                    # the episode's evidence, which the masked fever reads (a low SpO2 is a
+                    # monitor reading: its evidence is a slow input)
+                    self._version += 1
                     self._evidence.add(obs.ts)
 
     def add_care(self, ev: CareEvent) -> None:
@@ -379,8 +375,13 @@ class BedState:
         """CLINICAL.md (revised): CRS was diagnosed (a fever at or before t), a masking drug
         was given during a CRS episode (CRS evidence within EPISODE_QUIET_S before it), and
         that episode has not resolved by t (episode.py)."""
+        return self._masked_until(t) is not None
+
+    def _masked_until(self, t: float) -> float | None:
+        """None while the fever is not masked at t (fever_masked_at); while it is, a time
+        after t before which it stays masked with no new input (Evidence.masked_until)."""
         if self._first_fever is None or self._first_fever > t:
-            return False
+            return None
         doses = [
             ts
             for drug, series in self._meds.items()
@@ -389,27 +390,10 @@ class BedState:
             if self._first_fever <= ts <= t
         ]
         if not doses:
-            return False
-        pressors = [series.items for series in self._pressors.values()]
-        support = support_intervals(self._oxygen.items, pressors, t)
-        return self._evidence.masks(doses, t, support)
-
-    def _masked_until(self, t: float) -> float | None:
-        """While the fever is masked at t (fever_masked_at): a time after t before which it
-        stays masked with no new input (Evidence.masked_until); None while it is not."""
-        if not self.fever_masked_at(t):
             return None
-        doses = [
-            ts
-            for drug, series in self._meds.items()
-            if drug in MASKING_DRUGS
-            for ts, _ in series.items
-            if self._first_fever is not None and self._first_fever <= ts <= t
-        ]
         pressors = [series.items for series in self._pressors.values()]
         support = support_intervals(self._oxygen.items, pressors, t)
-        dose = self._evidence.masking_dose(doses, support)
-        return t if dose is None else self._evidence.masked_until(dose, t, support)
+        return self._evidence.masked_until(doses, t, support)
 
     def vitals(self, now: float) -> dict[str, VitalView]:
         """Per vital, its newest reading at or before `now` and how fresh it is.
@@ -553,13 +537,9 @@ class BedState:
         """The monitor vital's readings held at or before t, newest first; a heart rate
         below HR_PLAUSIBLE while SpO2 reads (a pulse) is a lead off and left out."""
         items = self._vitals[name].recent(t, PERSIST_S, 2)
-        if name == "hr" and (spo2 := self._vitals.get("spo2")) is not None:
-            pulse = spo2.at(t)
-            # live by the configured window is live by the widened one (no cadence needed)
-            if pulse is not None and (
-                t - pulse[0] <= self.windows.get("spo2", DEFAULT_WINDOW)[0]
-                or t - pulse[0] <= self._window("spo2", t)[0]
-            ):
+        if name == "hr":
+            pulse = self._vitals_until(t)[0].get("spo2")
+            if pulse is not None and pulse.status == "live":
                 items = [r for r in items if r[1] >= HR_PLAUSIBLE]
         return items
 

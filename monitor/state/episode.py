@@ -39,33 +39,26 @@ class Evidence:
         i = bisect_right(self.times, t)
         return self.times[i - 1] if i else None
 
-    def masks(self, doses: list[float], t: float, support: list[Interval]) -> bool:
+    def masked_until(self, doses: list[float], t: float, support: list[Interval]) -> float | None:
         """Whether a masking drug given at one of `doses` (all after the first fever, at or
         before t) still masks fever at t: the newest dose given during an episode (CRS
         evidence in the EPISODE_QUIET_S before it, or support running), and that episode
-        not resolved since."""
-        dose = self.masking_dose(doses, support)
-        return dose is not None and not self.quiet_within(dose, t, support)
-
-    def masking_dose(self, doses: list[float], support: list[Interval]) -> float | None:
-        """The newest of `doses` given during an episode (None: none was)."""
+        not resolved since. None: it does not. While it does: a time after t before which
+        it still does with no new evidence, dose or support. The episode resolves no sooner
+        than EPISODE_QUIET_S after its newest evidence or support up to t (support running
+        at t ends at t in `support`: the answer is then early, never late), nor after
+        evidence timed past t (a reading ahead of the clock) joins it."""
         for dose in sorted(doses, reverse=True):
             last = self.last_before(dose)
             running = any(a <= dose <= b for a, b in support)
             if running or (last is not None and dose - last < EPISODE_QUIET_S):
-                return dose
+                if self.quiet_within(dose, t, support):
+                    return None
+                ahead = bisect_right(self.times, t)
+                newest = max([dose, *self.times[ahead - 1 : ahead], *(b for _, b in support)])
+                after = self.times[ahead] if ahead < len(self.times) else math.inf
+                return min(newest + EPISODE_QUIET_S, after)
         return None
-
-    def masked_until(self, dose: float, t: float, support: list[Interval]) -> float:
-        """While the episode of `dose` masks fever at t (masks()): a time after t before
-        which it still does with no new evidence, dose or support. It resolves no sooner
-        than EPISODE_QUIET_S after its newest evidence or support up to t (support running
-        at t ends at t in `support`: the answer is then early, never late), nor after
-        evidence timed past t (a reading ahead of the clock) joins it."""
-        ahead = bisect_right(self.times, t)
-        newest = max([dose, *self.times[ahead - 1 : ahead], *(b for _, b in support)])
-        after = self.times[ahead] if ahead < len(self.times) else math.inf
-        return min(newest + EPISODE_QUIET_S, after)
 
     def quiet_within(self, start: float, end: float, support: list[Interval]) -> bool:
         """Whether [start, end] holds a stretch of EPISODE_QUIET_S with no evidence and no
