@@ -150,6 +150,7 @@ class Daemon:
         protocol: str = "3.1.1",
         client_id: str = "bench-daemon",
         extra: str = "",
+        ingest: str = "",
     ):
         self.db = workdir / "bench.db"
         self.http = free_port()
@@ -167,6 +168,11 @@ port = {self.http}
 [alerts]
 # the storm row waits for every alert to resolve: a short hold (300 s by default)
 resolve_hold_s = {STORM_HOLD_S}
+[ingest]
+# every bed is admitted at once (commissioning the whole hospital): above the default
+# burst of 2,000 admissions the unserved-bed rate limit would reject the rest
+unserved_burst = {float(max(2000, 2 * beds + 2000))}
+{ingest}
 {extra}""")
         self.log = workdir / "daemon.log"
         self.proc: subprocess.Popen | None = None
@@ -645,7 +651,7 @@ def baseline_rss(work: Path, port: int, beds: int, m: int) -> int:
         port,
         beds,
         client_id="bench-daemon-baseline",
-        extra=f"[ingest]\nburst_per_bed = {m // beds + 100}\n",
+        ingest=f"burst_per_bed = {m // beds + 100}\n",
     )
     try:
         drain_daemon(daemon, port, beds, m, time.time() - m // beds - 60)

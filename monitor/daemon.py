@@ -400,18 +400,19 @@ class Daemon:
             lagging = self.edge.backlog() > STATE_BACKLOG_MAX
             unsent = self.unsent_states
             if unsent and not lagging:
-                for topic, payload in unsent.items():
-                    self.edge.publish_state(topic, payload)
+                self.edge.publish_states(list(unsent.items()))
                 unsent.clear()
+            states = []
             for ward, bed, view in self.ward.take_dirty():
                 state = to_wire(view)
                 topic, payload = f"{p}/{ward}/{bed}/state", orjson.dumps(state)
                 if lagging:
                     unsent[topic] = payload  # the latest only, sent once the broker keeps up
                 else:
-                    self.edge.publish_state(topic, payload)
+                    states.append((topic, payload))
                 self.hub.publish({"type": "state", "ward": ward, "bed": bed, "state": state})
                 self.alerts.on_state(view)
+            self.edge.publish_states(states)  # the pass's states in one write
             self.metrics.admitted.set(len(self.ward.beds))
             self.metrics.grading_backlog.set(len(self.ward.touched))
             self.metrics.input_lag.set(self.ward.input_lag(self.clock()))

@@ -179,3 +179,46 @@ async def test_queued_messages_that_arrive_before_the_suback_are_acknowledged(br
         await asyncio.wait_for(task, 15)
     finally:
         own.stop()
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+async def test_bed_states_go_out_retained_in_one_write_on_either_protocol(
+    broker, tmp_path, protocol
+):
+    """publish_states builds the PUBLISH packets itself (paho only writes them): each
+    state must reach a subscriber whole, retained, in order, whatever its size (a
+    remaining length of one, two and three bytes) and on MQTT 3.1.1 and 5 alike (5 adds
+    a properties length to every packet: one byte off and every state after it is
+    garbage or the broker drops the connection)."""
+    if protocol == "5" and broker.kind != "mosquitto":
+        pytest.skip("the embedded broker speaks MQTT 3.1.1 only")
+    from monitor.ingest.mqtt import MqttEdge
+    from tests.conftest import daemon_config
+
+    cfg = daemon_config(broker, tmp_path, mqtt={"protocol": protocol})
+    p = cfg.prefix
+    states = [
+        (f"{p}/w1/b1/state", b'{"crs_grade":1}'),
+        (f"{p}/w1/b2/state", b"x" * 300),  # a two-byte remaining length
+        (f"{p}/w2/long-bed-name/state", bytes(range(256)) * 80),  # three bytes
+    ]
+    edge = MqttEdge(cfg, lambda *a: None, lambda: None, lambda up: None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(edge.run(stop))
+    try:
+        await wait_for(edge.subscribed.is_set, what="edge connected and subscribed")
+        assert edge.publish_states(states) is True
+        # a subscriber that comes afterwards gets them as the broker kept them: retained
+        heard: dict[str, tuple[bytes, bool]] = {}
+        async with aiomqtt.Client(broker.host, broker.port, identifier=f"s-{next(_ids)}") as c:
+            await c.subscribe(f"{p}/+/+/state")
+            async with asyncio.timeout(10):
+                async for m in c.messages:
+                    heard[str(m.topic)] = (bytes(m.payload), m.retain)
+                    if len(heard) == len(states):
+                        break
+        assert heard == {topic: (payload, True) for topic, payload in states}
+        assert edge.client is not None, "the broker dropped the edge"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)

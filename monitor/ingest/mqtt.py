@@ -40,6 +40,21 @@ TAKEOVER_QUICK_N = 3
 TAKEOVER_HOLD_S = 60.0
 
 
+# The command paho files a packet under when it is only to be written: paho looks at the
+# command of a written packet for PUBLISH (to report it) and DISCONNECT only.
+RAW = 0x00
+
+
+def _varint(n: int) -> bytes:
+    """MQTT's variable byte integer (a packet's remaining length)."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
 def status_topic(prefix: str) -> str:
     return f"{prefix}/_daemon/status"
 
@@ -248,17 +263,36 @@ class MqttEdge:
             client._client._packet_queue(PUBACK, packet, 0, 1)
 
     def publish_state(self, topic: str, payload: bytes) -> bool:
-        """A bed's state: retained, QoS 0, handed to paho without waiting. Each state is
-        superseded by the next one, the broker keeps the last (retained), and all of them
-        are published again after a reconnect (Daemon._on_connect); QoS 1 would add a
-        PUBACK and paho's bookkeeping per state for nothing."""
+        """One bed's state (see publish_states)."""
+        return self.publish_states([(topic, payload)])
+
+    def publish_states(self, states: list[tuple[str, bytes]]) -> bool:
+        """Bed states: retained, QoS 0, handed to paho without waiting, as one write. Each
+        state is superseded by the next one, the broker keeps the last (retained), and all
+        of them are published again after a reconnect (Daemon._on_connect); QoS 1 would
+        add a PUBACK and paho's bookkeeping per state for nothing.
+
+        The PUBLISH packets are built here and queued as one packet that paho only
+        writes (RAW): paho's own publish() makes a message info with its lock, a message
+        id, a socket write and, once written, a publication report per state, which at
+        thousands of states a second cost more than grading them (the ids are also
+        shared with the alerts' QoS 1 publications: _guard_qos0)."""
         client = self.client
-        if client is None:
+        if client is None or not states:
             return False
-        info = client._client.publish(topic, payload, 0, True)
-        if not info.is_published():
-            self._qos0_mids.add(info.mid)  # see _guard_qos0
-        return info.rc == 0
+        v5 = self.cfg["mqtt.protocol"] == "5"
+        blob = bytearray()
+        for topic, payload in states:
+            name = topic.encode()
+            blob.append(0x31)  # PUBLISH, QoS 0, retain
+            blob += _varint(2 + len(name) + v5 + len(payload))
+            blob += len(name).to_bytes(2, "big")
+            blob += name
+            if v5:
+                blob.append(0)  # no properties
+            blob += payload
+        rc = client._client._packet_queue(RAW, bytes(blob), 0, 0)
+        return rc == 0
 
     def _report_connack(self, client: aiomqtt.Client) -> None:
         """Connected as soon as the broker accepts the connection (its CONNACK), in the
