@@ -73,6 +73,7 @@ NEURO_FIELDS = (
 )
 _ABSENT = object()  # a neuro field the event did not carry
 _TS = itemgetter(0)
+_VALUE = itemgetter(1)
 _KNOWN = ("live", "stale")  # a vital's status while the scales read its value
 SLOW = tuple(name for name in VITALS if name not in MONITOR)  # cuff, temperature, O2, ACVPU
 
@@ -539,8 +540,9 @@ class BedState:
         items = self._vitals[name].recent(t, PERSIST_S, 2)
         if name == "hr":
             pulse = self._vitals_until(t)[0].get("spo2")
-            if pulse is not None and pulse.status == "live":
-                items = [r for r in items if r[1] >= HR_PLAUSIBLE]
+            if pulse is not None and pulse.status == "live" and items:
+                if min(map(_VALUE, items)) < HR_PLAUSIBLE:  # (rare: the list as it is)
+                    items = [r for r in items if r[1] >= HR_PLAUSIBLE]
         return items
 
     def _persistent_at(self, name: str, t: float) -> tuple[Any, int]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from monitor.clinical.news2 import HR_CUTS, RR_CUTS, SBP_CUTS, cut_score
@@ -42,6 +43,7 @@ STALE_CADENCES = 2.5  # a stream is stale after this many of its own intervals..
 LOST_CADENCES = 5.0  # ... and lost after this many (never sooner than configured)
 
 Reading = tuple[float, Any]  # (ts, value)
+_VALUE = itemgetter(1)
 
 
 @lru_cache(maxsize=4096)
@@ -79,15 +81,24 @@ def extremity(name: str, spo2_scale: int = 1) -> Callable[[float], float]:
     return _EXTREMITY.get(name, _higher_is_better)  # SpO2 on scale 1: the higher the better
 
 
+def _held(newest_first: Sequence[Reading]) -> int:
+    """How many of the newest readings fall within PERSIST_S of the newest: a prefix, the
+    readings being newest first (so `newest - ts` only grows along them)."""
+    newest = newest_first[0][0]
+    n = len(newest_first)
+    while newest - newest_first[n - 1][0] > PERSIST_S:
+        n -= 1
+    return n
+
+
 def persistent(newest_first: Sequence[Reading], score: Callable[[float], float]) -> tuple[Any, int]:
     """(the least extreme reading of the last PERSIST_S, at least of the newest two; how
     many readings that span held). `newest_first` must not be empty."""
-    newest = newest_first[0][0]
-    span = [r for r in newest_first if newest - r[0] <= PERSIST_S]
-    if len(span) < 2:
-        span = list(newest_first[:2])
+    n = _held(newest_first)
+    if n < 2:
+        n = min(2, len(newest_first))
     # each distinct value scored once, newest first: among equals the newest stands
-    return min(dict.fromkeys(r[1] for r in span), key=score), len(span)
+    return min(dict.fromkeys(map(_VALUE, newest_first[:n])), key=score), n
 
 
 def spo2_persistent(
@@ -97,10 +108,9 @@ def spo2_persistent(
     two readings when both are below `low` and the fall into them was gradual (every step
     between the readings of the last PERSIST_S, at least three, within SPO2_GRADUAL_STEP)."""
     value, held = persistent(newest_first, extremity("spo2", spo2_scale))
-    if spo2_scale == 2 or value < low:
-        return value, held
-    newest = newest_first[0][0]
-    span = [r[1] for r in newest_first if newest - r[0] <= PERSIST_S]
+    if spo2_scale == 2 or value < low or not newest_first[0][1] < low:
+        return value, held  # (the newest reading not low: the newest two are not both)
+    span = [r[1] for r in newest_first[: _held(newest_first)]]
     if len(span) < 3 or not (span[0] < low and span[1] < low):
         return value, held
     if any(abs(a - b) > SPO2_GRADUAL_STEP for a, b in zip(span, span[1:], strict=False)):
