@@ -152,7 +152,10 @@ class Daemon:
         client_id: str = "bench-daemon",
         extra: str = "",
         ingest: str = "",
+        wards: list[str] | None = None,
     ):
+        workdir.mkdir(exist_ok=True)
+        self.workdir = workdir
         self.db = workdir / "bench.db"
         self.http = free_port()
         self.cfg = workdir / "bench.toml"
@@ -162,6 +165,7 @@ topic_prefix = "{PREFIX}"
 client_id = "{client_id}"
 receive_maximum = 1000
 protocol = "{protocol}"
+{"" if wards is None else "wards = " + orjson.dumps(wards).decode()}
 [storage]
 path = "{self.db}"
 [http]
@@ -191,6 +195,17 @@ unserved_burst = {float(max(2000, 2 * beds + 2000))}
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    # what the measurements read of one daemon or of a hospital's (Hospital)
+    @property
+    def daemons(self) -> list[Daemon]:
+        return [self]
+
+    def procs(self) -> list[psutil.Process]:
+        return [psutil.Process(self.proc.pid)]
 
     def metric(self, name: str) -> float | None:
         import urllib.request
@@ -222,21 +237,73 @@ unserved_burst = {float(max(2000, 2 * beds + 2000))}
             time.sleep(0.05)
 
 
-def cpu_s(proc: psutil.Process) -> float:
-    """CPU seconds of the daemon and any process it started (a daemon that spreads its
-    work over processes is charged for all of them)."""
+class Hospital:
+    """One hospital's daemons split by ward (docs/scale-out.md), each its own process,
+    MQTT session, SQLite file and dashboard; measured as one: counters summed, CPU and
+    memory of all, alerts heard on every dashboard."""
+
+    def __init__(self, workdir: Path, port: int, beds: int, shards: int, storm_beds: int):
+        wards = [f"w{i}" for i in range(-(-beds // 100))] + ["d0", "d1", "wf"]
+        wards += [f"s{i}" for i in range(-(-storm_beds // 100))]
+        self.workdir = workdir
+        self.daemons = [
+            Daemon(
+                workdir / f"shard{k}",
+                port,
+                beds,
+                client_id=f"bench-daemon-{k}",
+                wards=[w for w in wards if shard_of(w, shards) == k],
+            )
+            for k in range(shards)
+        ]
+
+    def start(self, connected: bool = True) -> None:
+        for d in self.daemons:
+            d.start(connected=False)
+        if connected:
+            self.wait(lambda: self.metric("crswatch_broker_connected") == len(self.daemons), 60)
+
+    def stop(self) -> None:
+        for d in self.daemons:
+            d.proc.send_signal(signal.SIGTERM)
+        for d in self.daemons:
+            d.proc.wait(60)
+
+    def running(self) -> bool:
+        return any(d.running() for d in self.daemons)
+
+    def metric(self, name: str) -> float | None:
+        values = [d.metric(name) for d in self.daemons]
+        return None if any(v is None for v in values) else sum(values)  # type: ignore[misc]
+
+    def procs(self) -> list[psutil.Process]:
+        return [p for d in self.daemons for p in d.procs()]
+
+    await_ = staticmethod(Daemon.await_)
+    wait = staticmethod(Daemon.wait)
+
+
+def shard_of(ward: str, shards: int) -> int:
+    """Which of `shards` daemons serves a ward: w{i} and s{i} by i; d0, wf the first."""
+    digits = "".join(c for c in ward if c.isdigit())
+    return int(digits or 0) % shards
+
+
+def cpu_s(procs: list[psutil.Process]) -> float:
+    """CPU seconds of the daemons and any process they started (a daemon that spreads
+    its work over processes is charged for all of them)."""
     total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
+    for p in [q for proc in procs for q in [proc, *proc.children(recursive=True)]]:
         with contextlib.suppress(psutil.NoSuchProcess):
             t = p.cpu_times()
             total += t.user + t.system
     return total
 
 
-def rss(proc: psutil.Process) -> int:
-    """Resident memory of the daemon and its processes."""
+def rss(procs: list[psutil.Process]) -> int:
+    """Resident memory of the daemons and their processes."""
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    for p in [q for proc in procs for q in [proc, *proc.children(recursive=True)]]:
         with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
     return total
@@ -256,7 +323,7 @@ def admit_all(port: int, beds: int, t0: float) -> None:
     )
 
 
-def drain_daemon(daemon: Daemon, port: int, beds: int, m: int, t0: float) -> dict:
+def drain_daemon(daemon: Daemon | Hospital, port: int, beds: int, m: int, t0: float) -> dict:
     """Admit the beds, stop the daemon, queue M readings, start it: time to store all."""
     daemon.start()
     admit_all(port, beds, t0)
@@ -268,16 +335,19 @@ def drain_daemon(daemon: Daemon, port: int, beds: int, m: int, t0: float) -> dic
     # moments of start-up that a wait for "connected" would leave out
     start = time.perf_counter()
     daemon.start(connected=False)
-    proc = psutil.Process(daemon.proc.pid)
-    cpu0 = cpu_s(proc)
+    procs = daemon.procs()
+    cpu0 = cpu_s(procs)
     daemon.wait(lambda: (daemon.metric("crswatch_observations_stored_total") or 0) >= m, 600)
     stored = time.perf_counter() - start
     # ... and graded: every bed's state holds its last reading (no bed left to grade)
     daemon.wait(lambda: daemon.metric("crswatch_grading_backlog") == 0, 600)
     elapsed = time.perf_counter() - start
-    cpu1 = cpu_s(proc)
+    cpu1 = cpu_s(procs)
     on_disk = sum(
-        p.stat().st_size for p in daemon.db.parent.glob(daemon.db.name + "*") if p.is_file()
+        p.stat().st_size
+        for d in daemon.daemons
+        for p in d.db.parent.glob(d.db.name + "*")
+        if p.is_file()
     )
     return {
         "db_bytes": on_disk,
@@ -371,7 +441,7 @@ LOAD = """
 import json, sys, time
 import paho.mqtt.client as paho
 port, beds, seconds, prefix = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-sick, SICK = sys.argv[5].split(","), sys.argv[6].encode()
+sick, SICK, mix = sys.argv[5].split(","), sys.argv[6].encode(), sys.argv[7]
 pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-live")
 pub.max_inflight_messages_set(1000)
 pub.connect("127.0.0.1", port)
@@ -390,12 +460,17 @@ while time.time() < end:
         deteriorate()
     for b in range(beds):
         ts = time.time()
-        pub.publish(
-            f"{prefix}/w{b // 100}/b{b}/vitals",
-            b'{"ts":%.3f,"hr":%d,"spo2":97,"rr":15,"sbp":120,"temp_c":37.0,"acvpu":"A"}'
-            % (ts, 70 + tick % 5),
-            qos=1,
-        )
+        if mix == "all":  # every vital every second: the slowest to grade
+            body = b'{"ts":%.3f,"hr":%d,"spo2":97,"rr":15,"sbp":120,"temp_c":37.0,"acvpu":"A"}'
+        else:  # a bedside monitor: HR, SpO2, RR each second; the cuff every 15 minutes,
+            # temperature and ACVPU hourly, each bed at its own moment
+            slow = b""
+            if (tick + b) % 900 == 0:
+                slow += b',"sbp":120'
+            if (tick + b) % 3600 == 0:
+                slow += b',"temp_c":37.0,"acvpu":"A"'
+            body = b'{"ts":%.3f,"hr":%d,"spo2":97,"rr":15' + slow + b"}"
+        pub.publish(f"{prefix}/w{b // 100}/b{b}/vitals", body % (ts, 70 + tick % 5), qos=1)
         if b % 50 == 0:
             time.sleep(max(0.0, second + (b + 1) / beds - time.time()))
     tick += 1
@@ -410,7 +485,13 @@ print(json.dumps({"sent": sent, "start": start, "wall": wall, "behind": 0}))
 
 
 async def latency(
-    daemon: Daemon, port: int, beds: int, seconds: float, flood: float = 0.0, sick_ward: str = "d0"
+    daemon: Daemon | Hospital,
+    port: int,
+    beds: int,
+    seconds: float,
+    flood: float = 0.0,
+    sick_ward: str = "d0",
+    mix: str = "all",
 ) -> dict:
     """Every bed one reading per second; publish -> state. Midway, under that load,
     DETERIORATING more beds (ward `sick_ward`, one per run: an alert raised once stays
@@ -425,7 +506,7 @@ async def latency(
     which stamps each message as it arrives) run outside this process: at 5,000 beds a
     Python publisher and subscriber sharing one process fell seconds behind themselves,
     and the benchmark measured its own lag. Only the WebSocket is read here."""
-    proc = psutil.Process(daemon.proc.pid)
+    procs = daemon.procs()
     t_admit = time.time()
     sick = [f"{sick_ward}/b{b}" for b in range(DETERIORATING)]
     admitted0 = daemon.metric("crswatch_beds_admitted") or 0
@@ -449,11 +530,15 @@ async def latency(
     )
     await daemon.await_(lambda: daemon.metric("crswatch_grading_backlog") == 0)
     ws_heard: dict[str, float] = {}  # sick bed -> when its tier-3 raise came on the WebSocket
-    ws_ready = asyncio.Event()
-    ws_task = asyncio.create_task(
-        ws_alerts(daemon.http, await login(daemon.http), set(sick), ws_heard, ws_ready)
-    )
-    await ws_ready.wait()
+    ws_tasks = []
+    for d in daemon.daemons:  # every dashboard (one a daemon)
+        ws_ready = asyncio.Event()
+        ws_tasks.append(
+            asyncio.create_task(
+                ws_alerts(d.http, await login(d.http), set(sick), ws_heard, ws_ready)
+            )
+        )
+        await ws_ready.wait()
     flooder = None
     if flood:
         publish_many(
@@ -479,7 +564,7 @@ async def latency(
             stdout=subprocess.PIPE,
             text=True,
         )
-    heard_file = daemon.db.parent / f"heard-{sick_ward}.txt"
+    heard_file = daemon.workdir / f"heard-{sick_ward}.txt"
     with open(heard_file, "wb") as out:
         # %U: the arrival time (ns); -R: not the retained states of before
         listener = subprocess.Popen(
@@ -488,7 +573,7 @@ async def latency(
             stdout=out,
         )
     await asyncio.sleep(1.0)  # subscribed
-    cpu0 = cpu_s(proc)
+    cpu0 = cpu_s(procs)
     load = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -499,10 +584,11 @@ async def latency(
         PREFIX,
         ",".join(sick),
         SICK.decode(),
+        mix,
         stdout=asyncio.subprocess.PIPE,
     )
     out_bytes, _ = await load.communicate()
-    cpu1 = cpu_s(proc)
+    cpu1 = cpu_s(procs)
     ran = orjson.loads(out_bytes)
     sent, start, wall = ran["sent"], ran["start"], ran["wall"]
     deadline = time.time() + 30
@@ -511,7 +597,8 @@ async def latency(
     await asyncio.sleep(1.0)  # what is on its way to mosquitto_sub
     listener.terminate()
     listener.wait(10)
-    ws_task.cancel()
+    for t in ws_tasks:
+        t.cancel()
     flood_rate = None
     if flooder is not None:
         flooder.terminate()
@@ -557,7 +644,7 @@ async def latency(
         "ws_alerts_missing": len(sent) - len(ws_lat),
         "flood_rate": flood_rate,
         "cpu_share_at_1hz": (cpu1 - cpu0) / wall,
-        "rss_mb": rss(proc) / 2**20,
+        "rss_mb": rss(procs) / 2**20,
     }
 
 
@@ -567,7 +654,7 @@ def _iso_ts(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-async def storm(daemon: Daemon, port: int, beds: int) -> dict:
+async def storm(daemon: Daemon | Hospital, port: int, beds: int) -> dict:
     """The alert storm: `beds` more beds (wards s0, s1, ...) all turn to NEWS2 12 at once
     (tier 3), then all recover at once and their alerts resolve after the hold. Each alert
     raised and resolved is counted on MQTT ({p}/+/alerts) and on the dashboard's WebSocket;
@@ -619,16 +706,16 @@ async def storm(daemon: Daemon, port: int, beds: int) -> dict:
             async for msg in c.messages:
                 note("mqtt", orjson.loads(msg.payload), time.time())
 
-    async def listen_ws(ready: asyncio.Event) -> None:
-        token = await login(daemon.http)
-        async for now, ev in ws_events(daemon.http, token, ready):
+    async def listen_ws(http: int, ready: asyncio.Event) -> None:
+        token = await login(http)
+        async for now, ev in ws_events(http, token, ready):
             if ev.get("type") == "alert":
                 note("ws", {**(ev.get("alert") or {}), "event": ev.get("event")}, now)
 
-    readies = [asyncio.Event(), asyncio.Event()]
-    tasks = [
-        asyncio.create_task(listen_mqtt(readies[0])),
-        asyncio.create_task(listen_ws(readies[1])),
+    readies = [asyncio.Event() for _ in range(1 + len(daemon.daemons))]
+    tasks = [asyncio.create_task(listen_mqtt(readies[0]))] + [
+        asyncio.create_task(listen_ws(d.http, r))
+        for d, r in zip(daemon.daemons, readies[1:], strict=True)
     ]
     for r in readies:
         await r.wait()
@@ -712,9 +799,9 @@ def baseline_rss(work: Path, port: int, beds: int, m: int) -> int:
     )
     try:
         drain_daemon(daemon, port, beds, m, time.time() - m // beds - 60)
-        return rss(psutil.Process(daemon.proc.pid))
+        return rss(daemon.procs())
     finally:
-        if daemon.proc is not None and daemon.proc.poll() is None:
+        if daemon.running():
             daemon.stop()
 
 
@@ -725,6 +812,8 @@ def run_size(
     flood: float = 0.0,
     storm_beds: int = 0,
     baseline_beds: int = 0,
+    shards: int = 1,
+    mix: str = "all",
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="crswatch-bench-") as tmp:
         work = Path(tmp)
@@ -737,22 +826,27 @@ def run_size(
             msgs = vitals_messages(beds, m, t0)
             sub_rate = drain_mosquitto_sub(broker.port, m, msgs)
             aio_rate = drain_aiomqtt(broker.port, m, msgs)
-            daemon = Daemon(work, broker.port, beds)
+            daemon: Daemon | Hospital = (
+                Daemon(work, broker.port, beds)
+                if shards == 1
+                else Hospital(work, broker.port, beds, shards, storm_beds)
+            )
             from monitor.store.accounts import add_user
 
-            add_user(str(daemon.db), "bench", "nurse", "queue-drain-77")
+            for d in daemon.daemons:
+                add_user(str(d.db), "bench", "nurse", "queue-drain-77")
             drained = drain_daemon(daemon, broker.port, beds, m, t0)
-            rss1 = rss(psutil.Process(daemon.proc.pid))
-            live = asyncio.run(latency(daemon, broker.port, beds, seconds))
+            rss1 = rss(daemon.procs())
+            live = asyncio.run(latency(daemon, broker.port, beds, seconds, mix=mix))
             flooded = (
-                asyncio.run(latency(daemon, broker.port, beds, seconds, flood, "d1"))
+                asyncio.run(latency(daemon, broker.port, beds, seconds, flood, "d1", mix))
                 if flood
                 else {}
             )
             stormed = asyncio.run(storm(daemon, broker.port, storm_beds)) if storm_beds else {}
             daemon.stop()
             memory: dict = {}
-            if 0 < baseline_beds < beds:
+            if 0 < baseline_beds < beds and shards == 1:
                 # after the main daemon stopped: the same work at a few beds, for the
                 # marginal memory of a bed (the process's own ~190 MB cancels out)
                 rss0 = baseline_rss(work / "baseline", broker.port, baseline_beds, m)
@@ -767,6 +861,8 @@ def run_size(
             broker.stop()
     return {
         "beds": beds,
+        "shards": shards,
+        "mix": mix,
         "messages": m,
         "mosquitto_sub_rate": round(sub_rate),
         "aiomqtt_count_rate": round(aio_rate),
@@ -817,6 +913,21 @@ def main() -> int:
         help="after each size, a second daemon drains the same readings at this many beds: "
         "its RSS against the size's gives the marginal KB per bed (0: skip)",
     )
+    ap.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="split the hospital by ward over this many daemons (docs/scale-out.md), "
+        "measured together (no memory baseline then)",
+    )
+    ap.add_argument(
+        "--mix",
+        choices=("all", "monitor"),
+        default="all",
+        help="what a bed's reading a second carries: every vital (all, the slowest to "
+        "grade) or a bedside monitor's HR, SpO2 and RR, with the cuff every 15 minutes and "
+        "temperature and ACVPU hourly (monitor)",
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args()
     results = {
@@ -838,6 +949,8 @@ def main() -> int:
             args.flood if beds == 1000 else 0.0,
             args.storm if beds == 1000 or len(sizes) == 1 else 0,
             args.baseline_beds,
+            args.shards,
+            args.mix,
         )
         results["runs"].append(r)
         print(orjson.dumps(r).decode(), flush=True)
