@@ -97,9 +97,12 @@ async def test_a_lost_connection_ends_the_messages_iterator(broker, tmp_path):
 
 
 async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_path):
-    """Bed states (QoS 0) and alerts (QoS 1) share paho's message ids. Here a state and an
-    alert get the same id while the broker is frozen: the alert must not count as
-    delivered when the state is written, only when the broker acknowledges it."""
+    """paho gives QoS 0 and QoS 1 publications their message ids from one counter and
+    reports a written QoS 0 one with its id, which aiomqtt took for the PUBACK of an
+    alert holding that id. Here the alert is given the id a state would have taken (the
+    counter set back after the state), the broker frozen: the alert must not count as
+    delivered when the state is written, only when the broker acknowledges it. (States
+    are written as packets of their own, without an id: publish_states.)"""
     import os
     import signal
 

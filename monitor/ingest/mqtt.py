@@ -124,7 +124,6 @@ class MqttEdge:
         # Subscribed (SUBACK) and `online` published on the present connection: alerts
         # go out from then on. Connected (set_connected) comes before, at the CONNACK.
         self.subscribed = asyncio.Event()
-        self._qos0_mids: set[int] = set()  # QoS 0 states written, not yet reported
         self.takeover = ""  # why we believe another client took our session
         self.takeover_at: float | None = None  # monotonic time of the last evidence
         self._quick = 0  # disconnections in a row soon after connecting
@@ -136,7 +135,6 @@ class MqttEdge:
             try:
                 client = make_client(self.cfg)
                 bulkread.install(client, self._receiver(client), asyncio.get_running_loop())
-                self._guard_qos0(client)
                 self._report_connack(client)
                 async with client:
                     up_at = time.monotonic()
@@ -275,8 +273,10 @@ class MqttEdge:
         The PUBLISH packets are built here and queued as one packet that paho only
         writes (RAW): paho's own publish() makes a message info with its lock, a message
         id, a socket write and, once written, a publication report per state, which at
-        thousands of states a second cost more than grading them (the ids are also
-        shared with the alerts' QoS 1 publications: _guard_qos0)."""
+        thousands of states a second cost more than grading them. Nor do the states take
+        paho's message ids, which the alerts' QoS 1 publications need: paho reports a
+        written QoS 0 publication with its id, and aiomqtt took that for the PUBACK of an
+        alert holding the same id (ids wrap at 65,535), counting it delivered too soon."""
         client = self.client
         if client is None or not states:
             return False
@@ -309,24 +309,6 @@ class MqttEdge:
                 self.set_connected(True)
 
         paho_client.on_connect = on_connect
-
-    def _guard_qos0(self, client: aiomqtt.Client) -> None:
-        """paho reports a QoS 0 publication as published with its message id once written,
-        and aiomqtt takes that for the PUBACK of a QoS 1 publication holding the same id
-        (ids wrap at 65,535; bed states go out by thousands a second): an alert would
-        count as delivered before the broker had it. Such reports are kept from aiomqtt.
-        Were a real PUBACK taken for one, its publication times out and is sent again."""
-        self._qos0_mids = set()  # a new connection: nothing of the last one is pending
-        paho_client = client._client
-        aiomqtt_on_publish = paho_client.on_publish
-
-        def on_publish(c, userdata, mid, *rest):
-            if mid in self._qos0_mids:
-                self._qos0_mids.discard(mid)
-            else:
-                aiomqtt_on_publish(c, userdata, mid, *rest)
-
-        paho_client.on_publish = on_publish
 
     def backlog(self) -> int:
         """Packets handed to paho and not yet written to the socket."""
