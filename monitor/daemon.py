@@ -40,8 +40,10 @@ from monitor.store.writes import delete_audit_inbox, replace_forecast_state
 log = logging.getLogger("crswatch")
 # How long /healthz reports that publications were dropped from a full outbox.
 DROPPED_SHOWN_S = 600.0
-# Packets waiting in paho for the socket beyond which the state loop waits.
-STATE_BACKLOG_MAX = 10_000
+# Bytes waiting in paho for the socket beyond which each bed's latest state waits (the
+# states of a pass go out as one write, so packets no longer count them: 8 MB is some
+# 6,000 states, or a flood's acknowledgements queued ahead).
+STATE_BACKLOG_MAX = 8_000_000
 # The share of the event loop's time the state passes may take, and the beds a pass
 # grades however slow the last ones were.
 TICK_MIN_S = 0.01  # the clock's pass comes at most this often (a hold ending sooner)

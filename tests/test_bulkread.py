@@ -225,3 +225,37 @@ async def test_bed_states_go_out_retained_in_one_write_on_either_protocol(
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
+
+
+async def test_the_backlog_is_the_bytes_paho_holds_for_a_broker_that_stopped_reading(
+    broker, tmp_path
+):
+    """The state loop holds each bed's latest state while paho holds more than
+    STATE_BACKLOG_MAX bytes for the socket: a pass's states are one packet, so the
+    backlog must count bytes, not packets (one packet of 20 MB of states counted as 1)."""
+    import os
+    import signal
+
+    from monitor.ingest.mqtt import MqttEdge
+    from tests.conftest import daemon_config
+    from tests.support.brokers import TestBroker
+
+    own = TestBroker(tmp_path / "own", kind=broker.kind).start()
+    cfg = daemon_config(own, tmp_path)
+    edge = MqttEdge(cfg, lambda *a: None, lambda: None, lambda up: None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(edge.run(stop))
+    try:
+        await wait_for(edge.subscribed.is_set, what="edge connected and subscribed")
+        assert edge.backlog() == 0
+        os.kill(own.proc.pid, signal.SIGSTOP)  # it reads nothing more
+        states = [(f"x/w/b{i}/state", b"s" * 100_000) for i in range(200)]  # 20 MB
+        edge.publish_states(states)
+        await asyncio.sleep(0.5)  # the socket's buffers take what they can
+        # what the kernel took is gone from paho; the rest (most of 20 MB) waits
+        assert 10_000_000 < edge.backlog() <= 20_100_000
+    finally:
+        os.kill(own.proc.pid, signal.SIGCONT)
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        own.stop()

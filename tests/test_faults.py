@@ -428,7 +428,7 @@ async def test_write_lock_held_by_another_process_during_a_burst(make_daemon, pu
 async def test_a_lagging_broker_holds_the_states_not_the_alerts(
     make_daemon, publisher, listen, monkeypatch
 ):
-    """While paho holds more packets than STATE_BACKLOG_MAX (a flood's acknowledgements
+    """While paho holds more bytes than STATE_BACKLOG_MAX (a flood's acknowledgements
     queued ahead of everything), each bed's latest state waits for the broker; the alert
     decision and the dashboard do not (an alert came 20 s late under a flood when the
     whole state pass waited). Once the broker keeps up, the latest state goes out."""
@@ -454,7 +454,7 @@ async def test_a_lagging_broker_holds_the_states_not_the_alerts(
         assert [e["state"]["crs_grade"] for e in fed if e["type"] == "state"][-1] == 1
         assert any(e["type"] == "alert" for e in fed)  # the dashboard has both
         assert d.unsent_states == {f"{p}/w1/b1/state": d.unsent_states[f"{p}/w1/b1/state"]}
-        monkeypatch.setattr(monitor.daemon, "STATE_BACKLOG_MAX", 10_000)  # it keeps up
+        monkeypatch.setattr(monitor.daemon, "STATE_BACKLOG_MAX", 8_000_000)  # it keeps up
         await wait_for(
             lambda: [s for s in bed_states(heard) if s["crs_grade"] == 1],
             what="the bed's latest state once the broker keeps up",

@@ -311,9 +311,11 @@ class MqttEdge:
         paho_client.on_connect = on_connect
 
     def backlog(self) -> int:
-        """Packets handed to paho and not yet written to the socket."""
+        """Bytes handed to paho and not yet written to the socket."""
         client = self.client
-        return 0 if client is None else len(client._client._out_packet)
+        if client is None:
+            return 0
+        return sum(p["to_process"] for p in list(client._client._out_packet))
 
     async def publish(
         self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False
