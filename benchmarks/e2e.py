@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/e2e.py [--beds 100,1000,5000] [--messages 50000]
                                        [--seconds 20] [--storm 1000] [--flood 10000]
+                                       [--shards 1] [--mix all|monitor]
                                        [--out benchmarks/results.json]
 
 For each ward size N it measures:
@@ -20,7 +21,9 @@ For each ward size N it measures:
   storm     (--storm N, at 1,000 beds or the one size given) N more beds raise a tier-3
             NEWS2 alert at once, then all recover: every raise and resolution counted on
             MQTT and on the dashboard's WebSocket (missing, duplicates, lateness).
-The daemon runs as its own process (`main.py run`), as in production.
+The daemon runs as its own process (`main.py run`), as in production; with --shards N,
+N daemons split the hospital by ward (docs/scale-out.md) and are measured as one. The
+1 Hz load and the MQTT listener run in processes of their own (see `latency`).
 """
 
 from __future__ import annotations
