@@ -7,7 +7,10 @@ that an upgrade that moves them fails here, by name, rather than somewhere downs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import signal
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -17,6 +20,28 @@ from monitor.ingest import bulkread
 from tests.conftest import wait_for
 
 _ids = itertools.count()
+
+
+@contextlib.asynccontextmanager
+async def _edge_on_its_own_broker(broker, tmp_path):
+    """(broker, edge): the daemon's MQTT edge connected and subscribed to a broker of its
+    own, which the test may freeze (SIGSTOP); thawed and stopped afterwards."""
+    from monitor.ingest.mqtt import MqttEdge
+    from tests.conftest import daemon_config
+    from tests.support.brokers import TestBroker
+
+    own = TestBroker(tmp_path / "own", kind=broker.kind).start()
+    edge = MqttEdge(daemon_config(own, tmp_path), lambda *a: None, lambda: None, lambda up: None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(edge.run(stop))
+    try:
+        await wait_for(edge.subscribed.is_set, what="edge connected and subscribed")
+        yield own, edge
+    finally:
+        os.kill(own.proc.pid, signal.SIGCONT)
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        own.stop()
 
 
 async def test_the_private_parts_it_relies_on_exist():
@@ -103,20 +128,7 @@ async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_p
     counter set back after the state), the broker frozen: the alert must not count as
     delivered when the state is written, only when the broker acknowledges it. (States
     are written as packets of their own, without an id: publish_states.)"""
-    import os
-    import signal
-
-    from monitor.ingest.mqtt import MqttEdge
-    from tests.conftest import daemon_config
-    from tests.support.brokers import TestBroker
-
-    own = TestBroker(tmp_path / "own", kind=broker.kind).start()
-    cfg = daemon_config(own, tmp_path)
-    edge = MqttEdge(cfg, lambda *a: None, lambda: None, lambda up: None)
-    stop = asyncio.Event()
-    task = asyncio.create_task(edge.run(stop))
-    try:
-        await wait_for(edge.subscribed.is_set, what="edge connected and subscribed")
+    async with _edge_on_its_own_broker(broker, tmp_path) as (own, edge):
         os.kill(own.proc.pid, signal.SIGSTOP)  # nothing is acknowledged from now on
         paho_client = edge.client._client
         before = paho_client._last_mid
@@ -127,11 +139,6 @@ async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_p
         assert not done, "the alert counted as delivered without the broker's PUBACK"
         os.kill(own.proc.pid, signal.SIGCONT)
         assert await alert is True  # and is, once the broker acknowledges it
-    finally:
-        os.kill(own.proc.pid, signal.SIGCONT)
-        stop.set()
-        await asyncio.wait_for(task, 15)
-        own.stop()
 
 
 async def test_queued_messages_that_arrive_before_the_suback_are_acknowledged(broker, tmp_path):
@@ -233,20 +240,7 @@ async def test_the_backlog_is_the_bytes_paho_holds_for_a_broker_that_stopped_rea
     """The state loop holds each bed's latest state while paho holds more than
     STATE_BACKLOG_MAX bytes for the socket: a pass's states are one packet, so the
     backlog must count bytes, not packets (one packet of 20 MB of states counted as 1)."""
-    import os
-    import signal
-
-    from monitor.ingest.mqtt import MqttEdge
-    from tests.conftest import daemon_config
-    from tests.support.brokers import TestBroker
-
-    own = TestBroker(tmp_path / "own", kind=broker.kind).start()
-    cfg = daemon_config(own, tmp_path)
-    edge = MqttEdge(cfg, lambda *a: None, lambda: None, lambda up: None)
-    stop = asyncio.Event()
-    task = asyncio.create_task(edge.run(stop))
-    try:
-        await wait_for(edge.subscribed.is_set, what="edge connected and subscribed")
+    async with _edge_on_its_own_broker(broker, tmp_path) as (own, edge):
         assert edge.backlog() == 0
         os.kill(own.proc.pid, signal.SIGSTOP)  # it reads nothing more
         states = [(f"x/w/b{i}/state", b"s" * 100_000) for i in range(200)]  # 20 MB
@@ -254,8 +248,3 @@ async def test_the_backlog_is_the_bytes_paho_holds_for_a_broker_that_stopped_rea
         await asyncio.sleep(0.5)  # the socket's buffers take what they can
         # what the kernel took is gone from paho; the rest (most of 20 MB) waits
         assert 10_000_000 < edge.backlog() <= 20_100_000
-    finally:
-        os.kill(own.proc.pid, signal.SIGCONT)
-        stop.set()
-        await asyncio.wait_for(task, 15)
-        own.stop()
