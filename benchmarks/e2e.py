@@ -49,6 +49,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from monitor.ingest.validate import parse_ts  # noqa: E402
 from tests.support.brokers import TestBroker, free_port  # noqa: E402
 
 PREFIX = "bench"
@@ -292,11 +293,16 @@ def shard_of(ward: str, shards: int) -> int:
     return int(digits or 0) % shards
 
 
+def _with_children(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """The daemons and any process they started (a daemon that spreads its work over
+    processes is charged for all of them)."""
+    return [q for proc in procs for q in [proc, *proc.children(recursive=True)]]
+
+
 def cpu_s(procs: list[psutil.Process]) -> float:
-    """CPU seconds of the daemons and any process they started (a daemon that spreads
-    its work over processes is charged for all of them)."""
+    """CPU seconds of the daemons and their processes."""
     total = 0.0
-    for p in [q for proc in procs for q in [proc, *proc.children(recursive=True)]]:
+    for p in _with_children(procs):
         with contextlib.suppress(psutil.NoSuchProcess):
             t = p.cpu_times()
             total += t.user + t.system
@@ -306,7 +312,7 @@ def cpu_s(procs: list[psutil.Process]) -> float:
 def rss(procs: list[psutil.Process]) -> int:
     """Resident memory of the daemons and their processes."""
     total = 0
-    for p in [q for proc in procs for q in [proc, *proc.children(recursive=True)]]:
+    for p in _with_children(procs):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
     return total
@@ -483,7 +489,7 @@ if not sent:  # a run too short to reach midway: after it
     deteriorate()
 time.sleep(1.0)
 pub.loop_stop()
-print(json.dumps({"sent": sent, "start": start, "wall": wall, "behind": 0}))
+print(json.dumps({"sent": sent, "start": start, "wall": wall}))
 """
 
 
@@ -618,7 +624,7 @@ async def latency(
                 hr = (body.get("vitals") or {}).get("hr") or {}
                 ts = hr.get("ts")
                 if ts:
-                    t = _iso_ts(ts)
+                    t = parse_ts(ts)
                     if measure_from <= t <= measure_to:
                         state_lat.append(float(arrived) - t)
             elif (
@@ -649,12 +655,6 @@ async def latency(
         "cpu_share_at_1hz": (cpu1 - cpu0) / wall,
         "rss_mb": rss(procs) / 2**20,
     }
-
-
-def _iso_ts(ts: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 async def storm(daemon: Daemon | Hospital, port: int, beds: int) -> dict:

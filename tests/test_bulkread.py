@@ -132,7 +132,7 @@ async def test_a_qos0_state_never_counts_as_the_puback_of_an_alert(broker, tmp_p
         os.kill(own.proc.pid, signal.SIGSTOP)  # nothing is acknowledged from now on
         paho_client = edge.client._client
         before = paho_client._last_mid
-        edge.publish_state("x/w/b/state", b"{}")
+        edge.publish_states([("x/w/b/state", b"{}")])
         paho_client._last_mid = before  # the alert gets the state's id
         alert = asyncio.create_task(edge.publish("x/w/alerts", b"{}", qos=1))
         done, _ = await asyncio.wait({alert}, timeout=1.5)

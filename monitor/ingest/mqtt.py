@@ -260,10 +260,6 @@ class MqttEdge:
         if packet:
             client._client._packet_queue(PUBACK, packet, 0, 1)
 
-    def publish_state(self, topic: str, payload: bytes) -> bool:
-        """One bed's state (see publish_states)."""
-        return self.publish_states([(topic, payload)])
-
     def publish_states(self, states: list[tuple[str, bytes]]) -> bool:
         """Bed states: retained, QoS 0, handed to paho without waiting, as one write. Each
         state is superseded by the next one, the broker keeps the last (retained), and all
