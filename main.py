@@ -91,6 +91,9 @@ def build_parser() -> Parser:
     from commands.broker import add_arguments as broker_arguments
 
     broker_arguments(sub)
+    from commands.hospital import add_arguments as hospital_arguments
+
+    hospital_arguments(sub)
     audit = sub.add_parser("audit", help="the tamper-evident audit chain")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
     av = with_config(audit_sub.add_parser("verify", help="verify the keyed, anchored chain"))
@@ -159,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             from commands import broker
 
             return broker.run(args)
+        if args.command == "hospital":
+            from commands.hospital import run_hospital
+            from hospital import config as hospital_config
+
+            return asyncio.run(run_hospital(hospital_config.load(args.config), args.front_only))
         if args.command == "audit":
             from commands.audit import audit_verify
             from monitor import config

@@ -11,7 +11,16 @@ import re
 
 from tests.support.brokers import ROOT
 
-PACKAGES = ("monitor", "alerts", "dashboard", "devices", "forecast", "commands", "benchmarks")
+PACKAGES = (
+    "monitor",
+    "alerts",
+    "dashboard",
+    "hospital",
+    "devices",
+    "forecast",
+    "commands",
+    "benchmarks",
+)
 MAX_MODULES = 12  # "no folder is a drawer of more than about a dozen modules"
 
 

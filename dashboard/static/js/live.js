@@ -1,6 +1,8 @@
 // The live feed: one WebSocket to /ws, a visible banner while it is down, reconnection with
 // exponential backoff (1 s doubling to 30 s, with jitter). A "ping" from the server at least
 // every 25 s; nothing for 60 s means a dead connection, which is closed and reopened.
+// Closed with RESYNC (the hospital's front: one of its daemons resynchronised, went away or
+// came back), the feed is opened again at once, for a fresh snapshot, without a banner.
 
 import { syncClock } from "./clock.js";
 import { $, api } from "./common.js";
@@ -8,6 +10,8 @@ import { $, api } from "./common.js";
 const MIN_DELAY = 1000;
 const MAX_DELAY = 30000;
 const SILENCE_MS = 60000;
+const RESYNC = 4001; // hospital/feed.py
+const RESYNC_DELAY = 200;
 
 export function connectLive({ onSnapshot, onEvent }) {
   const banner = $("#conn-banner");
@@ -55,7 +59,10 @@ export function connectLive({ onSnapshot, onEvent }) {
         onEvent(event);
       }
     });
-    ws.addEventListener("close", lost);
+    ws.addEventListener("close", (e) => {
+      if (e.code === RESYNC && !timer) timer = setTimeout(() => { timer = null; open(); }, RESYNC_DELAY);
+      else lost();
+    });
   }
 
   async function lost() {
