@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/e2e.py [--beds 100,1000,5000] [--messages 50000]
                                        [--seconds 20] [--storm 1000] [--flood 10000]
-                                       [--shards 1] [--mix all|monitor]
+                                       [--shards 1] [--no-front] [--mix all|monitor]
                                        [--out benchmarks/results.json]
 
 For each ward size N it measures:
@@ -22,7 +22,9 @@ For each ward size N it measures:
             NEWS2 alert at once, then all recover: every raise and resolution counted on
             MQTT and on the dashboard's WebSocket (missing, duplicates, lateness).
 The daemon runs as its own process (`main.py run`), as in production; with --shards N,
-N daemons split the hospital by ward (docs/scale-out.md) and are measured as one. The
+N daemons split the hospital by ward (docs/scale-out.md) and are measured as one, with
+the hospital's one dashboard (`main.py hospital --front-only`) before them: its WebSocket
+is the one listened to, and its CPU counts (--no-front: each daemon's dashboard). The
 1 Hz load and the MQTT listener run in processes of their own (see `latency`).
 """
 
@@ -174,6 +176,7 @@ protocol = "{protocol}"
 path = "{self.db}"
 [http]
 port = {self.http}
+trusted_proxies = ["127.0.0.1"]  # a hospital's front (Hospital) logs in for its users
 [alerts]
 # the storm row waits for every alert to resolve: a short hold (300 s by default)
 resolve_hold_s = {STORM_HOLD_S}
@@ -207,6 +210,10 @@ unserved_burst = {float(max(2000, 2 * beds + 2000))}
     @property
     def daemons(self) -> list[Daemon]:
         return [self]
+
+    def dashboards(self) -> list[int]:
+        """The HTTP port of each dashboard a user watches: this daemon's."""
+        return [self.http]
 
     def procs(self) -> list[psutil.Process]:
         return [psutil.Process(self.proc.pid)]
@@ -246,7 +253,9 @@ class Hospital:
     MQTT session, SQLite file and dashboard; measured as one: counters summed, CPU and
     memory of all, alerts heard on every dashboard."""
 
-    def __init__(self, workdir: Path, port: int, beds: int, shards: int, storm_beds: int):
+    def __init__(
+        self, workdir: Path, port: int, beds: int, shards: int, storm_beds: int, front: bool
+    ):
         wards = [f"w{i}" for i in range(-(-beds // 100))] + ["d0", "d1", "wf"]
         wards += [f"s{i}" for i in range(-(-storm_beds // 100))]
         self.workdir = workdir
@@ -261,17 +270,43 @@ class Hospital:
             for k in range(shards)
         ]
 
+        # the hospital's one dashboard (hospital/front.py) before the daemons, as users see it
+        self.front_http = free_port()
+        self.front_cfg = workdir / "hospital.toml"
+        self.front_cfg.write_text(
+            f"[hospital]\nport = {self.front_http}\ndaemons = "
+            + orjson.dumps([str(d.cfg) for d in self.daemons]).decode()
+            + "\n"
+        )
+        self.front: subprocess.Popen | None = None
+        self.with_front = front
+
     def start(self, connected: bool = True) -> None:
         for d in self.daemons:
             d.start(connected=False)
+        if self.with_front:
+            self.front = subprocess.Popen(
+                [sys.executable, str(ROOT / "main.py"), "hospital", "--front-only"]
+                + ["--config", str(self.front_cfg)],
+                cwd=ROOT,
+                stdout=open(self.workdir / "front.log", "ab"),
+                stderr=subprocess.STDOUT,
+            )
         if connected:
             self.wait(lambda: self.metric("crswatch_broker_connected") == len(self.daemons), 60)
 
     def stop(self) -> None:
-        for d in self.daemons:
-            d.proc.send_signal(signal.SIGTERM)
-        for d in self.daemons:
-            d.proc.wait(60)
+        procs = [d.proc for d in self.daemons] + ([self.front] if self.front else [])
+        self.front = None
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(60)
+
+    def dashboards(self) -> list[int]:
+        """One dashboard for the whole hospital: the front's (or, without it, each
+        daemon's)."""
+        return [self.front_http] if self.with_front else [d.http for d in self.daemons]
 
     def running(self) -> bool:
         return any(d.running() for d in self.daemons)
@@ -281,7 +316,8 @@ class Hospital:
         return None if any(v is None for v in values) else sum(values)  # type: ignore[misc]
 
     def procs(self) -> list[psutil.Process]:
-        return [p for d in self.daemons for p in d.procs()]
+        front = [psutil.Process(self.front.pid)] if self.front is not None else []
+        return [p for d in self.daemons for p in d.procs()] + front
 
     await_ = staticmethod(Daemon.await_)
     wait = staticmethod(Daemon.wait)
@@ -414,8 +450,8 @@ async def ws_events(http_port: int, token: str, ready: asyncio.Event):
             ready.set()
             async for m in ws:
                 now = time.time()
-                if '"type":"state"' in m.data[:40]:
-                    continue  # bed states: thousands a second, not what is measured
+                if '"type":"state' in m.data[:40]:
+                    continue  # bed states ("state", "states"): not what is measured
                 yield now, orjson.loads(m.data)
 
 
@@ -438,12 +474,19 @@ async def ws_alerts(
 async def login(http_port: int) -> str:
     import aiohttp
 
+    deadline = time.monotonic() + 60  # a hospital's front may still be starting
     async with aiohttp.ClientSession() as s:
-        async with s.post(
-            f"http://127.0.0.1:{http_port}/api/login",
-            json={"username": "bench", "password": "queue-drain-77"},
-        ) as r:
-            return (await r.json())["token"]
+        while True:
+            try:
+                async with s.post(
+                    f"http://127.0.0.1:{http_port}/api/login",
+                    json={"username": "bench", "password": "queue-drain-77"},
+                ) as r:
+                    return (await r.json())["token"]
+            except aiohttp.ClientConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
 
 LOAD = """
@@ -540,12 +583,10 @@ async def latency(
     await daemon.await_(lambda: daemon.metric("crswatch_grading_backlog") == 0)
     ws_heard: dict[str, float] = {}  # sick bed -> when its tier-3 raise came on the WebSocket
     ws_tasks = []
-    for d in daemon.daemons:  # every dashboard (one a daemon)
+    for http in daemon.dashboards():  # the dashboard users watch (a hospital's front)
         ws_ready = asyncio.Event()
         ws_tasks.append(
-            asyncio.create_task(
-                ws_alerts(d.http, await login(d.http), set(sick), ws_heard, ws_ready)
-            )
+            asyncio.create_task(ws_alerts(http, await login(http), set(sick), ws_heard, ws_ready))
         )
         await ws_ready.wait()
     flooder = None
@@ -715,10 +756,10 @@ async def storm(daemon: Daemon | Hospital, port: int, beds: int) -> dict:
             if ev.get("type") == "alert":
                 note("ws", {**(ev.get("alert") or {}), "event": ev.get("event")}, now)
 
-    readies = [asyncio.Event() for _ in range(1 + len(daemon.daemons))]
+    readies = [asyncio.Event() for _ in range(1 + len(daemon.dashboards()))]
     tasks = [asyncio.create_task(listen_mqtt(readies[0]))] + [
-        asyncio.create_task(listen_ws(d.http, r))
-        for d, r in zip(daemon.daemons, readies[1:], strict=True)
+        asyncio.create_task(listen_ws(http, r))
+        for http, r in zip(daemon.dashboards(), readies[1:], strict=True)
     ]
     for r in readies:
         await r.wait()
@@ -817,6 +858,7 @@ def run_size(
     baseline_beds: int = 0,
     shards: int = 1,
     mix: str = "all",
+    front: bool = True,
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="crswatch-bench-") as tmp:
         work = Path(tmp)
@@ -832,7 +874,7 @@ def run_size(
             daemon: Daemon | Hospital = (
                 Daemon(work, broker.port, beds)
                 if shards == 1
-                else Hospital(work, broker.port, beds, shards, storm_beds)
+                else Hospital(work, broker.port, beds, shards, storm_beds, front)
             )
             from monitor.store.accounts import add_user
 
@@ -865,6 +907,7 @@ def run_size(
     return {
         "beds": beds,
         "shards": shards,
+        "front": shards > 1 and front,
         "mix": mix,
         "messages": m,
         "mosquitto_sub_rate": round(sub_rate),
@@ -924,6 +967,11 @@ def main() -> int:
         "measured together (no memory baseline then)",
     )
     ap.add_argument(
+        "--no-front",
+        action="store_true",
+        help="with --shards: listen to each daemon's dashboard, not the hospital's front",
+    )
+    ap.add_argument(
         "--mix",
         choices=("all", "monitor"),
         default="all",
@@ -954,6 +1002,7 @@ def main() -> int:
             args.baseline_beds,
             args.shards,
             args.mix,
+            not args.no_front,
         )
         results["runs"].append(r)
         print(orjson.dumps(r).decode(), flush=True)

@@ -2,7 +2,10 @@
 
 On connect the client gets a snapshot (every admitted bed with its active alerts, and the
 active alerts), then every hub event as JSON text: {"type": "state" | "alert" | "override"
-| "ping" | "snapshot", ...}. Each client has its own hub listener (a bounded queue) and its
+| "ping" | "snapshot", ...}. Bed states waiting together go as one message, {"type":
+"states", "states": [state, ...]} in their order (up to STATES_PER_MESSAGE): a thousand
+beds graded in one pass are one message, not a thousand (the page, and a hospital's
+front, pay per message). Each client has its own hub listener (a bounded queue) and its
 own sending task; a send that does not finish within SEND_TIMEOUT_S closes that client
 alone, so one slow client never delays the others. Of what waits for a client, alerts go
 first: before the bed states waiting with them (`_Backlog`). When a client's queue
@@ -34,6 +37,7 @@ SEND_TIMEOUT_S = 5.0
 IDLE_PING_S = 25.0  # an application "ping" when nothing else was sent
 POLL_S = 1.0  # how often an idle sender checks whether its listener overflowed
 SESSION_CHECK_S = 2.0  # how often the session is checked (a change made by the CLI)
+STATES_PER_MESSAGE = 500
 
 
 def clock_fields(d: Dashboard) -> dict[str, Any]:
@@ -89,9 +93,15 @@ class _Backlog:
         return len(self) <= self.limit
 
     def next(self) -> dict[str, Any] | None:
+        """The next message: an urgent event, else the states waiting (one message)."""
         if self.urgent:
             return self.urgent.popleft()
-        return self.states.popleft() if self.states else None
+        if len(self.states) == 1:
+            return self.states.popleft()
+        if not self.states:
+            return None
+        n = min(len(self.states), STATES_PER_MESSAGE)
+        return {"type": "states", "states": [self.states.popleft() for _ in range(n)]}
 
     def clear(self) -> None:
         self.urgent.clear()

@@ -25,7 +25,7 @@ from monitor.config import load as load_daemon
 
 @dataclass(frozen=True)
 class Daemon:
-    name: str  # its config's file name without .toml
+    name: str  # its config's file name without .toml (with its folder's, where needed)
     config_path: Path
     config: Config
 
@@ -94,10 +94,13 @@ def from_dict(data: dict, path: Path) -> Hospital:
         errors.append("hospital.daemons: a list of daemon config files (at least one)")
         files = []
     daemons = []
-    for name in files:
-        file = (path.parent / name).resolve()
+    paths = [(path.parent / name).resolve() for name in files]
+    stems = [p.stem for p in paths]
+    for file in paths:
+        # named by its file, or by folder and file where two files share a name
+        name = file.stem if stems.count(file.stem) == 1 else f"{file.parent.name}/{file.stem}"
         try:
-            daemons.append(Daemon(file.stem, file, load_daemon(file)))
+            daemons.append(Daemon(name, file, load_daemon(file)))
         except ConfigError as e:
             errors.append(f"hospital.daemons: {e}")
     errors += split_errors(daemons)
@@ -110,7 +113,7 @@ def split_errors(daemons: list[Daemon]) -> list[str]:
     """The rules for a split by ward (docs/scale-out.md): what breaks them."""
     errors = []
     if len({d.name for d in daemons}) < len(daemons):
-        errors.append("hospital.daemons: two config files share a name")
+        errors.append("hospital.daemons: a config file is listed twice")
     if len(daemons) > 1 and any("+" in d.wards for d in daemons):
         errors.append("hospital.daemons: '+' (every ward) on one of several daemons overlaps")
     seen: dict[str, str] = {}

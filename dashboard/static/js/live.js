@@ -55,6 +55,8 @@ export function connectLive({ onSnapshot, onEvent }) {
         delay = MIN_DELAY;
         showUp();
         onSnapshot(event);
+      } else if (event.type === "states") {
+        for (const state of event.states || []) onEvent(state); // bed states sent together
       } else if (event.type !== "ping") {
         onEvent(event);
       }
