@@ -132,6 +132,10 @@ class Front:
     client: aiohttp.ClientSession
     sessions: dict[str, Session] = field(default_factory=dict)  # sha256(token) -> session
     owners: OrderedDict[str, str] = field(default_factory=OrderedDict)  # id -> daemon name
+    background: set[asyncio.Task] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.trusted = proxy.networks(list(self.hospital.trusted_proxies))
 
     @property
     def daemons(self) -> tuple[Daemon, ...]:
@@ -162,7 +166,8 @@ class Front:
         s = self.sessions.pop(hashed(token or request.cookies.get(COOKIE, "")), None)
         if s is not None:
             task = asyncio.create_task(self._logout_all(s, request))
-            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
 
     async def _logout_all(self, s: Session, request: web.Request) -> None:
         for d in self.daemons:
@@ -175,10 +180,9 @@ class Front:
         """What a daemon is told: the browser's Host, Origin, content type and login
         form token, the client's address and scheme, and this daemon's bearer token."""
         peer = request.remote
-        trusted = proxy.networks(list(self.hospital.trusted_proxies))
-        client = proxy.client_of(peer, request.headers.get("X-Forwarded-For", ""), trusted)
+        client = proxy.client_of(peer, request.headers.get("X-Forwarded-For", ""), self.trusted)
         scheme = request.scheme
-        if client != (peer or "?") or proxy._trusted(peer, trusted):
+        if proxy.is_trusted(peer, self.trusted):  # the scheme the TLS proxy before us saw
             sent = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
             scheme = sent if sent in ("http", "https") else scheme
         out = {"Host": request.host, "X-Forwarded-For": client, "X-Forwarded-Proto": scheme}

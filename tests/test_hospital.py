@@ -85,7 +85,7 @@ class Front:
         await self.runner.cleanup()
 
 
-async def log_in(front, name: str, password: str = PASSWORD):
+async def log_in(front, name: str, password: str = PASSWORD, headers: dict | None = None):
     s = new_session()
     async with s.get(url(front, "/login")) as r:
         assert r.status == 200
@@ -93,7 +93,7 @@ async def log_in(front, name: str, password: str = PASSWORD):
     async with s.post(
         url(front, "/api/login"),
         json={"username": name, "password": password},
-        headers={"X-CSRF-Token": token, "Origin": url(front, "")},
+        headers={"X-CSRF-Token": token, "Origin": url(front, ""), **(headers or {})},
     ) as r:
         return s, r.status, await r.json()
 
@@ -172,7 +172,10 @@ async def test_one_login_one_feed_and_every_action_on_the_daemon_that_owns_the_w
         await publisher(f"{prefix}/{ward}/b1/vitals", {"ts": now - 30, **NORMAL})
     await wait_for(lambda: one.ward.states() and two.ward.states(), what="both beds graded")
 
-    hospital = Hospital("127.0.0.1", 0, "", (), (entry("one", one.cfg), entry("two", two.cfg)))
+    # the front behind a TLS proxy on 127.0.0.1: the client's address goes on to the daemons
+    hospital = Hospital(
+        "127.0.0.1", 0, "", ("127.0.0.1",), (entry("one", one.cfg), entry("two", two.cfg))
+    )
     async with Front(hospital) as front:
         # an account missing on one daemon: refused, said so, and no session left behind
         s, status, body = await log_in(front, "solo")
@@ -184,8 +187,20 @@ async def test_one_login_one_feed_and_every_action_on_the_daemon_that_owns_the_w
         assert (status, body["error"]["code"]) == (401, "bad_credentials")
         await s.close()
 
-        s, status, info = await log_in(front, "nina")
+        s, status, info = await log_in(front, "nina", headers={"X-Forwarded-For": "203.0.113.9"})
         assert status == 200 and info["user"] == {"name": "nina", "role": "nurse"}
+        for d in (one, two):  # each daemon saw the user's address (its login throttle's key)
+            db = d.cfg["storage.path"]
+            await wait_for(
+                lambda db=db: query(
+                    db, "SELECT detail FROM audit WHERE name='user.login' AND actor='nina'"
+                ),
+                what="the login audited",
+            )
+            [(detail,)] = query(
+                db, "SELECT detail FROM audit WHERE name='user.login' AND actor='nina'"
+            )
+            assert orjson.loads(detail)["source"] == "203.0.113.9"
         # one session per daemon, none of their tokens given to the browser
         tokens = {c.value for c in s.cookie_jar if c.key == "crswatch_session"}
         assert tokens == {info["token"]}

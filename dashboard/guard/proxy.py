@@ -32,7 +32,7 @@ def _ip(text: str):
         return None
 
 
-def _trusted(addr: str | None, trusted: tuple[Network, ...]) -> bool:
+def is_trusted(addr: str | None, trusted: tuple[Network, ...]) -> bool:
     ip = _ip(addr or "")
     return ip is not None and any(ip in n for n in trusted)
 
@@ -40,13 +40,13 @@ def _trusted(addr: str | None, trusted: tuple[Network, ...]) -> bool:
 def client_of(peer: str | None, forwarded_for: str, trusted: tuple[Network, ...]) -> str:
     """The client's address: the peer, or behind trusted proxies the right-most
     forwarded address that is not one of them."""
-    if not _trusted(peer, trusted):
+    if not is_trusted(peer, trusted):
         return peer or "?"
     hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
     for hop in reversed(hops):
         if _ip(hop) is None:
             return peer or "?"  # garbage: believe nothing further
-        if not _trusted(hop, trusted):
+        if not is_trusted(hop, trusted):
             return str(_ip(hop))
     return peer or "?"
 
@@ -79,7 +79,7 @@ def middleware(trusted: tuple[Network, ...], allowed: frozenset[str]):
                 421, "bad_host", "this dashboard does not answer to that host name (Host header)"
             )
         peer = request.remote
-        if not _trusted(peer, trusted):
+        if not is_trusted(peer, trusted):
             return await handler(request)
         proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         changes: dict = {
