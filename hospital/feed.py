@@ -33,9 +33,10 @@ from .front import FRONT, Front, unreachable_text
 log = logging.getLogger("crswatch.hospital")
 
 RESYNC = 4001  # the page reconnects at once (dashboard/static/js/live.js)
-HEARTBEAT_S = 20.0
+HEARTBEAT_S = 20.0  # the page's socket, as a daemon's own
+UPSTREAM_HEARTBEAT_S = 10.0  # a daemon that stops answering is found within 15 s
 SEND_TIMEOUT_S = 5.0
-SNAPSHOT_TIMEOUT_S = 15.0
+OPEN_TIMEOUT_S = 10.0  # a daemon's socket and its snapshot (a frozen process accepts TCP)
 QUEUE_MAX = 20_000  # events waiting for one page; beyond it the page starts again
 RETRY_S = 5.0  # a daemon that did not answer is tried again this often
 SOCKETS = web.AppKey("front_sockets", set)
@@ -64,18 +65,22 @@ def notice(d: Daemon, why: str, now: float) -> dict:
 
 
 async def _open(f: Front, request: web.Request, session, d: Daemon):
-    """(socket, its snapshot) from daemon d; raises on failure."""
+    """(socket, its snapshot) from daemon d within OPEN_TIMEOUT_S; raises on failure."""
+    return await asyncio.wait_for(_connect(f, request, session, d), OPEN_TIMEOUT_S)
+
+
+async def _connect(f: Front, request: web.Request, session, d: Daemon):
     headers = f.headers(request, session, d)
     headers.pop("Content-Type", None)
     up = await f.client.ws_connect(
         d.url + "/ws",
         headers=headers,
-        heartbeat=HEARTBEAT_S,
+        heartbeat=UPSTREAM_HEARTBEAT_S,
         max_msg_size=0,  # a snapshot of a big ward is megabytes
         timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
     )
     try:
-        msg = await asyncio.wait_for(up.receive(), SNAPSHOT_TIMEOUT_S)
+        msg = await up.receive()
         if msg.type != WSMsgType.TEXT:
             raise ConnectionError(f"closed before its snapshot ({msg.type.name})")
         snap = orjson.loads(msg.data)

@@ -50,7 +50,8 @@ from .config import Daemon, Hospital
 log = logging.getLogger("crswatch.hospital")
 
 FRONT = web.AppKey("front", object)
-TIMEOUT_S = 30.0
+TIMEOUT_S = 30.0  # a change (a care entry waits up to 15 s for the daemon's store)
+READ_TIMEOUT_S = 10.0  # a read: a frozen daemon is said so within 10 s
 MAX_BODY = 1024 * 1024
 MAX_SESSIONS = 10_000
 OWNERS_KEPT = 50_000  # alert and patient ids whose daemon is remembered
@@ -212,7 +213,9 @@ class Front:
                 headers=self.headers(request, session, d),
                 data=body or None,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=TIMEOUT_S),
+                timeout=aiohttp.ClientTimeout(
+                    total=READ_TIMEOUT_S if method in SAFE_METHODS else TIMEOUT_S
+                ),
             ) as resp:
                 data = await resp.read()
                 return Answer(resp.status, list(resp.headers.items()), data)
@@ -298,6 +301,13 @@ async def route(f: Front, request: web.Request, session: Session, body: bytes) -
         return await f.call(d, request, method, pq, session, body)
     if m := BY_ID.match(path):
         kind, ident = m.group(1), m.group(2)
+        if kind == "alerts" and ident.startswith("hospital:"):  # feed.py's notice
+            return _answer(
+                409,
+                "front_notice",
+                f"this notice is the hospital dashboard's own: it goes by itself when "
+                f"{ident.partition(':')[2]} answers again",
+            )
         if method == "GET" and not m.group(3):
             return await _first_found(f, request, session, kind, ident)
         d = await f.owner_of(request, kind, ident, session)

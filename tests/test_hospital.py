@@ -109,6 +109,15 @@ async def post(s, front, path: str, body=None, csrf: str | None = None):
         return r.status, await r.json()
 
 
+async def close_code(ws) -> int:
+    """How the front closed the page's socket (the daemons' pings skipped)."""
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), 30)
+        if msg.type == aiohttp.WSMsgType.CLOSE:
+            return msg.data
+        assert msg.type == aiohttp.WSMsgType.TEXT and orjson.loads(msg.data)["type"] == "ping"
+
+
 # -- the split is checked -------------------------------------------------------------------
 
 
@@ -301,28 +310,34 @@ async def test_a_daemon_that_does_not_answer_is_a_notice_never_a_quiet_ward(
         make_user(two, "nina", "nurse")
         s, status, info = await log_in(front, "nina")
         assert status == 200
-        await two.stop()  # two goes away while the page is open
+        await two.stop()
+        # two is frozen: its port accepts connections and never answers (a stopped process)
+        frozen = await asyncio.start_server(
+            lambda r, w: asyncio.sleep(3600), "127.0.0.1", cfg_two["http.port"]
+        )
         async with s.ws_connect(url(front, "/ws"), headers={"Origin": url(front, "")}) as ws:
-            snap = orjson.loads((await ws.receive()).data)
+            snap = orjson.loads((await ws.receive(timeout=30)).data)  # within OPEN_TIMEOUT_S
             assert [b["ward"] for b in snap["beds"]] == ["w1"]
             (note,) = [a for a in snap["alerts"] if a["kind"] == "daemon_unreachable"]
             assert note["tier"] == 3 and note["detail"] == {"daemon": "two", "wards": ["w2"]}
             assert "w2" in note["message"] and "not shown" in note["message"]
             status, body = await get(s, front, "/api/beds")
             assert (status, body["error"]["code"]) == (502, "daemon_unreachable")
+            status, body = await post(s, front, f"/api/alerts/{note['id']}/ack", csrf=info["csrf"])
+            assert (status, body["error"]["code"]) == (409, "front_notice")
 
             # two comes back: the page is told to start again (RESYNC), and then sees w2
+            frozen.close()
+            await frozen.wait_closed()
             two = await make_daemon(cfg_two)
-            msg = await asyncio.wait_for(ws.receive(), 30)
-            assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4001
+            assert await close_code(ws) == 4001
         async with s.ws_connect(url(front, "/ws"), headers={"Origin": url(front, "")}) as ws:
             snap = orjson.loads((await ws.receive()).data)
             assert snap["daemons"] == {"one": "up", "two": "up"}
             assert not [a for a in snap["alerts"] if a["kind"] == "daemon_unreachable"]
             # two stops again with the page open: the page is told at once (1012)
             await two.stop()
-            msg = await asyncio.wait_for(ws.receive(), 30)
-            assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1012
+            assert await close_code(ws) == 1012
         await s.close()
 
 
