@@ -215,6 +215,9 @@ unserved_burst = {float(max(2000, 2 * beds + 2000))}
         """The HTTP port of each dashboard a user watches: this daemon's."""
         return [self.http]
 
+    def front_procs(self) -> list[psutil.Process]:
+        return []
+
     def procs(self) -> list[psutil.Process]:
         return [psutil.Process(self.proc.pid)]
 
@@ -316,8 +319,10 @@ class Hospital:
         return None if any(v is None for v in values) else sum(values)  # type: ignore[misc]
 
     def procs(self) -> list[psutil.Process]:
-        front = [psutil.Process(self.front.pid)] if self.front is not None else []
-        return [p for d in self.daemons for p in d.procs()] + front
+        return [p for d in self.daemons for p in d.procs()] + self.front_procs()
+
+    def front_procs(self) -> list[psutil.Process]:
+        return [psutil.Process(self.front.pid)] if self.front is not None else []
 
     await_ = staticmethod(Daemon.await_)
     wait = staticmethod(Daemon.wait)
@@ -623,7 +628,7 @@ async def latency(
             stdout=out,
         )
     await asyncio.sleep(1.0)  # subscribed
-    cpu0 = cpu_s(procs)
+    cpu0, front0 = cpu_s(procs), cpu_s(daemon.front_procs())
     load = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -638,7 +643,7 @@ async def latency(
         stdout=asyncio.subprocess.PIPE,
     )
     out_bytes, _ = await load.communicate()
-    cpu1 = cpu_s(procs)
+    cpu1, front1 = cpu_s(procs), cpu_s(daemon.front_procs())
     ran = orjson.loads(out_bytes)
     sent, start, wall = ran["sent"], ran["start"], ran["wall"]
     deadline = time.time() + 30
@@ -694,6 +699,7 @@ async def latency(
         "ws_alerts_missing": len(sent) - len(ws_lat),
         "flood_rate": flood_rate,
         "cpu_share_at_1hz": (cpu1 - cpu0) / wall,
+        "front_cpu_share_at_1hz": round((front1 - front0) / wall, 3),  # included above
         "rss_mb": rss(procs) / 2**20,
     }
 

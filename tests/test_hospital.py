@@ -160,6 +160,18 @@ def test_the_hospital_file_refuses_a_split_that_would_lose_or_double_a_ward(brok
         ("b", ("haem",), "http://127.0.0.1:8082"),
     ]
     assert h.owner("haem").name == "b" and h.owner("onc") is None
+    # two daemons' files of one name (ward-a/crswatch.toml, ward-b/crswatch.toml): named by
+    # their folders too
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / f"{name}.toml").rename(tmp_path / name / "crswatch.toml")
+    (tmp_path / "hospital.toml").write_text(
+        '[hospital]\ndaemons = ["a/crswatch.toml", "b/crswatch.toml"]\n'
+    )
+    assert [d.name for d in load_hospital(tmp_path / "hospital.toml").daemons] == [
+        "a/crswatch",
+        "b/crswatch",
+    ]
 
 
 # -- one dashboard --------------------------------------------------------------------------
