@@ -392,6 +392,11 @@ async def test_the_hospital_in_a_browser(broker, tmp_path, make_daemon, publishe
         await expect(page.locator("#ward-alerts")).to_contain_text("does not answer", timeout=30000)
         await expect(page.locator("article.tile")).to_have_count(1)
         await page.screenshot(path=str(tmp_path / "hospital.png"))
+        # it comes back: the front tells the page to start again (4001), without a banner
+        await make_daemon(two.cfg)
+        await expect(page.locator("article.tile")).to_have_count(2, timeout=30000)
+        await expect(page.locator("#ward-alerts")).not_to_contain_text("does not answer")
+        await expect(page.locator("#conn-banner")).to_be_hidden()
         await context.close()
         assert watch.errors == []
 

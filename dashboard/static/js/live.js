@@ -11,7 +11,8 @@ const MIN_DELAY = 1000;
 const MAX_DELAY = 30000;
 const SILENCE_MS = 60000;
 const RESYNC = 4001; // hospital/feed.py
-const RESYNC_DELAY = 200;
+const RESYNC_DELAY = 200; // doubling to 5 s while connections keep ending within 10 s
+const RESYNC_MAX = 5000;
 
 export function connectLive({ onSnapshot, onEvent }) {
   const banner = $("#conn-banner");
@@ -21,6 +22,8 @@ export function connectLive({ onSnapshot, onEvent }) {
   let timer = null;
   let lastMessage = Date.now();
   let countdown = null;
+  let resyncDelay = RESYNC_DELAY;
+  let openedAt = 0;
 
   function showLost(seconds) {
     if (!banner) return;
@@ -45,7 +48,7 @@ export function connectLive({ onSnapshot, onEvent }) {
   function open() {
     const proto = location.protocol === "https:" ? "wss" : "ws";
     ws = new WebSocket(`${proto}://${location.host}/ws`);
-    ws.addEventListener("open", () => { lastMessage = Date.now(); });
+    ws.addEventListener("open", () => { lastMessage = openedAt = Date.now(); });
     ws.addEventListener("message", (m) => {
       lastMessage = Date.now();
       let event;
@@ -62,8 +65,12 @@ export function connectLive({ onSnapshot, onEvent }) {
       }
     });
     ws.addEventListener("close", (e) => {
-      if (e.code === RESYNC && !timer) timer = setTimeout(() => { timer = null; open(); }, RESYNC_DELAY);
-      else lost();
+      if (e.code === RESYNC && !timer) {
+        resyncDelay = Date.now() - openedAt < 10000 ? Math.min(resyncDelay * 2, RESYNC_MAX) : RESYNC_DELAY;
+        timer = setTimeout(() => { timer = null; open(); }, resyncDelay);
+      } else {
+        lost();
+      }
     });
   }
 
