@@ -87,7 +87,8 @@ def origin_ok(request: web.Request) -> bool:
     return origin == own_origin(request) or (bool(public) and origin == public)
 
 
-def authenticate(request: web.Request) -> User | None:
+def credentials(request: web.Request) -> tuple[str, str] | None:
+    """(token, "bearer" | "cookie") a request carries, or None."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         token, via = header[7:].strip(), "bearer"
@@ -95,6 +96,14 @@ def authenticate(request: web.Request) -> User | None:
         token, via = request.cookies.get(COOKIE, ""), "cookie"
     if not token or len(token) > 256:
         return None
+    return token, via
+
+
+def authenticate(request: web.Request) -> User | None:
+    found = credentials(request)
+    if found is None:
+        return None
+    token, via = found
     d = dash(request)
     return session_user(d, token_hash(token), via)
 

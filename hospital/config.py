@@ -15,11 +15,10 @@ and a client id, a SQLite file and a dashboard port of its own.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.config import Config, ConfigError
+from monitor.config import Config, ConfigError, read_toml
 from monitor.config import load as load_daemon
 
 
@@ -60,13 +59,7 @@ KEYS = {"host", "port", "public_url", "trusted_proxies", "daemons"}
 
 def load(path: str | Path) -> Hospital:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return from_dict(data, path)
+    return from_dict(read_toml(path), path)
 
 
 def from_dict(data: dict, path: Path) -> Hospital:

@@ -40,7 +40,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from dashboard.auth import COOKIE, LOGIN_COOKIE, SAFE_METHODS, same
+from dashboard.auth import COOKIE, LOGIN_COOKIE, SAFE_METHODS, credentials, same
 from dashboard.core import severity_key
 from dashboard.guard import proxy
 from monitor.ops.http import error
@@ -148,13 +148,10 @@ class Front:
     # -- who is asking ------------------------------------------------------------------
 
     def session_of(self, request: web.Request) -> Session | None:
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer ":
-            token, via = header[7:].strip(), "bearer"
-        else:
-            token, via = request.cookies.get(COOKIE, ""), "cookie"
-        if not token or len(token) > 256:
+        found = credentials(request)
+        if found is None:
             return None
+        token, via = found
         s = self.sessions.get(hashed(token))
         if s is None or s.expires <= time.time():
             return None
@@ -162,9 +159,8 @@ class Front:
 
     def forget(self, request: web.Request) -> None:
         """The session ended on a daemon: end it here and on the others."""
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        s = self.sessions.pop(hashed(token or request.cookies.get(COOKIE, "")), None)
+        found = credentials(request)
+        s = self.sessions.pop(hashed(found[0]), None) if found else None
         if s is not None:
             task = asyncio.create_task(self._logout_all(s, request))
             self.background.add(task)

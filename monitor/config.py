@@ -553,12 +553,16 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     return Config(values, path, alerting)
 
 
-def load(path: str | Path) -> Config:
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables, or ConfigError saying why not."""
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return from_dict(data, path)
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    return from_dict(read_toml(path), path)

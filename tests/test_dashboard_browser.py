@@ -12,20 +12,10 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.support.browser import CHROMIUM, Watch, login
-from tests.support.dashboard import PASSWORD, admit, make_user, url
+from tests.support.dashboard import PASSWORD, SICK, admit, make_user, url
 from tests.support.db import query
 
 NORMAL = {"hr": 78, "rr": 14, "spo2": 97, "sbp": 124, "dbp": 76, "map": 92, "acvpu": "A"}
-SICK = {
-    "hr": 136,
-    "rr": 27,
-    "spo2": 89,
-    "sbp": 84,
-    "dbp": 48,
-    "map": 60,
-    "temp_c": 39.6,
-    "acvpu": "A",
-}
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium (./run test installs it)"

@@ -26,19 +26,9 @@ from monitor.ops.supervisor import Supervisor
 from tests.conftest import daemon_config, wait_for
 from tests.support.brokers import free_port
 from tests.support.browser import CHROMIUM, Watch, login
-from tests.support.dashboard import PASSWORD, admit, make_user, new_session, url
+from tests.support.dashboard import PASSWORD, SICK, admit, make_user, new_session, url
 from tests.support.db import query
 
-SICK = {
-    "hr": 136,
-    "rr": 27,
-    "spo2": 89,
-    "sbp": 84,
-    "dbp": 48,
-    "map": 60,
-    "temp_c": 39.6,
-    "acvpu": "A",
-}
 NORMAL = {
     "hr": 78,
     "rr": 14,

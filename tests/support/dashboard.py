@@ -13,6 +13,17 @@ import aiohttp
 from monitor.store.accounts import add_user
 
 PASSWORD = "correct horse battery"
+# a patient in trouble on every vital (NEWS2 high, CRS with hypotension and hypoxaemia)
+SICK = {
+    "hr": 136,
+    "rr": 27,
+    "spo2": 89,
+    "sbp": 84,
+    "dbp": 48,
+    "map": 60,
+    "temp_c": 39.6,
+    "acvpu": "A",
+}
 
 
 def url(d, path: str) -> str:
