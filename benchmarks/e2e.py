@@ -510,7 +510,8 @@ def varint(n):
             return bytes(out)
 conn = socket.create_connection(("127.0.0.1", port))
 cid = b"bench-live"
-body = b"\\x00\\x04MQTT\\x04\\x02\\x00\\x00" + struct.pack("!H", len(cid)) + cid  # clean, no keepalive
+# CONNECT: MQTT 3.1.1, a clean session, no keepalive
+body = b"\\x00\\x04MQTT\\x04\\x02\\x00\\x00" + struct.pack("!H", len(cid)) + cid
 conn.sendall(b"\\x10" + varint(len(body)) + body)
 assert conn.recv(4)[:2] == b"\\x20\\x02", "no CONNACK"
 acks = [0]
