@@ -28,7 +28,7 @@ from dashboard.core import severity_key
 from monitor.ops.http import error
 
 from .config import Daemon
-from .front import FRONT, Front, unreachable_text
+from .front import DAEMON_WARD, FRONT, Front, tag, unreachable_text
 
 log = logging.getLogger("crswatch.hospital")
 
@@ -107,6 +107,7 @@ async def handler(request: web.Request) -> web.StreamResponse:
     )
     ups: dict[str, aiohttp.ClientWebSocketResponse] = {}
     snaps: list[dict] = []
+    by_name = {d.name: d for d in f.daemons}
     down: dict[str, str] = {}
     refusal = None
     for d, got in zip(f.daemons, opened, strict=True):
@@ -116,6 +117,8 @@ async def handler(request: web.Request) -> web.StreamResponse:
             down[d.name] = f"{type(got).__name__}: {got}"[:200]
         else:
             ups[d.name], snap = got
+            for alert in snap.get("alerts", ()):
+                tag(alert, d)
             snaps.append(snap)
     if refusal is not None:
         for up in ups.values():
@@ -128,7 +131,7 @@ async def handler(request: web.Request) -> web.StreamResponse:
         await ws.prepare(request)
         request.app[SOCKETS].add(ws)
         await ws.send_str(_merged(f, snaps, down))
-        await _relay(f, request, session, ws, ups, down)
+        await _relay(f, request, session, ws, ups, down, by_name)
     finally:
         request.app[SOCKETS].discard(ws)
         for up in ups.values():
@@ -155,7 +158,7 @@ def _merged(f: Front, snaps: list[dict], down: dict[str, str]) -> str:
     return orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-async def _relay(f: Front, request, session, ws: web.WebSocketResponse, ups, down) -> None:
+async def _relay(f: Front, request, session, ws: web.WebSocketResponse, ups, down, by_name) -> None:
     queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_MAX)
     ended: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
 
@@ -170,6 +173,10 @@ async def _relay(f: Front, request, session, ws: web.WebSocketResponse, ups, dow
             text = msg.data
             if text.startswith('{"type":"snapshot"'):
                 return end(RESYNC, f"{name} resynchronised")
+            if text.startswith('{"type":"alert"') and f'"{DAEMON_WARD}"' in text:
+                event = orjson.loads(text)  # a daemon's own alert (rare): named
+                tag(event.get("alert") or {}, by_name[name])
+                text = orjson.dumps(event).decode()
             try:
                 queue.put_nowait(text)
             except asyncio.QueueFull:

@@ -118,6 +118,25 @@ def hashed(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
+DAEMON_WARD = "_daemon"  # a daemon's own health alerts: ward and bed "_daemon"
+
+
+def tag(alert: dict, d: Daemon) -> dict:
+    """A daemon's own alert names that daemon (its bed), so that two daemons' full disks
+    are told apart on the hospital's page."""
+    if isinstance(alert, dict) and alert.get("ward") == DAEMON_WARD:
+        alert["bed"] = d.name
+    return alert
+
+
+def tagged(answer: Answer, d: Daemon) -> Answer:
+    """An alert answered by daemon d, its own alerts named (tag)."""
+    body = answer.json() if answer.status < 300 else None
+    if not isinstance(body, dict) or body.get("ward") != DAEMON_WARD:
+        return answer
+    return Answer(answer.status, answer.headers, orjson.dumps(tag(body, d)))
+
+
 def unreachable_text(d: Daemon) -> str:
     wards = ", ".join(d.wards)
     return f"CRSWatch for ward(s) {wards} ({d.name}) does not answer"
@@ -309,7 +328,8 @@ async def route(f: Front, request: web.Request, session: Session, body: bytes) -
         d = await f.owner_of(request, kind, ident, session)
         if d is None:
             return _answer(404, "not_found", f"no {kind[:-1]} {ident!r} on any daemon")
-        return await f.call(d, request, method, pq, session, body)
+        answer = await f.call(d, request, method, pq, session, body)
+        return tagged(answer, d) if kind == "alerts" else answer
     if path in MERGED and method == "GET":
         ward = request.query.get("ward")
         if ward:
@@ -317,7 +337,8 @@ async def route(f: Front, request: web.Request, session: Session, body: bytes) -
             if d is None:
                 return Answer(200, [("Content-Type", "application/json")], b"[]")
             return await f.call(d, request, method, pq, session, body)
-        return merge(path, request, await f.each(request, method, pq, session, body))
+        answers = await f.each(request, method, pq, session, body)
+        return merge(path, request, answers, f.daemons)
     if path.startswith("/api/users") and method not in SAFE_METHODS:
         answers = await f.each(request, method, pq, session, body)
         differ = [
@@ -345,23 +366,26 @@ def _answer(status: int, code: str, message: str) -> Answer:
 async def _first_found(f, request, session, kind, ident) -> Answer:
     key = f"{kind}/{ident}"
     if key in f.owners:
-        a = await f.call(f.daemon(f.owners[key]), request, "GET", request.path_qs, session, b"")
+        d = f.daemon(f.owners[key])
+        a = await f.call(d, request, "GET", request.path_qs, session, b"")
         if a.status != 404:
-            return a
+            return tagged(a, d) if kind == "alerts" else a
     answers = await f.each(request, "GET", request.path_qs, session, b"")
     for d, a in zip(f.daemons, answers, strict=True):
         if a.status != 404:
             if a.status == 200:
                 f.remember(key, d)
-            return a
+            return tagged(a, d) if kind == "alerts" else a
     return answers[0]
 
 
-def merge(path: str, request: web.Request, answers: list[Answer]) -> Answer:
+def merge(path: str, request: web.Request, answers: list[Answer], daemons) -> Answer:
     bad = next((a for a in answers if a.status != 200), None)
     if bad is not None:
         return bad
     lists = [a.json() or [] for a in answers]
+    if path == "/api/alerts":
+        lists = [[tag(a, d) for a in part] for part, d in zip(lists, daemons, strict=True)]
     if path == "/api/wards":
         out: list = sorted({w for part in lists for w in part})
     elif path == "/api/beds":

@@ -219,6 +219,7 @@ async def test_one_login_one_feed_and_every_action_on_the_daemon_that_owns_the_w
             assert query(d.cfg["storage.path"], "SELECT username FROM sessions") == [("nina",)]
 
         assert await get(s, front, "/api/wards") == (200, ["w1", "w2"])
+        assert (await get(s, front, "/healthz"))[0] == 200
         status, beds = await get(s, front, "/api/beds")
         assert [(b["ward"], b["patient_id"]) for b in beds] == [("w1", "P-w1"), ("w2", "P-w2")]
         status, beds = await get(s, front, "/api/beds?ward=w2")
@@ -258,6 +259,27 @@ async def test_one_login_one_feed_and_every_action_on_the_daemon_that_owns_the_w
             assert mine["acked_by"] == "nina"
             status, found = await get(s, front, f"/api/alerts/{alert['id']}")
             assert status == 200 and found["state"] == "acknowledged"
+
+            # a daemon's own alert (a task of two's failed) names that daemon at the front
+            calls: list[int] = []
+
+            async def probe() -> None:
+                calls.append(1)
+                if len(calls) == 1:
+                    raise RuntimeError("injected")
+                await asyncio.Event().wait()
+
+            two.supervise("probe", probe)
+            own = None
+            while own is None:
+                event = orjson.loads((await asyncio.wait_for(ws.receive(), 20)).data)
+                if event["type"] == "alert" and event["alert"]["kind"] == "task:probe":
+                    own = event["alert"]
+            assert (own["ward"], own["bed"], own["tier"]) == ("_daemon", "two", 3)
+            status, listed = await get(s, front, "/api/alerts")
+            assert [a["bed"] for a in listed if a["kind"] == "task:probe"] == ["two"]
+            status, found = await get(s, front, f"/api/alerts/{own['id']}")
+            assert (status, found["bed"]) == (200, "two")
             assert (await get(s, front, "/api/alerts/no-such-alert"))[0] == 404
 
         # care entered at w1's bed is stored by w1's daemon only
@@ -280,7 +302,10 @@ async def test_one_login_one_feed_and_every_action_on_the_daemon_that_owns_the_w
         status, history = await get(s, front, "/api/patients/P-w2")
         assert status == 200 and history["current"]["ward"] == "w2"
 
-        assert (await get(s, front, "/healthz"))[0] == 200
+        # two's failed task keeps it unhealthy for a while: the front's /healthz names it
+        status, health = await get(s, front, "/healthz")
+        assert status == 503 and health["daemons"]["one"]["status"] == "ok"
+        assert [p for p in health["problems"] if p.startswith("two (w2): task probe")]
         # logging out at the front ends the session on every daemon
         assert (await post(s, front, "/api/logout", csrf=info["csrf"]))[0] == 200
         for d in (one, two):
