@@ -306,10 +306,31 @@ async def test_one_login_one_feed_and_every_action_on_the_daemon_that_owns_the_w
         status, health = await get(s, front, "/healthz")
         assert status == 503 and health["daemons"]["one"]["status"] == "ok"
         assert [p for p in health["problems"] if p.startswith("two (w2): task probe")]
+        # an admin creates an account at the front: it exists on every daemon, and logs in
+        for d in (one, two):
+            make_user(d, "ada", "admin")
+        a, status, admin = await log_in(front, "ada")
+        assert status == 200
+        account = {"username": "noor", "role": "nurse", "password": "night shift on ward w2"}
+        status, made = await post(a, front, "/api/users", account, csrf=admin["csrf"])
+        assert (status, made["username"]) == (201, "noor")
+        for d in (one, two):
+            assert query(d.cfg["storage.path"], "SELECT role FROM users WHERE username='noor'") == [
+                ("nurse",)
+            ]
+        status, made = await post(a, front, "/api/users", account, csrf=admin["csrf"])
+        assert (status, made["error"]["code"]) == (409, "exists")  # on both: in step
+        await a.close()
+        n, status, _ = await log_in(front, "noor", "night shift on ward w2")
+        assert status == 200
+        await n.close()
+
         # logging out at the front ends the session on every daemon
         assert (await post(s, front, "/api/logout", csrf=info["csrf"]))[0] == 200
         for d in (one, two):
-            assert query(d.cfg["storage.path"], "SELECT count(*) FROM sessions") == [(0,)]
+            assert query(
+                d.cfg["storage.path"], "SELECT count(*) FROM sessions WHERE username='nina'"
+            ) == [(0,)]
         assert (await get(s, front, "/api/beds"))[0] == 401
         await s.close()
 
