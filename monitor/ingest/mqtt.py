@@ -302,6 +302,10 @@ class MqttEdge:
         def on_connect(c, userdata, flags, reason_code, *rest):
             aiomqtt_on_connect(c, userdata, flags, reason_code, *rest)
             if reason_code == 0:  # CONNACK_ACCEPTED
+                # the present connection from its CONNACK on: the queued messages behind it
+                # in the same read are handed on before `async with client` resumes, and
+                # an acknowledgement of one of them must not be dropped (ack_all)
+                self.client = client
                 self.set_connected(True)
 
         paho_client.on_connect = on_connect
