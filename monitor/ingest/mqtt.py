@@ -138,11 +138,11 @@ class MqttEdge:
                 self._report_connack(client)
                 async with client:
                     up_at = time.monotonic()
-                    # The present connection from now on: a persistent session's queued
-                    # messages arrive before the SUBACK, and those committed meanwhile must
-                    # be acknowledged (ack_all skips other connections' messages); else the
-                    # broker's in-flight window stays full and it sends nothing more.
-                    self.client = client
+                    # The present connection (self.client) since its CONNACK
+                    # (_report_connack): a persistent session's queued messages arrive
+                    # before the SUBACK, and those committed meanwhile must be acknowledged
+                    # (ack_all skips other connections' messages); else the broker's
+                    # in-flight window stays full and it sends nothing more.
                     # Connected since the CONNACK (_report_connack): the session's queued
                     # readings are flowing in and stored, however long the SUBACK takes
                     # behind them (tens of seconds behind a big backlog).
