@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from aiohttp import web
 
 from hospital.app import make_app
 from hospital.config import Hospital
 from hospital.supervisor import Processes
-from monitor.ops.supervisor import Supervisor
+from monitor.ops.supervisor import Supervisor, until_signal
 
 log = logging.getLogger("crswatch.hospital")
 
@@ -33,7 +32,7 @@ def add_arguments(sub) -> None:
 
 
 async def run_hospital(h: Hospital, front_only: bool) -> int:
-    stopping, fatal = asyncio.Event(), asyncio.Event()
+    fatal = asyncio.Event()
     reason: list[str] = []
 
     def on_fatal(why: str) -> None:
@@ -53,17 +52,7 @@ async def run_hospital(h: Hospital, front_only: bool) -> int:
         h.port,
         ", ".join(f"{d.name} ({', '.join(d.wards)}) at {d.url}" for d in h.daemons),
     )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    waits = [asyncio.create_task(e.wait()) for e in (stopping, fatal)]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    await until_signal(fatal)
     if fatal.is_set():
         log.critical("exiting with status 1: %s", reason[0])
     else:

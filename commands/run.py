@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 from dashboard.web import setup as setup_dashboard
 from monitor.config import Config
 from monitor.daemon import Daemon
 from monitor.ops import gcpolicy
+from monitor.ops.supervisor import until_signal
 
 log = logging.getLogger("crswatch")
 
@@ -29,19 +28,7 @@ async def run_until_signal(cfg: Config) -> int:
     daemon = Daemon(cfg, routes=setup_dashboard)
     await daemon.start()
     daemon.supervise("gc", lambda: manage_gc(daemon))
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
-    waits = [asyncio.create_task(e.wait()) for e in (stopping, daemon.fatal)]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+    await until_signal(daemon.fatal, on_hup=daemon.reload)
     if daemon.fatal.is_set():
         log.critical("exiting with status 1: %s", daemon.fatal_reason)
     else:

@@ -14,10 +14,10 @@ and a client id, a SQLite file and a dashboard port of its own.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.guard import proxy
 from monitor.config import Config, ConfigError, read_toml
 from monitor.config import load as load_daemon
 
@@ -33,9 +33,14 @@ class Daemon:
         return tuple(self.config["mqtt.wards"])
 
     @property
-    def url(self) -> str:
+    def host(self) -> str:
+        """The address the front reaches it at (loopback for a daemon on every address)."""
         host = self.config["http.host"]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+        return "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.config['http.port']}"
 
     def owns(self, ward: str) -> bool:
@@ -122,8 +127,8 @@ def split_errors(daemons: list[Daemon]) -> list[str]:
     for d in daemons:
         if d.config["http.port"] == 0:
             errors.append(f"{d.name}: http.port must be fixed (not 0): the front connects to it")
-        host = d.url.split("//", 1)[1].rsplit(":", 1)[0].strip("[]")
-        if host in ("127.0.0.1", "::1") and not _trusts(d.config["http.trusted_proxies"], host):
+        host, trusted = d.host, proxy.networks(d.config["http.trusted_proxies"])
+        if host in ("127.0.0.1", "::1") and not proxy.is_trusted(host, trusted):
             errors.append(
                 f"{d.name}: http.trusted_proxies must include {host} (the front), or every "
                 "user logs in from the front's address and the login throttle counts them as one"
@@ -132,8 +137,3 @@ def split_errors(daemons: list[Daemon]) -> list[str]:
     if len(prefixes) > 1:
         errors.append(f"mqtt.topic_prefix: one hospital, one prefix (found {sorted(prefixes)})")
     return errors
-
-
-def _trusts(entries: list[str], address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return any(ip in ipaddress.ip_network(e.strip(), strict=False) for e in entries)

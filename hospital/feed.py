@@ -107,7 +107,6 @@ async def handler(request: web.Request) -> web.StreamResponse:
     )
     ups: dict[str, aiohttp.ClientWebSocketResponse] = {}
     snaps: list[dict] = []
-    by_name = {d.name: d for d in f.daemons}
     down: dict[str, str] = {}
     refusal = None
     for d, got in zip(f.daemons, opened, strict=True):
@@ -131,7 +130,7 @@ async def handler(request: web.Request) -> web.StreamResponse:
         await ws.prepare(request)
         request.app[SOCKETS].add(ws)
         await ws.send_str(_merged(f, snaps, down))
-        await _relay(f, request, session, ws, ups, down, by_name)
+        await _relay(f, request, session, ws, ups, down)
     finally:
         request.app[SOCKETS].discard(ws)
         for up in ups.values():
@@ -158,7 +157,7 @@ def _merged(f: Front, snaps: list[dict], down: dict[str, str]) -> str:
     return orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-async def _relay(f: Front, request, session, ws: web.WebSocketResponse, ups, down, by_name) -> None:
+async def _relay(f: Front, request, session, ws: web.WebSocketResponse, ups, down) -> None:
     queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_MAX)
     ended: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
 
@@ -166,16 +165,16 @@ async def _relay(f: Front, request, session, ws: web.WebSocketResponse, ups, dow
         if not ended.done():
             ended.set_result((code, why))
 
-    async def pump(name: str, up: aiohttp.ClientWebSocketResponse) -> None:
+    async def pump(d: Daemon, up: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in up:
             if msg.type != WSMsgType.TEXT:
                 continue
             text = msg.data
             if text.startswith('{"type":"snapshot"'):
-                return end(RESYNC, f"{name} resynchronised")
+                return end(RESYNC, f"{d.name} resynchronised")
             if text.startswith('{"type":"alert"') and f'"{DAEMON_WARD}"' in text:
                 event = orjson.loads(text)  # a daemon's own alert (rare): named
-                tag(event.get("alert") or {}, by_name[name])
+                tag(event.get("alert") or {}, d)
                 text = orjson.dumps(event).decode()
             try:
                 queue.put_nowait(text)
@@ -184,7 +183,7 @@ async def _relay(f: Front, request, session, ws: web.WebSocketResponse, ups, dow
         code = up.close_code or 0
         if code == WSCloseCode.POLICY_VIOLATION:  # the session ended on that daemon
             return end(code, (up.exception() and str(up.exception())) or "session ended")
-        end(WSCloseCode.SERVICE_RESTART, f"{name} went away")
+        end(WSCloseCode.SERVICE_RESTART, f"{d.name} went away")
 
     async def retry(d: Daemon) -> None:
         while True:
@@ -211,7 +210,7 @@ async def _relay(f: Front, request, session, ws: web.WebSocketResponse, ups, dow
             pass
         end(0, "")
 
-    tasks = [asyncio.create_task(pump(n, up)) for n, up in ups.items()]
+    tasks = [asyncio.create_task(pump(d, ups[d.name])) for d in f.daemons if d.name in ups]
     tasks += [asyncio.create_task(retry(d)) for d in f.daemons if d.name in down]
     tasks += [asyncio.create_task(send()), asyncio.create_task(read())]
     for t in tasks:

@@ -43,6 +43,8 @@ from aiohttp import web
 from dashboard.auth import COOKIE, LOGIN_COOKIE, SAFE_METHODS, credentials, same
 from dashboard.core import severity_key
 from dashboard.guard import proxy
+from monitor.ingest.messages import Rejected
+from monitor.ingest.validate import parse_ts
 from monitor.ops.http import error
 
 from .config import Daemon, Hospital
@@ -85,7 +87,6 @@ class Session:
     csrf: str  # the first daemon's: its pages carry it
     tokens: dict[str, str]  # daemon name -> its bearer token
     expires: float
-    via: str = "cookie"
 
 
 @dataclass
@@ -168,18 +169,17 @@ class Front:
 
     def session_of(self, request: web.Request) -> Session | None:
         found = credentials(request)
-        if found is None:
-            return None
-        token, via = found
-        s = self.sessions.get(hashed(token))
-        if s is None or s.expires <= time.time():
-            return None
-        return s if s.via == via else Session(s.name, s.role, s.csrf, s.tokens, s.expires, via)
+        s = self.sessions.get(hashed(found[0])) if found else None
+        return s if s is not None and s.expires > time.time() else None
+
+    def end(self, request: web.Request) -> Session | None:
+        """The request's session, ended here."""
+        found = credentials(request)
+        return self.sessions.pop(hashed(found[0]), None) if found else None
 
     def forget(self, request: web.Request) -> None:
         """The session ended on a daemon: end it here and on the others."""
-        found = credentials(request)
-        s = self.sessions.pop(hashed(found[0]), None) if found else None
+        s = self.end(request)
         if s is not None:
             task = asyncio.create_task(self._logout_all(s, request))
             self.background.add(task)
@@ -237,12 +237,9 @@ class Front:
         except (aiohttp.ClientError, TimeoutError) as e:
             raise Unreachable(d, f"{type(e).__name__}: {e}"[:200]) from None
 
-    async def each(self, request, method, path_qs, session, body, daemons=None) -> list[Answer]:
+    async def each(self, request, method, path_qs, session, body) -> list[Answer]:
         return await asyncio.gather(
-            *(
-                self.call(d, request, method, path_qs, session, body)
-                for d in daemons or self.daemons
-            )
+            *(self.call(d, request, method, path_qs, session, body) for d in self.daemons)
         )
 
     def remember(self, key: str, d: Daemon) -> None:
@@ -288,7 +285,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
             return (
                 await f.call(f.daemons[0], request, request.method, request.path_qs, None, body)
             ).response()
-        if session.via == "cookie" and request.method not in SAFE_METHODS:
+        _, via = credentials(request) or ("", "")
+        if via == "cookie" and request.method not in SAFE_METHODS:
             sent = request.headers.get("X-CSRF-Token", "")
             if not sent or not same(sent, session.csrf):
                 return error(
@@ -450,8 +448,7 @@ async def login(f: Front, request: web.Request, body: bytes) -> web.StreamRespon
         return unreachable(down)
     if isinstance(first, Answer) and first.status != 200:
         return first.response()  # wrong password, throttled, locked: as the daemon said
-    failed = [(d, a) for d, a in zip(f.daemons, answers, strict=True) if d.name not in ok]
-    names = ", ".join(d.name for d, _ in failed)
+    names = ", ".join(d.name for d in f.daemons if d.name not in ok)
     log.error("login on %s only: refused by %s", f.daemons[0].name, names)
     return error(
         502,
@@ -462,18 +459,14 @@ async def login(f: Front, request: web.Request, body: bytes) -> web.StreamRespon
 
 
 def _epoch(text) -> float:
-    from datetime import datetime
-
     try:
-        return datetime.fromisoformat(str(text)).timestamp()
-    except ValueError:
+        return parse_ts(text, "expires")  # the daemon's own ISO time
+    except Rejected:
         return time.time() + 3600
 
 
 async def logout(f: Front, request: web.Request, session: Session) -> web.StreamResponse:
-    for key, s in list(f.sessions.items()):
-        if s.tokens == session.tokens:
-            del f.sessions[key]
+    f.end(request)
     await asyncio.gather(
         *(f.call(d, request, "POST", "/api/logout", session, b"") for d in f.daemons),
         return_exceptions=True,

@@ -8,6 +8,9 @@ is healthy again once it has run `healthy_after_s` since its restart without fai
 that fails `max_failures` times within `window_s` is not restarted: `on_fatal` is called
 (the daemon stops and exits non-zero, so that systemd restarts the process).
 
+`until_signal` is how a supervised process waits for its end: SIGINT or SIGTERM, or the
+fatal failure above (`main.py run`, `main.py hospital`).
+
 Times here are the machine's monotonic clock, not the daemon's (possibly simulated) clock:
 backoff and failure windows are about the process, not about the ward.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -148,3 +152,23 @@ class Supervisor:
         for task in self.tasks.values():
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+
+async def until_signal(fatal: asyncio.Event, on_hup: Callable[[], None] | None = None) -> None:
+    """Wait for SIGINT or SIGTERM, or for `fatal`; SIGHUP calls `on_hup` meanwhile."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = [signal.SIGINT, signal.SIGTERM]
+    for sig in signals:
+        loop.add_signal_handler(sig, stopping.set)
+    if on_hup is not None:
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        signals.append(signal.SIGHUP)
+    waits = [asyncio.create_task(e.wait()) for e in (stopping, fatal)]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
