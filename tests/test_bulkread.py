@@ -56,8 +56,14 @@ async def test_the_private_parts_it_relies_on_exist():
         "_call_socket_register_write",
         "on_socket_open",
         "on_message",
+        "_in_packet",
+        "_protocol",
+        "_last_bytes_received",
+        "_manual_ack",
+        "_send_puback",
     ):
         assert hasattr(p, name), name
+    assert p._in_packet["command"] == 0  # paho's mark of "no packet begun"
     assert hasattr(client, "_disconnected")
     assert paho.MQTT_ERR_AGAIN != paho.MQTT_ERR_SUCCESS
 
@@ -98,6 +104,105 @@ async def test_a_message_larger_than_the_read_buffer_arrives_whole(broker):
         broker, [("a/vitals", b"small"), ("a/vitals", big), ("a/vitals", b"after")]
     )
     assert [p for _, p, _ in got] == [b"small", big, b"after"]
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+async def test_publishes_read_without_paho_are_what_paho_reads(broker, protocol):
+    """The reader parses whole QoS 0 and 1 PUBLISH packets itself and leaves the rest to
+    paho. Both readers get the same traffic from the broker (QoS 0 and 1, retained and
+    not, MQTT 5 properties, sizes that cut packets at the buffer's end, a packet over a
+    buffer): the topic, payload, message id and QoS handed on must be the same, and
+    nearly all of the messages must have come the fast way."""
+    if protocol == "5" and broker.kind != "mosquitto":
+        pytest.skip("the embedded broker speaks MQTT 3.1.1 only")
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
+    n = next(_ids)
+    sizes = [0, 1, 100, 126, 127, 128, 16_383, 16_384, 70_000, bulkread.BUFFER + 10]
+    sent = [
+        (f"fast{n}/w/b{i % 5}/é", bytes([i % 256]) * sizes[i % len(sizes)], i % 2, i % 3 == 0)
+        for i in range(300)
+    ]
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = ("device", "monitor-7")
+    props.ContentType = "application/json"
+    got: dict[str, list] = {"bulk": [], "paho": []}
+    slow = {"n": 0}
+
+    bulk = aiomqtt.Client(broker.host, broker.port, identifier=f"fast-{n}", protocol=version)
+    reader = bulkread.install(
+        bulk,
+        lambda t, p, mid, qos: got["bulk"].append((t, p, mid, qos)),
+        asyncio.get_running_loop(),
+        max_per_wakeup=11,
+    )
+    paho_read = reader.paho._packet_read
+
+    def counted():
+        slow["n"] += 1
+        return paho_read()
+
+    reader.paho._packet_read = counted
+    plain = aiomqtt.Client(broker.host, broker.port, identifier=f"plain-{n}", protocol=version)
+    async with bulk, plain:
+        await bulk.subscribe(f"fast{n}/#", qos=1)
+        await plain.subscribe(f"fast{n}/#", qos=1)
+        async with aiomqtt.Client(
+            broker.host, broker.port, identifier=f"fast-pub-{n}", protocol=version
+        ) as pub:
+            for topic, payload, qos, retain in sent:
+                extra = {"properties": props} if protocol == "5" else {}
+                await pub.publish(topic, payload, qos=qos, retain=retain, **extra)
+        async for m in plain.messages:
+            got["paho"].append((m.topic.value, m.payload, m.mid, m.qos))
+            if len(got["paho"]) == len(sent):
+                break
+        await wait_for(lambda: len(got["bulk"]) >= len(sent), what="all messages received")
+        await asyncio.sleep(0.1)  # nothing more arrives than was sent
+        bulk_got = list(got["bulk"])
+        for topic, *_ in sent[:5]:  # the retained ones stay with the test's broker otherwise
+            await plain.publish(topic, b"", qos=1, retain=True)
+    got["bulk"] = bulk_got
+    assert [(t, p, q) for t, p, _, q in got["bulk"]] == [(t, p, q) for t, p, q, _ in sent]
+    assert [g[2] for g in got["bulk"] if g[3]] == [g[2] for g in got["paho"] if g[3]]
+    assert slow["n"] < len(sent) // 2, "most publishes should not go through paho"
+
+
+async def test_what_the_fast_path_leaves_to_paho():
+    """Anything but a whole, well-formed QoS 0 or 1 PUBLISH stays in the buffer for paho:
+    a cut packet, QoS 2, a PUBREL, an empty topic, a properties length past the end."""
+    client = aiomqtt.Client("127.0.0.1", 1, identifier="probe-fast")
+    client._client.manual_ack_set(True)  # as the daemon's (unconnected: nothing to ack on)
+    got: list = []
+    reader = bulkread.BulkReader(client, lambda *a: got.append(a))
+
+    def publish(header: int, topic: bytes, body: bytes, mid: bytes = b"") -> bytes:
+        rest = len(topic).to_bytes(2, "big") + topic + mid + body
+        return bytes([header, len(rest)]) + rest
+
+    whole = publish(0x32, b"a/b", b"{}", mid=b"\x00\x07")
+    for tail, why in [
+        (whole[:-1], "cut by the buffer's end"),
+        (publish(0x34, b"a/b", b"{}", mid=b"\x00\x08"), "QoS 2"),
+        (b"\x62\x02\x00\x07", "PUBREL"),
+        (publish(0x30, b"", b"{}"), "empty topic"),
+    ]:
+        got.clear()
+        reader.buf, reader.pos = whole + tail, 0
+        assert reader._publishes(100) == 1, why
+        assert got == [("a/b", b"{}", 7, 1)], why
+        assert reader.pos == len(whole), why  # paho starts at the packet it must read
+
+    client._client._protocol = paho.MQTTv5
+    bad_props = publish(0x30, b"a/b", b"\x05{}")  # 5 bytes of properties, 2 there
+    reader.buf, reader.pos = bad_props, 0
+    assert reader._publishes(100) == 0
+    good = publish(0x31, b"a/b", b"\x03\x01\x00\x01{}")  # retained, 3 bytes of properties
+    reader.buf, reader.pos = good, 0
+    got.clear()
+    assert reader._publishes(100) == 1 and got == [("a/b", b"{}", 0, 0)]
 
 
 async def test_a_lost_connection_ends_the_messages_iterator(broker, tmp_path):

@@ -12,7 +12,12 @@ Profiling the daemon showed most of the event loop went to receiving, not to our
   * paho's `_sock_recv` is served from a 256 KB buffer filled by one `recv`;
   * the socket's reader drains every packet that is available (up to `max_per_wakeup`,
     then it yields to the loop and carries on in the next iteration);
-  * paho's `on_message` calls our callback with the topic, payload, mid and QoS directly.
+  * paho's `on_message` calls our callback with the topic, payload, mid and QoS directly;
+  * the whole QoS 0 and 1 PUBLISH packets in the buffer are parsed here and handed on
+    without paho (`_publishes`): paho's `decode_publish`, its `MQTTMessage`, its debug
+    log line and its callback matching were a third of the loop's time while draining.
+    Anything else (another packet, QoS 2, a packet cut by the buffer's end, anything
+    malformed) is left to paho, which reads it from the same buffer.
 Everything else (connect, subscribe, publish, PUBACK, keep-alive, disconnection) stays
 with aiomqtt and paho. The receive throughput of a loop that only counts goes from about
 21,000 to about 65,000 messages a second here (benchmarks/e2e.py measures both).
@@ -28,9 +33,10 @@ import ssl
 from collections.abc import Callable
 
 import aiomqtt
-from paho.mqtt.client import MQTT_ERR_AGAIN, MQTT_ERR_SUCCESS
+from paho.mqtt.client import MQTT_ERR_AGAIN, MQTT_ERR_SUCCESS, MQTTv5, time_func
 
 BUFFER = 256 * 1024
+PUBLISH_QOS0, PUBLISH_QOS1 = 0x30, 0x32  # the fixed header without its DUP and RETAIN bits
 
 OnPacket = Callable[[str, bytes, int, int], None]  # topic, payload, mid, qos
 
@@ -68,14 +74,67 @@ class BulkReader:
         self.pos += len(out)
         return out
 
+    def _publishes(self, budget: int) -> int:
+        """Hand on the whole QoS 0 and 1 PUBLISH packets at the head of the buffer (at most
+        `budget`), read as paho's `decode_publish` reads them (MQTT 5 properties skipped:
+        the callback never had them). Stops at anything else, which paho then reads.
+        Returns how many were handed on."""
+        buf, pos, end = self.buf, self.pos, len(self.buf)
+        paho = self.paho
+        v5 = paho._protocol == MQTTv5
+        on_message = self.on_message
+        n = 0
+        while n < budget and pos < end:
+            header = buf[pos]
+            if header & 0xF6 not in (PUBLISH_QOS0, PUBLISH_QOS1):
+                break
+            length, i = _varint(buf, pos + 1, end)
+            if length < 2 or i + length > end:  # incomplete (or malformed): paho's turn
+                break
+            stop = i + length
+            t0 = i + 2
+            t1 = t0 + (buf[i] << 8 | buf[i + 1])
+            if t1 == t0:  # an empty topic: malformed (3.1.1) or a topic alias (5)
+                break
+            mid, p = 0, t1
+            if header & 0x06:
+                mid, p = int.from_bytes(buf[t1 : t1 + 2]), t1 + 2
+            if v5:
+                props, p = _varint(buf, p, stop)
+                p = stop + 1 if props < 0 else p + props
+            if p > stop:
+                break
+            pos = self.pos = stop
+            qos = header >> 1 & 3
+            on_message(buf[t0:t1].decode("utf-8", "replace"), buf[p:stop], mid, qos)
+            if qos and not paho._manual_ack:  # as paho does, after the callback
+                paho._send_puback(mid)
+            n += 1
+        return n
+
     def drain(self) -> None:
         """Handle every packet received, up to max_per_wakeup, then let the loop run."""
         self.scheduled = False
         paho = self.paho
         try:
-            for _ in range(self.max_per_wakeup):
+            budget = self.max_per_wakeup
+            while budget > 0:
                 if paho._sock is None:
                     return
+                if paho._in_packet["command"] == 0:  # between packets: ours to read
+                    if self.pos >= len(self.buf) or self.sock is not paho._sock:
+                        try:
+                            self.recv(0)  # fill the buffer (anew, on a new connection)
+                        except BlockingIOError:
+                            return  # nothing more has come
+                        except OSError:
+                            pass  # paho's read below meets it too, and reports it
+                    done = self._publishes(budget)
+                    if done:  # as paho notes bytes read, for its keep-alive
+                        paho._last_bytes_received = time_func()
+                        budget -= done
+                        continue
+                budget -= 1
                 rc = paho._packet_read()
                 if rc == MQTT_ERR_AGAIN:
                     return
@@ -106,6 +165,20 @@ class BulkReader:
         # reason), not raise here and drop the connection.
         topic = message._topic.decode("utf-8", "replace")
         self.on_message(topic, message.payload, message.mid, message.qos)
+
+
+def _varint(buf: bytes, i: int, end: int) -> tuple[int, int]:
+    """An MQTT variable byte integer at buf[i:end] -> (value, index after it); (-1, end)
+    when it runs past `end` or past four bytes."""
+    value = shift = 0
+    while i < end and shift < 28:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, i
+        shift += 7
+    return -1, end
 
 
 def install(
