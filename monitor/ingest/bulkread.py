@@ -8,7 +8,7 @@ Profiling the daemon showed most of the event loop went to receiving, not to our
   * aiomqtt then wraps each message in its own `Message` and `Topic` objects and hands
     it over through an asyncio queue, with a new task and an `asyncio.wait` per message.
 
-`install` changes three things on one client, before it connects:
+`install` changes four things on one client, before it connects:
   * paho's `_sock_recv` is served from a 256 KB buffer filled by one `recv`;
   * the socket's reader drains every packet that is available (up to `max_per_wakeup`,
     then it yields to the loop and carries on in the next iteration);
