@@ -130,8 +130,10 @@ def tag(alert: dict, d: Daemon) -> dict:
     return alert
 
 
-def tagged(answer: Answer, d: Daemon) -> Answer:
-    """An alert answered by daemon d, its own alerts named (tag)."""
+def tagged(answer: Answer, d: Daemon, kind: str) -> Answer:
+    """Daemon d's answer about one `kind` ("alerts", "patients"): its own alert named (tag)."""
+    if kind != "alerts":
+        return answer
     body = answer.json() if answer.status < 300 else None
     if not isinstance(body, dict) or body.get("ward") != DAEMON_WARD:
         return answer
@@ -327,7 +329,7 @@ async def route(f: Front, request: web.Request, session: Session, body: bytes) -
         if d is None:
             return _answer(404, "not_found", f"no {kind[:-1]} {ident!r} on any daemon")
         answer = await f.call(d, request, method, pq, session, body)
-        return tagged(answer, d) if kind == "alerts" else answer
+        return tagged(answer, d, kind)
     if path in MERGED and method == "GET":
         ward = request.query.get("ward")
         if ward:
@@ -367,13 +369,13 @@ async def _first_found(f, request, session, kind, ident) -> Answer:
         d = f.daemon(f.owners[key])
         a = await f.call(d, request, "GET", request.path_qs, session, b"")
         if a.status != 404:
-            return tagged(a, d) if kind == "alerts" else a
+            return tagged(a, d, kind)
     answers = await f.each(request, "GET", request.path_qs, session, b"")
     for d, a in zip(f.daemons, answers, strict=True):
         if a.status != 404:
             if a.status == 200:
                 f.remember(key, d)
-            return tagged(a, d) if kind == "alerts" else a
+            return tagged(a, d, kind)
     return answers[0]
 
 

@@ -88,7 +88,7 @@ class BulkReader:
             header = buf[pos]
             if header & 0xF6 not in (PUBLISH_QOS0, PUBLISH_QOS1):
                 break
-            length, i = _varint(buf, pos + 1, end)
+            length, i = _read_varint(buf, pos + 1, end)
             if length < 2 or i + length > end:  # incomplete (or malformed): paho's turn
                 break
             stop = i + length
@@ -100,7 +100,7 @@ class BulkReader:
             if header & 0x06:
                 mid, p = int.from_bytes(buf[t1 : t1 + 2]), t1 + 2
             if v5:
-                props, p = _varint(buf, p, stop)
+                props, p = _read_varint(buf, p, stop)
                 p = stop + 1 if props < 0 else p + props
             if p > stop:
                 break
@@ -167,9 +167,9 @@ class BulkReader:
         self.on_message(topic, message.payload, message.mid, message.qos)
 
 
-def _varint(buf: bytes, i: int, end: int) -> tuple[int, int]:
+def _read_varint(buf: bytes, i: int, end: int) -> tuple[int, int]:
     """An MQTT variable byte integer at buf[i:end] -> (value, index after it); (-1, end)
-    when it runs past `end` or past four bytes."""
+    when it runs past `end` or past four bytes. (Its writer: mqtt.py's `_varint`.)"""
     value = shift = 0
     while i < end and shift < 28:
         b = buf[i]
